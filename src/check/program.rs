@@ -1,0 +1,153 @@
+//! The checked program: what the planner consumes. Every name is resolved,
+//! every literal is valid, and each condition knows exactly which events it
+//! counts.
+
+use chrono::{DateTime, Utc};
+
+use crate::catalog::{Channel, Event};
+use crate::diagnostic::Span;
+use crate::syntax::ast::{ObjectKind, Unit};
+
+/// A checked script: its segments in definition order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub segments: Vec<Segment>,
+    /// True when the script was one bare expression (one unnamed segment).
+    pub bare: bool,
+}
+
+impl Program {
+    /// The segment with this name.
+    pub fn segment(&self, name: &str) -> Option<&Segment> {
+        self.segments.iter().find(|s| s.name == name)
+    }
+
+    /// The index of the segment with this name.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.segments.iter().position(|s| s.name == name)
+    }
+
+    /// The names of the segments, in definition order.
+    pub fn names(&self) -> Vec<&str> {
+        self.segments.iter().map(|s| s.name.as_str()).collect()
+    }
+}
+
+/// One segment: a name (empty for a bare expression) and its expression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub name: String,
+    pub expr: SegExpr,
+    pub span: Span,
+}
+
+/// A checked boolean expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SegExpr {
+    Or(Vec<SegExpr>),
+    And(Vec<SegExpr>),
+    Not(Box<SegExpr>),
+    /// A reference to another segment, by index into [`Program::segments`].
+    Ref(usize),
+    Cond(Box<Cond>),
+}
+
+/// How the count of a condition is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    AtLeast(u32),
+    AtMost(u32),
+    Exactly(u32),
+}
+
+impl Compare {
+    /// Whether a count satisfies the comparison.
+    pub fn holds(self, n: u64) -> bool {
+        match self {
+            Compare::AtLeast(k) => n >= u64::from(k),
+            Compare::AtMost(k) => n <= u64::from(k),
+            Compare::Exactly(k) => n == u64::from(k),
+        }
+    }
+}
+
+/// A condition with everything resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cond {
+    pub event: Event,
+    /// The channels whose events count (one, or all of the event's for `*`).
+    pub channels: Vec<Channel>,
+    pub compare: Compare,
+    pub unit: Unit,
+    pub scope: Option<Scope>,
+    pub window: Option<Window>,
+    pub link: Option<LinkMatch>,
+    /// `after E`: the profile must also have an E event in these channels
+    /// (within the same scope and window).
+    pub after: Option<After>,
+    pub span: Span,
+}
+
+/// `after E` resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct After {
+    pub event: Event,
+    pub channels: Vec<Channel>,
+}
+
+/// A scope resolved to what selects objects (the ids come from the data).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scope {
+    pub kind: ObjectKind,
+    pub selector: Selector,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selector {
+    Items {
+        ids: Vec<i64>,
+        names: Vec<String>,
+    },
+    Tagged(Vec<String>),
+    /// `(key, negated, value)`; all must hold.
+    Where(Vec<(String, bool, String)>),
+}
+
+/// A time window: `start <= ts` (or `<`) and `ts < end` (or `<=`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub start: Option<Bound>,
+    pub end: Option<Bound>,
+}
+
+/// One end of a window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bound {
+    pub at: At,
+    pub inclusive: bool,
+}
+
+/// An instant, absolute or relative to as_of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    Time(DateTime<Utc>),
+    /// Seconds before as_of.
+    Ago(i64),
+}
+
+impl At {
+    /// The instant for a given as_of, or `None` when out of range.
+    pub fn resolve(self, as_of: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            At::Time(t) => Some(t),
+            At::Ago(seconds) => as_of.checked_sub_signed(chrono::TimeDelta::try_seconds(seconds)?),
+        }
+    }
+}
+
+/// `link "u"` or `link like "p"`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkMatch {
+    Exact(String),
+    Like(String),
+}

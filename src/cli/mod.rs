@@ -1,0 +1,274 @@
+//! Argument parsing and the subcommands. No compiler logic lives here.
+
+mod check;
+mod run;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit codes (SPEC §8).
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_SCRIPT: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "seg",
+    version,
+    about = "Seg: audience segments by channel activity, compiled to DataFusion plans",
+    propagate_version = true
+)]
+struct Cli {
+    /// When to colour diagnostics (NO_COLOR is honoured in `auto`).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum DiagFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Parse and check scripts; report every diagnostic.
+    Check {
+        /// Script files (`-` reads standard input).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A data directory: also warn about unknown campaigns, templates, tags and attributes.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
+        format: DiagFormat,
+        /// Treat every warning as an error.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Run segments over a data directory and print their profile ids.
+    Run {
+        /// The script file (`-` reads standard input).
+        #[arg(required_unless_present = "expr", conflicts_with = "expr")]
+        file: Option<PathBuf>,
+        /// Run this expression instead of a file.
+        #[arg(short = 'e', long = "expr", value_name = "EXPR")]
+        expr: Option<String>,
+        /// The data directory (SPEC §5 layout).
+        #[arg(long)]
+        data: PathBuf,
+        /// The segment to run, when the script defines several.
+        #[arg(long, conflicts_with = "all")]
+        segment: Option<String>,
+        /// Run every segment of the script.
+        #[arg(long)]
+        all: bool,
+        /// The evaluation instant (default: now): `2026-01-31` or RFC 3339.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = run::OutputFormat::Table)]
+        format: run::OutputFormat,
+        /// Write the output to this file (atomically) instead of stdout.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+        /// Treat every warning as an error.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Generate a deterministic synthetic data set (SPEC §5 layout).
+    Gen {
+        /// The output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of profiles.
+        #[arg(long, default_value_t = 10_000)]
+        profiles: u64,
+        /// Number of events.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Random seed: the same options give the same rows.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Length of the history in days.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// The last instant of the history (date or RFC 3339).
+        #[arg(long, default_value = "2026-11-01")]
+        end: String,
+        /// Replace an earlier `seg gen` output in --out (never other files).
+        #[arg(long)]
+        force: bool,
+        /// Worker threads (default: all cores); the rows do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Show what a script compiles to.
+    Compile {
+        /// The script file (`-` reads standard input).
+        file: PathBuf,
+        /// The segment, when the script defines several.
+        #[arg(long)]
+        segment: Option<String>,
+        /// What to print: the syntax tree or the optimized logical plan.
+        #[arg(long, value_enum)]
+        emit: run::Emit,
+        /// The data directory (needed for `plan`).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The evaluation instant (default: now).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+}
+
+/// Whether to colour output written to stderr.
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stderr().is_terminal()
+        }
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    let color = use_color(cli.color);
+    let code = match cli.command {
+        Command::Check {
+            files,
+            data,
+            format,
+            deny_warnings,
+        } => check::run(
+            &files,
+            data.as_deref(),
+            format == DiagFormat::Json,
+            deny_warnings,
+            color,
+        ),
+        Command::Run {
+            file,
+            expr,
+            data,
+            segment,
+            all,
+            as_of,
+            format,
+            output,
+            deny_warnings,
+        } => run::run(run::RunArgs {
+            file: file.as_deref(),
+            expr: expr.as_deref(),
+            data: &data,
+            segment: segment.as_deref(),
+            all,
+            as_of: as_of.as_deref(),
+            format,
+            output: output.as_deref(),
+            deny_warnings,
+            color,
+        }),
+        Command::Gen {
+            out,
+            profiles,
+            events,
+            seed,
+            days,
+            end,
+            force,
+            threads,
+        } => gen(out, profiles, events, seed, days, &end, force, threads),
+        Command::Compile {
+            file,
+            segment,
+            emit,
+            data,
+            as_of,
+        } => run::compile_cmd(run::CompileArgs {
+            file: &file,
+            segment: segment.as_deref(),
+            emit,
+            data: data.as_deref(),
+            as_of: as_of.as_deref(),
+            color,
+        }),
+    };
+    ExitCode::from(code)
+}
+
+/// Prints an error that is not about the script (I/O, usage, data).
+pub fn fail(message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    EXIT_USAGE
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gen(
+    out: PathBuf,
+    profiles: u64,
+    events: u64,
+    seed: u64,
+    days: u32,
+    end: &str,
+    force: bool,
+    threads: Option<usize>,
+) -> u8 {
+    let Some(end) = seglang::syntax::literal::parse_datetime(end) else {
+        return fail(format!("--end: invalid date-time `{end}`"));
+    };
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let opts = seglang::gen::GenOptions {
+        out,
+        profiles,
+        events,
+        seed,
+        days,
+        end,
+        force,
+        threads,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let started = std::time::Instant::now();
+    match seglang::gen::generate(&opts) {
+        Ok(s) => {
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "wrote {} events in {} files, {} profiles, {} campaigns, {} templates to {} in {secs:.2} s ({:.2} M events/s)",
+                s.events,
+                s.files,
+                profiles,
+                s.campaigns,
+                s.templates,
+                opts.out.display(),
+                s.events as f64 / secs.max(1e-9) / 1e6
+            );
+            EXIT_OK
+        }
+        Err(e) => fail(e),
+    }
+}

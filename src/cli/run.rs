@@ -1,0 +1,306 @@
+//! `seg run` and `seg compile`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::parquet::arrow::ArrowWriter;
+use seglang::{Engine, Program};
+
+use super::check::{deny, diagnose, print_human, read_script, ScriptFile};
+use super::{fail, EXIT_OK, EXIT_SCRIPT};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+    Count,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Emit {
+    Ast,
+    Plan,
+}
+
+/// Where the script comes from: a file or `-e EXPR`.
+pub fn load(file: Option<&Path>, expr: Option<&str>) -> Result<ScriptFile, String> {
+    match (file, expr) {
+        (_, Some(e)) => Ok(ScriptFile {
+            name: "<expr>".to_string(),
+            text: e.to_string(),
+            not_utf8: None,
+        }),
+        (Some(f), None) => read_script(f),
+        (None, None) => Err("give a script FILE or an expression with -e".to_string()),
+    }
+}
+
+/// Parses `--as-of` (a date or RFC 3339), defaulting to now.
+pub fn as_of(text: Option<&str>) -> Result<DateTime<Utc>, String> {
+    match text {
+        None => Ok(Utc::now()),
+        Some(t) => seglang::syntax::literal::parse_datetime(t).ok_or_else(|| {
+            format!("--as-of: invalid date-time `{t}` (write 2026-01-31 or 2026-01-31T10:00:00Z)")
+        }),
+    }
+}
+
+/// Compiles a script against the data, printing its diagnostics.
+/// `Err(code)` when it cannot go on.
+fn compile(
+    file: &ScriptFile,
+    engine: Option<&Engine>,
+    deny_warnings: bool,
+    color: bool,
+) -> Result<Program, u8> {
+    let mut diagnostics = diagnose(file, engine.map(Engine::objects));
+    deny(&mut diagnostics, deny_warnings);
+    print_human(file, &diagnostics, color);
+    if diagnostics.iter().any(|d| d.is_error()) {
+        return Err(EXIT_SCRIPT);
+    }
+    let compiled =
+        seglang::compile(&file.text, engine.map(Engine::objects)).map_err(|_| EXIT_SCRIPT)?;
+    Ok(compiled.program)
+}
+
+/// Which segments to run: the bare expression, the only definition, the named
+/// one, or all of them.
+fn select(program: &Program, segment: Option<&str>, all: bool) -> Result<Vec<usize>, u8> {
+    if program.segments.is_empty() {
+        return Err(fail("the script defines no segment: nothing to run"));
+    }
+    if all {
+        return Ok((0..program.segments.len()).collect());
+    }
+    match segment {
+        Some(name) => program.index_of(name).map(|i| vec![i]).ok_or_else(|| {
+            let hint = seglang::diagnostic::did_you_mean(name, program.names())
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            fail(format!(
+                "no segment `{name}`{hint}; the script defines: {}",
+                program.names().join(", ")
+            ))
+        }),
+        None if program.segments.len() == 1 => Ok(vec![0]),
+        None => Err(fail(format!(
+            "the script defines {} segments; choose one with --segment NAME or run them all with --all: {}",
+            program.segments.len(),
+            program.names().join(", ")
+        ))),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(format!("cannot start the runtime: {e}")))
+}
+
+pub struct RunArgs<'a> {
+    pub file: Option<&'a Path>,
+    pub expr: Option<&'a str>,
+    pub data: &'a Path,
+    pub segment: Option<&'a str>,
+    pub all: bool,
+    pub as_of: Option<&'a str>,
+    pub format: OutputFormat,
+    pub output: Option<&'a Path>,
+    pub deny_warnings: bool,
+    pub color: bool,
+}
+
+pub fn run(args: RunArgs<'_>) -> u8 {
+    match run_inner(&args) {
+        Ok(()) => EXIT_OK,
+        Err(code) => code,
+    }
+}
+
+fn run_inner(args: &RunArgs<'_>) -> Result<(), u8> {
+    let file = load(args.file, args.expr).map_err(fail)?;
+    let as_of = as_of(args.as_of).map_err(fail)?;
+    if args.format == OutputFormat::Parquet && args.output.is_none() {
+        return Err(fail("--format parquet needs --output PATH"));
+    }
+    let engine = Engine::open(args.data).map_err(fail)?;
+    let program = compile(&file, Some(&engine), args.deny_warnings, args.color)?;
+    let chosen = select(&program, args.segment, args.all)?;
+    let rt = runtime()?;
+    let mut results = Vec::new();
+    for &i in &chosen {
+        let ids = rt.block_on(engine.run(&program, i, as_of)).map_err(fail)?;
+        let name = match program.segments[i].name.as_str() {
+            "" => "segment".to_string(),
+            n => n.to_string(),
+        };
+        results.push((name, ids));
+    }
+    let bytes = render(&results, args.format, args.all).map_err(fail)?;
+    match args.output {
+        Some(path) => write_atomically(path, &bytes).map_err(fail)?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = out.write_all(&bytes).and_then(|_| out.flush()) {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(fail(format!("cannot write the output: {e}")));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Renders the results in the chosen format.
+fn render(
+    results: &[(String, Vec<i64>)],
+    format: OutputFormat,
+    all: bool,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let w = &mut out;
+    let io = |e: std::io::Error| e.to_string();
+    match (format, all) {
+        (OutputFormat::Count, false) => writeln!(w, "{}", results[0].1.len()).map_err(io)?,
+        (OutputFormat::Count, true) | (OutputFormat::Table, true) => {
+            let width = results
+                .iter()
+                .map(|(n, _)| n.len())
+                .max()
+                .unwrap_or(7)
+                .max(7);
+            writeln!(w, "{:<width$}  count", "segment").map_err(io)?;
+            for (name, ids) in results {
+                writeln!(w, "{name:<width$}  {}", ids.len()).map_err(io)?;
+            }
+        }
+        (OutputFormat::Table, false) => {
+            writeln!(w, "profile_id").map_err(io)?;
+            writeln!(w, "----------").map_err(io)?;
+            for id in &results[0].1 {
+                writeln!(w, "{id}").map_err(io)?;
+            }
+            writeln!(w, "({} profiles)", results[0].1.len()).map_err(io)?;
+        }
+        (OutputFormat::Csv, false) => {
+            writeln!(w, "profile_id").map_err(io)?;
+            for id in &results[0].1 {
+                writeln!(w, "{id}").map_err(io)?;
+            }
+        }
+        (OutputFormat::Csv, true) => {
+            writeln!(w, "segment,profile_id").map_err(io)?;
+            for (name, ids) in results {
+                for id in ids {
+                    writeln!(w, "{name},{id}").map_err(io)?;
+                }
+            }
+        }
+        (OutputFormat::Json, _) => {
+            let objects: Vec<serde_json::Value> = results
+                .iter()
+                .map(|(name, ids)| serde_json::json!({"segment": name, "count": ids.len(), "profile_ids": ids}))
+                .collect();
+            let value = if all {
+                serde_json::Value::Array(objects)
+            } else {
+                objects.into_iter().next().unwrap_or_default()
+            };
+            serde_json::to_writer(&mut *w, &value).map_err(|e| e.to_string())?;
+            writeln!(w).map_err(io)?;
+        }
+        (OutputFormat::Parquet, _) => {
+            let ids: Vec<i64> = results
+                .iter()
+                .flat_map(|(_, ids)| ids.iter().copied())
+                .collect();
+            let mut fields = Vec::new();
+            let mut columns: Vec<ArrayRef> = Vec::new();
+            if all {
+                let names: Vec<&str> = results
+                    .iter()
+                    .flat_map(|(n, ids)| std::iter::repeat_n(n.as_str(), ids.len()))
+                    .collect();
+                fields.push(Field::new("segment", DataType::Utf8, false));
+                columns.push(Arc::new(StringArray::from(names)));
+            }
+            fields.push(Field::new("profile_id", DataType::Int64, false));
+            columns.push(Arc::new(Int64Array::from(ids)));
+            let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+                .map_err(|e| e.to_string())?;
+            let mut writer =
+                ArrowWriter::try_new(&mut *w, batch.schema(), None).map_err(|e| e.to_string())?;
+            writer.write(&batch).map_err(|e| e.to_string())?;
+            writer.close().map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(out)
+}
+
+/// Writes through a temporary file in the same directory, then renames: a
+/// failed run never leaves a half-written file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .map_err(|e| format!("cannot write to {}: {e}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| format!("cannot write {}: {}", path.display(), e.error))?;
+    Ok(())
+}
+
+pub struct CompileArgs<'a> {
+    pub file: &'a Path,
+    pub segment: Option<&'a str>,
+    pub emit: Emit,
+    pub data: Option<&'a Path>,
+    pub as_of: Option<&'a str>,
+    pub color: bool,
+}
+
+pub fn compile_cmd(args: CompileArgs<'_>) -> u8 {
+    let inner = || -> Result<(), u8> {
+        let file = load(Some(args.file), None).map_err(fail)?;
+        let as_of = as_of(args.as_of).map_err(fail)?;
+        let engine = args.data.map(Engine::open).transpose().map_err(fail)?;
+        match args.emit {
+            Emit::Ast => {
+                let parsed = seglang::parse(&file.text);
+                if parsed.has_errors() {
+                    print_human(&file, &parsed.diagnostics, args.color);
+                    return Err(EXIT_SCRIPT);
+                }
+                println!("{:#?}", parsed.script);
+            }
+            Emit::Plan => {
+                let program = compile(&file, engine.as_ref(), false, args.color)?;
+                let Some(engine) = engine else {
+                    return Err(fail("--emit plan needs --data DIR (the plan reads its tables' schemas and resolves selectors)"));
+                };
+                let chosen = select(&program, args.segment, false)?;
+                let plan = engine
+                    .optimized_plan(&program, chosen[0], as_of)
+                    .map_err(fail)?;
+                println!("{}", plan.display_indent());
+            }
+        }
+        Ok(())
+    };
+    match inner() {
+        Ok(()) => EXIT_OK,
+        Err(c) => c,
+    }
+}

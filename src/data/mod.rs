@@ -1,0 +1,293 @@
+//! A data directory (SPEC §5) -> validated, registered tables.
+//!
+//! Every file's schema is checked before anything runs, so a wrong column is an
+//! error that names the file, the column, and the expected and found types.
+
+mod objects;
+
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+pub use objects::load_objects;
+
+/// A problem with the data (exit code 2): names the file, and the column when
+/// one is at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataError {
+    pub message: String,
+}
+
+impl DataError {
+    pub fn new(message: impl Into<String>) -> Self {
+        DataError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DataError {}
+
+impl From<datafusion::error::DataFusionError> for DataError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        DataError::new(e.to_string())
+    }
+}
+
+/// The type a column must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    Int64,
+    /// utf8, large utf8, utf8 view, or dictionary-encoded utf8.
+    String,
+    /// A timestamp of any unit, with or without a zone.
+    Timestamp,
+}
+
+impl Expect {
+    fn describe(self) -> &'static str {
+        match self {
+            Expect::Int64 => "int64",
+            Expect::String => "utf8 (plain or dictionary-encoded)",
+            Expect::Timestamp => "timestamp (any unit)",
+        }
+    }
+
+    fn accepts(self, t: &DataType) -> bool {
+        match self {
+            Expect::Int64 => *t == DataType::Int64,
+            Expect::String => match t {
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+                DataType::Dictionary(_, v) => Expect::String.accepts(v),
+                _ => false,
+            },
+            Expect::Timestamp => matches!(t, DataType::Timestamp(_, _)),
+        }
+    }
+}
+
+/// The columns of each table: (name, type, required).
+pub(crate) const EVENT_COLUMNS: [(&str, Expect, bool); 8] = [
+    ("profile_id", Expect::Int64, true),
+    ("channel", Expect::String, true),
+    ("event", Expect::String, true),
+    ("ts", Expect::Timestamp, true),
+    ("message_id", Expect::Int64, false),
+    ("campaign_id", Expect::Int64, false),
+    ("template_id", Expect::Int64, false),
+    ("link", Expect::String, false),
+];
+
+/// Reads the Arrow schema of a Parquet file (its footer only).
+pub(crate) fn parquet_schema(path: &Path) -> Result<SchemaRef, DataError> {
+    let file = File::open(path)
+        .map_err(|e| DataError::new(format!("{}: cannot open: {e}", path.display())))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
+        DataError::new(format!(
+            "{}: not a readable Parquet file: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(Arc::clone(builder.schema()))
+}
+
+/// Checks that `schema` (of `path`) has each column with the right type.
+/// Returns, per column, the type found (`None` when an optional one is absent).
+pub(crate) fn validate(
+    path: &Path,
+    schema: &Schema,
+    columns: &[(&str, Expect, bool)],
+) -> Result<Vec<Option<DataType>>, DataError> {
+    columns
+        .iter()
+        .map(
+            |(name, expect, required)| match schema.field_with_name(name) {
+                Ok(field) if expect.accepts(field.data_type()) => {
+                    Ok(Some(field.data_type().clone()))
+                }
+                Ok(field) => Err(DataError::new(format!(
+                    "{}: column `{name}` has type {}, expected {}",
+                    path.display(),
+                    field.data_type(),
+                    expect.describe()
+                ))),
+                Err(_) if !required => Ok(None),
+                Err(_) => Err(DataError::new(format!(
+                    "{}: missing required column `{name}` (expected {}); found columns: {}",
+                    path.display(),
+                    expect.describe(),
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| format!("{} {}", f.name(), f.data_type()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
+            },
+        )
+        .collect()
+}
+
+/// The files of a data directory, validated.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    pub root: PathBuf,
+    /// Every events file, sorted.
+    pub event_files: Vec<PathBuf>,
+    /// The table schema the event files are read as.
+    pub events_schema: SchemaRef,
+    /// `profiles.parquet`, when present.
+    pub profiles: Option<PathBuf>,
+}
+
+impl DataDir {
+    /// Finds and validates the tables of `root`.
+    pub fn open(root: &Path) -> Result<DataDir, DataError> {
+        if !root.is_dir() {
+            return Err(DataError::new(format!(
+                "{}: not a directory (expected a data directory with events/ or events.parquet)",
+                root.display()
+            )));
+        }
+        let dir = root.join("events");
+        let single = root.join("events.parquet");
+        let event_files = match (dir.is_dir(), single.is_file()) {
+            (true, true) => {
+                return Err(DataError::new(format!(
+                    "{}: has both events/ and events.parquet; keep only one",
+                    root.display()
+                )))
+            }
+            (true, false) => {
+                let mut files = Vec::new();
+                collect_parquet(&dir, &mut files)?;
+                files.sort();
+                files
+            }
+            (false, true) => vec![single],
+            (false, false) => return Err(DataError::new(format!(
+                "{}: no events table (expected events/ with *.parquet files, or events.parquet)",
+                root.display()
+            ))),
+        };
+        let events_schema = events_schema(&event_files)?;
+        let profiles = root.join("profiles.parquet");
+        let profiles = if profiles.is_file() {
+            let schema = parquet_schema(&profiles)?;
+            validate(&profiles, &schema, &[("profile_id", Expect::Int64, true)])?;
+            Some(profiles)
+        } else {
+            None
+        };
+        Ok(DataDir {
+            root: root.to_path_buf(),
+            event_files,
+            events_schema,
+            profiles,
+        })
+    }
+
+    /// The type of the `ts` column as the events table reads it.
+    pub fn ts_type(&self) -> DataType {
+        self.events_schema
+            .field_with_name("ts")
+            .map(|f| f.data_type().clone())
+            .unwrap_or(DataType::Timestamp(TimeUnit::Microsecond, None))
+    }
+}
+
+/// Every `*.parquet` below `dir`, skipping names that start with `_` or `.`.
+fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| DataError::new(format!("{}: {e}", dir.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| DataError::new(format!("{}: {e}", dir.display())))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('_') || name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            collect_parquet(&path, out)?;
+        } else if name.ends_with(".parquet") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Validates every events file and computes the one schema they are read as:
+/// a column keeps its type when every file agrees, strings fall back to utf8,
+/// and `ts` takes the finest unit present so no file loses precision.
+fn events_schema(files: &[PathBuf]) -> Result<SchemaRef, DataError> {
+    let mut found: Vec<Vec<DataType>> = vec![Vec::new(); EVENT_COLUMNS.len()];
+    for file in files {
+        let schema = parquet_schema(file)?;
+        for (i, t) in validate(file, &schema, &EVENT_COLUMNS)?
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(t) = t {
+                if !found[i].contains(&t) {
+                    found[i].push(t);
+                }
+            }
+        }
+    }
+    let fields: Vec<Field> = EVENT_COLUMNS
+        .iter()
+        .zip(found)
+        .map(|((name, expect, _), types)| {
+            let t = match (expect, types.as_slice()) {
+                (Expect::Timestamp, types) => {
+                    let finest = types
+                        .iter()
+                        .filter_map(|t| match t {
+                            DataType::Timestamp(u, _) => Some(unit_rank(u)),
+                            _ => None,
+                        })
+                        .max()
+                        .unwrap_or(2);
+                    let zoned = types
+                        .iter()
+                        .any(|t| matches!(t, DataType::Timestamp(_, Some(_))));
+                    DataType::Timestamp(rank_unit(finest), zoned.then(|| "UTC".into()))
+                }
+                (_, [one]) => one.clone(),
+                (Expect::Int64, _) => DataType::Int64,
+                _ => DataType::Utf8,
+            };
+            Field::new(*name, t, true)
+        })
+        .collect();
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+fn unit_rank(u: &TimeUnit) -> u8 {
+    match u {
+        TimeUnit::Second => 0,
+        TimeUnit::Millisecond => 1,
+        TimeUnit::Microsecond => 2,
+        TimeUnit::Nanosecond => 3,
+    }
+}
+
+fn rank_unit(r: u8) -> TimeUnit {
+    match r {
+        0 => TimeUnit::Second,
+        1 => TimeUnit::Millisecond,
+        2 => TimeUnit::Microsecond,
+        _ => TimeUnit::Nanosecond,
+    }
+}

@@ -1,0 +1,172 @@
+//! The small dimension tables (campaigns, templates, tags, attributes) read
+//! into an [`ObjectIndex`].
+
+use std::fs::File;
+use std::path::Path;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::{parquet_schema, validate, DataError, Expect};
+use crate::check::ObjectIndex;
+use crate::syntax::ast::ObjectKind;
+
+/// Reads the dimension tables of a data directory. Absent tables are empty
+/// (and the warnings that need them are not given).
+pub fn load_objects(root: &Path) -> Result<ObjectIndex, DataError> {
+    if !root.is_dir() {
+        return Err(DataError::new(format!(
+            "{}: not a directory",
+            root.display()
+        )));
+    }
+    let mut index = ObjectIndex::default();
+    for (kind, file, id_col) in [
+        (ObjectKind::Campaign, "campaigns.parquet", "campaign_id"),
+        (ObjectKind::Template, "templates.parquet", "template_id"),
+    ] {
+        let path = root.join(file);
+        if !path.is_file() {
+            continue;
+        }
+        let objects = index.of_mut(kind);
+        let ids = objects.ids.get_or_insert_with(Default::default);
+        for batch in read(
+            &path,
+            &[
+                (id_col, Expect::Int64, true),
+                ("name", Expect::String, true),
+            ],
+        )? {
+            let (id, name) = (ints(&batch, 0), strings(&path, &batch, 1)?);
+            for row in 0..batch.num_rows() {
+                if id.is_null(row) {
+                    continue;
+                }
+                let id = id.value(row);
+                ids.insert(id);
+                if !name.is_null(row) {
+                    objects
+                        .names
+                        .entry(name.value(row).to_string())
+                        .or_default()
+                        .insert(id);
+                }
+            }
+        }
+    }
+
+    let tags = root.join("tags.parquet");
+    if tags.is_file() {
+        index.has_tags = true;
+        let columns = [
+            ("object", Expect::String, true),
+            ("object_id", Expect::Int64, true),
+            ("tag", Expect::String, true),
+        ];
+        for batch in read(&tags, &columns)? {
+            let (object, id, tag) = (
+                strings(&tags, &batch, 0)?,
+                ints(&batch, 1),
+                strings(&tags, &batch, 2)?,
+            );
+            for row in 0..batch.num_rows() {
+                if object.is_null(row) || id.is_null(row) || tag.is_null(row) {
+                    continue;
+                }
+                if let Some(kind) = kind_of(object.value(row)) {
+                    index
+                        .of_mut(kind)
+                        .tags
+                        .entry(tag.value(row).to_string())
+                        .or_default()
+                        .insert(id.value(row));
+                }
+            }
+        }
+    }
+
+    let attributes = root.join("attributes.parquet");
+    if attributes.is_file() {
+        index.has_attributes = true;
+        let columns = [
+            ("object", Expect::String, true),
+            ("object_id", Expect::Int64, true),
+            ("key", Expect::String, true),
+            ("value", Expect::String, true),
+        ];
+        for batch in read(&attributes, &columns)? {
+            let object = strings(&attributes, &batch, 0)?;
+            let id = ints(&batch, 1);
+            let key = strings(&attributes, &batch, 2)?;
+            let value = strings(&attributes, &batch, 3)?;
+            for row in 0..batch.num_rows() {
+                if object.is_null(row) || id.is_null(row) || key.is_null(row) || value.is_null(row)
+                {
+                    continue;
+                }
+                if let Some(kind) = kind_of(object.value(row)) {
+                    index
+                        .of_mut(kind)
+                        .attributes
+                        .entry(key.value(row).to_string())
+                        .or_default()
+                        .entry(value.value(row).to_string())
+                        .or_default()
+                        .insert(id.value(row));
+                }
+            }
+        }
+    }
+    Ok(index)
+}
+
+fn kind_of(object: &str) -> Option<ObjectKind> {
+    match object {
+        "campaign" => Some(ObjectKind::Campaign),
+        "template" => Some(ObjectKind::Template),
+        _ => None,
+    }
+}
+
+/// Reads the named columns of a small Parquet file, validated, in that order.
+fn read(path: &Path, columns: &[(&str, Expect, bool)]) -> Result<Vec<RecordBatch>, DataError> {
+    let schema = parquet_schema(path)?;
+    validate(path, &schema, columns)?;
+    let io = |e: &dyn std::fmt::Display| DataError::new(format!("{}: {e}", path.display()));
+    let file = File::open(path).map_err(|e| io(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| io(&e))?;
+    let indices: Vec<usize> = columns
+        .iter()
+        .filter_map(|(name, _, _)| builder.schema().index_of(name).ok())
+        .collect();
+    let mask = datafusion::parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), indices);
+    let reader = builder.with_projection(mask).build().map_err(|e| io(&e))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| io(&e))?;
+        // Back to the requested column order.
+        let order: Vec<usize> = columns
+            .iter()
+            .filter_map(|(name, _, _)| batch.schema().index_of(name).ok())
+            .collect();
+        out.push(batch.project(&order).map_err(|e| io(&e))?);
+    }
+    Ok(out)
+}
+
+fn ints(batch: &RecordBatch, i: usize) -> &datafusion::arrow::array::PrimitiveArray<Int64Type> {
+    batch.column(i).as_primitive::<Int64Type>()
+}
+
+fn strings(
+    path: &Path,
+    batch: &RecordBatch,
+    i: usize,
+) -> Result<datafusion::arrow::array::StringArray, DataError> {
+    let array = cast(batch.column(i), &DataType::Utf8)
+        .map_err(|e| DataError::new(format!("{}: {e}", path.display())))?;
+    Ok(array.as_string::<i32>().clone())
+}

@@ -1,0 +1,803 @@
+//! pest pairs -> AST, one function per grammar rule.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use pest::iterators::{Pair, Pairs};
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+use pest::Parser as _;
+
+use super::ast::*;
+use super::literal;
+use super::scan;
+use crate::diagnostic::{did_you_mean, Code, Diagnostic, Span};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/seg.pest"]
+pub(crate) struct SegParser;
+
+static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
+    PrattParser::new()
+        .op(Op::infix(Rule::kw_or, Assoc::Left))
+        .op(Op::infix(Rule::kw_and, Assoc::Left))
+        .op(Op::prefix(Rule::kw_not))
+});
+
+/// The result of parsing: the AST (possibly partial) and every problem found.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub script: Script,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Parsed {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Parses a script. Never panics: every problem becomes a diagnostic, and a
+/// syntax error in one definition does not hide the errors of the others.
+pub fn parse(text: &str) -> Parsed {
+    let scanned = scan::scan(text);
+    let mut diagnostics: Vec<Diagnostic> = Vec::new();
+    let mut script = Script {
+        definitions: Vec::new(),
+        expr: None,
+    };
+    let deep_in = |range: &Span| scanned.too_deep.iter().find(|d| range.contains(&d.start));
+
+    let Some(&first) = scanned.segment_starts.first() else {
+        if is_trivia(text) {
+            return Parsed {
+                script,
+                diagnostics,
+            };
+        }
+        if let Some(deep) = deep_in(&(0..text.len())) {
+            diagnostics.push(scan::too_deep(deep.clone()));
+        } else {
+            let mut b = Builder::new(0);
+            if let Some(expr) = b.chunk(text, Rule::expr_only) {
+                script.expr = Some(b.expr(expr));
+            }
+            diagnostics.append(&mut b.diagnostics);
+        }
+        return Parsed {
+            script,
+            diagnostics,
+        };
+    };
+
+    if !is_trivia(&text[..first]) {
+        let span = trimmed_span(text, 0..first);
+        diagnostics.push(
+            Diagnostic::new(
+                Code::MixedScript,
+                span,
+                "a script is either definitions or one bare expression, not both",
+            )
+            .with_label("this expression stands outside any definition")
+            .with_help("give it a name: `segment name = …;`"),
+        );
+    }
+
+    let mut bounds = scanned.segment_starts.clone();
+    bounds.push(text.len());
+    for pair in bounds.windows(2) {
+        let range = pair[0]..pair[1];
+        if let Some(deep) = deep_in(&range) {
+            diagnostics.push(scan::too_deep(deep.clone()));
+            continue;
+        }
+        let mut b = Builder::new(range.start);
+        if let Some(def) = b.chunk(&text[range], Rule::definition_only) {
+            script.definitions.push(b.definition(def));
+        }
+        diagnostics.append(&mut b.diagnostics);
+    }
+    Parsed {
+        script,
+        diagnostics,
+    }
+}
+
+/// Whether the text holds only whitespace and comments.
+fn is_trivia(text: &str) -> bool {
+    text.lines().all(|line| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#')
+    })
+}
+
+fn trimmed_span(text: &str, range: Span) -> Span {
+    let slice = &text[range.clone()];
+    let start = range.start + (slice.len() - slice.trim_start().len());
+    let end = range.end - (slice.len() - slice.trim_end().len());
+    start..end.max(start)
+}
+
+/// Builds AST nodes from the pairs of one chunk of the source.
+struct Builder {
+    /// Where the chunk starts in the whole source.
+    offset: usize,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Builder {
+    fn new(offset: usize) -> Self {
+        Builder {
+            offset,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    fn span(&self, pair: &Pair<'_, Rule>) -> Span {
+        let s = pair.as_span();
+        s.start() + self.offset..s.end() + self.offset
+    }
+
+    fn error(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// Parses one chunk with `rule`, returning the pair inside SOI … EOI.
+    fn chunk<'i>(&mut self, text: &'i str, rule: Rule) -> Option<Pair<'i, Rule>> {
+        match SegParser::parse(rule, text) {
+            Ok(mut pairs) => pairs
+                .next()
+                .and_then(|top| top.into_inner().find(|p| p.as_rule() != Rule::EOI)),
+            Err(error) => {
+                let d = syntax_error(text, &error).shifted(self.offset);
+                self.error(d);
+                None
+            }
+        }
+    }
+
+    fn definition(&mut self, pair: Pair<'_, Rule>) -> Definition {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.find(|p| p.as_rule() == Rule::ident));
+        let expr = match inner.find(|p| p.as_rule() == Rule::expr) {
+            Some(e) => self.expr(e),
+            None => Expr {
+                kind: ExprKind::Or(Vec::new()),
+                span: span.clone(),
+            },
+        };
+        Definition { name, expr, span }
+    }
+
+    fn ident(&self, pair: Option<Pair<'_, Rule>>) -> Ident {
+        match pair {
+            Some(p) => Ident {
+                name: p.as_str().to_string(),
+                span: self.span(&p),
+            },
+            None => Ident {
+                name: String::new(),
+                span: self.offset..self.offset,
+            },
+        }
+    }
+
+    fn expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
+        let pairs = pair.into_inner();
+        self.pratt(pairs)
+    }
+
+    fn pratt(&mut self, pairs: Pairs<'_, Rule>) -> Expr {
+        // The closures below all need `self`; a RefCell-free way is to collect
+        // the primaries' results through a local builder and merge diagnostics.
+        let offset = self.offset;
+        let cell = std::cell::RefCell::new(std::mem::take(&mut self.diagnostics));
+        let expr = PRATT
+            .map_primary(|p| {
+                let mut b = Builder {
+                    offset,
+                    diagnostics: Vec::new(),
+                };
+                let e = b.primary(p);
+                cell.borrow_mut().append(&mut b.diagnostics);
+                e
+            })
+            .map_prefix(|op, rhs| {
+                let start = op.as_span().start() + offset;
+                let span = start..rhs.span.end;
+                Expr {
+                    kind: ExprKind::Not(Box::new(rhs)),
+                    span,
+                }
+            })
+            .map_infix(|lhs, op, rhs| {
+                let span = lhs.span.start..rhs.span.end;
+                let is_or = op.as_rule() == Rule::kw_or;
+                let kind = match (lhs.kind, is_or) {
+                    (ExprKind::Or(mut items), true) => {
+                        items.push(rhs);
+                        ExprKind::Or(items)
+                    }
+                    (ExprKind::And(mut items), false) => {
+                        items.push(rhs);
+                        ExprKind::And(items)
+                    }
+                    (kind, true) => ExprKind::Or(vec![
+                        Expr {
+                            kind,
+                            span: lhs.span,
+                        },
+                        rhs,
+                    ]),
+                    (kind, false) => ExprKind::And(vec![
+                        Expr {
+                            kind,
+                            span: lhs.span,
+                        },
+                        rhs,
+                    ]),
+                };
+                Expr { kind, span }
+            })
+            .parse(pairs);
+        self.diagnostics = cell.into_inner();
+        expr
+    }
+
+    fn primary(&mut self, pair: Pair<'_, Rule>) -> Expr {
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::paren => match pair.into_inner().find(|p| p.as_rule() == Rule::expr) {
+                // A parenthesised expression keeps its inner shape; flattening
+                // `(a or b) or c` into one `or` is harmless.
+                Some(inner) => {
+                    let mut e = self.expr(inner);
+                    e.span = span;
+                    e
+                }
+                None => Expr {
+                    kind: ExprKind::Or(Vec::new()),
+                    span,
+                },
+            },
+            Rule::reference => Expr {
+                kind: ExprKind::Ref(self.ident(pair.into_inner().next())),
+                span,
+            },
+            _ => Expr {
+                kind: ExprKind::Condition(Box::new(self.condition(pair))),
+                span,
+            },
+        }
+    }
+
+    fn condition(&mut self, pair: Pair<'_, Rule>) -> Condition {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let (event, channel) = match inner.next() {
+            Some(event_ref) => self.event_ref(event_ref),
+            None => (self.ident(None), ChannelRef::Any(span.clone())),
+        };
+        let operator = match inner.next() {
+            Some(op) => self.operator(op),
+            None => Operator {
+                kind: OperatorKind::Exists,
+                span: span.clone(),
+                count: None,
+            },
+        };
+        let clauses = inner.map(|c| self.clause(c)).collect();
+        Condition {
+            event,
+            channel,
+            operator,
+            clauses,
+            span,
+        }
+    }
+
+    fn event_ref(&mut self, pair: Pair<'_, Rule>) -> (Ident, ChannelRef) {
+        let mut inner = pair.into_inner();
+        let event = self.ident(inner.next());
+        let channel = match inner.next() {
+            Some(p) if p.as_rule() == Rule::star => ChannelRef::Any(self.span(&p)),
+            other => ChannelRef::Named(self.ident(other)),
+        };
+        (event, channel)
+    }
+
+    fn operator(&mut self, pair: Pair<'_, Rule>) -> Operator {
+        let span = self.span(&pair);
+        let Some(inner) = pair.into_inner().next() else {
+            return Operator {
+                kind: OperatorKind::Exists,
+                span,
+                count: None,
+            };
+        };
+        let kind = match inner.as_rule() {
+            Rule::kw_exists => OperatorKind::Exists,
+            Rule::kw_not_exists => OperatorKind::NotExists,
+            Rule::kw_not_happened => OperatorKind::NotHappened,
+            _ => return self.counting(inner, span),
+        };
+        Operator {
+            kind,
+            span,
+            count: None,
+        }
+    }
+
+    fn counting(&mut self, pair: Pair<'_, Rule>, span: Span) -> Operator {
+        let mut inner = pair.into_inner();
+        let kind = match inner.next().map(|p| p.as_rule()) {
+            Some(Rule::kw_at_most) => OperatorKind::AtMost,
+            Some(Rule::kw_exactly) => OperatorKind::Exactly,
+            _ => OperatorKind::AtLeast,
+        };
+        let (n, n_span) = match inner.next() {
+            Some(p) => {
+                let s = self.span(&p);
+                (self.small_int(p.as_str(), s.clone(), "a count"), s)
+            }
+            None => (None, span.clone()),
+        };
+        let (unit, unit_span) = match inner.next().and_then(|u| {
+            let s = self.span(&u);
+            u.into_inner().next().map(|k| (k.as_rule(), s))
+        }) {
+            Some((rule, s)) => {
+                let unit = match rule {
+                    Rule::kw_messages => Unit::Messages,
+                    Rule::kw_campaigns => Unit::Campaigns,
+                    Rule::kw_templates => Unit::Templates,
+                    Rule::kw_days => Unit::Days,
+                    _ => Unit::Times,
+                };
+                (unit, Some(s))
+            }
+            None => (Unit::Times, None),
+        };
+        Operator {
+            kind,
+            span,
+            count: Some(Count {
+                n,
+                n_span,
+                unit,
+                unit_span,
+            }),
+        }
+    }
+
+    /// A count or duration value: `0 … 2^31-1`.
+    fn small_int(&mut self, digits: &str, span: Span, what: &str) -> Option<u32> {
+        match digits.parse::<u32>() {
+            Ok(n) if n <= i32::MAX as u32 => Some(n),
+            _ => {
+                self.error(
+                    Diagnostic::new(
+                        Code::IntegerOutOfRange,
+                        span,
+                        format!("{what} must be at most {}", i32::MAX),
+                    )
+                    .with_label("this number is too large"),
+                );
+                None
+            }
+        }
+    }
+
+    fn clause(&mut self, pair: Pair<'_, Rule>) -> Clause {
+        let span = self.span(&pair);
+        let kind = match pair.as_rule() {
+            Rule::scope => ClauseKind::Scope(self.scope(pair)),
+            Rule::window => ClauseKind::Window(self.window(pair)),
+            Rule::link => {
+                let mut like = false;
+                let mut pattern = None;
+                for p in pair.into_inner() {
+                    match p.as_rule() {
+                        Rule::kw_like => like = true,
+                        Rule::string => pattern = Some(self.string(p)),
+                        _ => {}
+                    }
+                }
+                ClauseKind::Link(Link {
+                    like,
+                    pattern: pattern.unwrap_or_else(|| StrLit {
+                        value: String::new(),
+                        span: span.clone(),
+                    }),
+                })
+            }
+            _ => ClauseKind::After(self.ident(pair.into_inner().nth(1))),
+        };
+        Clause { kind, span }
+    }
+
+    fn scope(&mut self, pair: Pair<'_, Rule>) -> Scope {
+        let mut inner = pair.into_inner();
+        let _kw_in = inner.next();
+        let kind = match inner
+            .next()
+            .and_then(|k| k.into_inner().next())
+            .map(|k| k.as_rule())
+        {
+            Some(Rule::kw_campaigns) => ObjectKind::Campaign,
+            _ => ObjectKind::Template,
+        };
+        let selector = match inner.next() {
+            Some(sel) => match sel.as_rule() {
+                Rule::tagged => Selector::Tagged(
+                    sel.into_inner()
+                        .filter(|p| p.as_rule() == Rule::string)
+                        .map(|p| self.string(p))
+                        .collect(),
+                ),
+                Rule::where_sel => Selector::Where(
+                    sel.into_inner()
+                        .filter(|p| p.as_rule() == Rule::attr_test)
+                        .map(|p| self.attr_test(p))
+                        .collect(),
+                ),
+                _ => Selector::Items(
+                    sel.into_inner()
+                        .filter(|p| p.as_rule() != Rule::comma)
+                        .map(|p| self.item(p))
+                        .collect(),
+                ),
+            },
+            None => Selector::Items(Vec::new()),
+        };
+        Scope { kind, selector }
+    }
+
+    fn item(&mut self, pair: Pair<'_, Rule>) -> Item {
+        if pair.as_rule() == Rule::string {
+            return Item::Name(self.string(pair));
+        }
+        let span = self.span(&pair);
+        match pair.as_str().parse::<i64>() {
+            Ok(id) => Item::Id(Some(id), span),
+            Err(_) => {
+                self.error(
+                    Diagnostic::new(
+                        Code::IntegerOutOfRange,
+                        span.clone(),
+                        format!("an id must be at most {}", i64::MAX),
+                    )
+                    .with_label("this id is too large"),
+                );
+                Item::Id(None, span)
+            }
+        }
+    }
+
+    fn attr_test(&mut self, pair: Pair<'_, Rule>) -> AttrTest {
+        let mut inner = pair.into_inner();
+        let key = self.ident(inner.next());
+        let negated = inner.next().is_some_and(|op| op.as_str() == "!=");
+        let value = match inner.next() {
+            Some(s) => self.string(s),
+            None => StrLit {
+                value: String::new(),
+                span: key.span.clone(),
+            },
+        };
+        AttrTest {
+            key,
+            negated,
+            value,
+        }
+    }
+
+    fn window(&mut self, pair: Pair<'_, Rule>) -> Window {
+        let span = self.span(&pair);
+        let Some(w) = pair.into_inner().next() else {
+            return Window::Since(Instant::At(None, span));
+        };
+        let rule = w.as_rule();
+        let mut parts = w
+            .into_inner()
+            .filter(|p| matches!(p.as_rule(), Rule::duration | Rule::instant));
+        let mut next_instant = |b: &mut Builder| match parts.next() {
+            Some(p) if p.as_rule() == Rule::duration => Err(b.duration(p)),
+            Some(p) => Ok(b.instant(p)),
+            None => Ok(Instant::At(None, span.clone())),
+        };
+        match rule {
+            Rule::last => match next_instant(self) {
+                Err(d) => Window::Last(d),
+                Ok(i) => Window::Last(Duration {
+                    seconds: None,
+                    span: i.span().clone(),
+                }),
+            },
+            Rule::between => {
+                let a = next_instant(self).unwrap_or_else(|d| Instant::At(None, d.span));
+                let b = next_instant(self).unwrap_or_else(|d| Instant::At(None, d.span));
+                Window::Between(a, b)
+            }
+            Rule::since => {
+                Window::Since(next_instant(self).unwrap_or_else(|d| Instant::At(None, d.span)))
+            }
+            _ => Window::Before(next_instant(self).unwrap_or_else(|d| Instant::At(None, d.span))),
+        }
+    }
+
+    fn instant(&mut self, pair: Pair<'_, Rule>) -> Instant {
+        let span = self.span(&pair);
+        match pair.into_inner().next() {
+            Some(p) if p.as_rule() == Rule::datetime => {
+                let s = self.span(&p);
+                Instant::At(self.datetime(p.as_str(), s.clone()), s)
+            }
+            Some(p) => {
+                let d = match p.into_inner().next() {
+                    Some(d) => self.duration(d),
+                    None => Duration {
+                        seconds: None,
+                        span: span.clone(),
+                    },
+                };
+                Instant::Ago(d, span)
+            }
+            None => Instant::At(None, span),
+        }
+    }
+
+    fn datetime(&mut self, text: &str, span: Span) -> Option<DateTime<Utc>> {
+        let parsed = literal::parse_datetime(text);
+        if parsed.is_none() {
+            self.error(
+                Diagnostic::new(Code::BadDateTime, span, format!("invalid date-time `{text}`"))
+                    .with_label("not a valid date or RFC 3339 date-time")
+                    .with_help(
+                        "write a date `2026-01-31` or a date-time `2026-01-31T10:00:00Z` / `2026-01-31T10:00:00+03:00`",
+                    ),
+            );
+        }
+        parsed
+    }
+
+    fn duration(&mut self, pair: Pair<'_, Rule>) -> Duration {
+        let span = self.span(&pair);
+        let text = pair.as_str();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let multiplier = match unit {
+            "s" => Some(1),
+            "m" => Some(60),
+            "h" => Some(3600),
+            "d" => Some(86_400),
+            "w" => Some(604_800),
+            _ => None,
+        };
+        let unit_span = span.start + split..span.end;
+        let n = self.small_int(digits, span.start..unit_span.start, "a duration");
+        let seconds = match multiplier {
+            Some(m) => n.map(|n| i64::from(n) * m),
+            None => {
+                let suggestion = literal::unit_hint(unit)
+                    .or_else(|| did_you_mean(unit, ["s", "m", "h", "d", "w"]));
+                self.error(
+                    Diagnostic::new(
+                        Code::BadDurationUnit,
+                        unit_span,
+                        format!("unknown duration unit `{unit}`"),
+                    )
+                    .with_label("expected s, m, h, d or w")
+                    .with_help(match suggestion {
+                        Some(s) => format!("write `{digits}{s}`; units are s (seconds), m (minutes), h (hours), d (days), w (weeks)"),
+                        None => "units are s (seconds), m (minutes), h (hours), d (days), w (weeks)".to_string(),
+                    }),
+                );
+                None
+            }
+        };
+        Duration { seconds, span }
+    }
+
+    fn string(&mut self, pair: Pair<'_, Rule>) -> StrLit {
+        let span = self.span(&pair);
+        let mut raw = "";
+        let mut raw_start = span.start + 1;
+        let mut closed = true;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::string_inner => {
+                    raw = p.as_str();
+                    raw_start = self.span(&p).start;
+                }
+                Rule::unterminated => closed = false,
+                _ => {}
+            }
+        }
+        if !closed {
+            self.error(
+                Diagnostic::new(
+                    Code::UnterminatedString,
+                    span.start..span.start + 1,
+                    "unterminated string",
+                )
+                .with_label("this string is never closed")
+                .with_help("close the string with `\"` on the same line"),
+            );
+        }
+        let (value, errors) = literal::unescape(raw);
+        for (range, message) in errors {
+            self.error(
+                Diagnostic::new(
+                    Code::BadEscape,
+                    raw_start + range.start..raw_start + range.end,
+                    message,
+                )
+                .with_label("invalid escape")
+                .with_help(r#"valid escapes are \" \\ \n \t and \u{XXXX} (1 to 6 hex digits)"#),
+            );
+        }
+        StrLit { value, span }
+    }
+}
+
+/// Turns a pest error into an E001 diagnostic with a readable "expected" list.
+fn syntax_error(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
+    use pest::error::{ErrorVariant, InputLocation};
+    let pos = match error.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let (found, found_span) = found_at(text, pos);
+    let mut expected: Vec<&'static str> = Vec::new();
+    let mut keyword_candidates: Vec<&'static str> = Vec::new();
+    if let ErrorVariant::ParsingError { positives, .. } = &error.variant {
+        for rule in positives {
+            if let Some(kw) = keyword_of(*rule) {
+                keyword_candidates.push(kw);
+            }
+            let d = describe(*rule);
+            if !expected.contains(&d) {
+                expected.push(d);
+            }
+        }
+    }
+    let message = if expected.is_empty() {
+        format!("unexpected {found}")
+    } else {
+        format!("expected {}, found {found}", join_or(&expected))
+    };
+    let word = &text[found_span.clone()];
+    let help = if word == "." || text[..pos].ends_with(' ') && text[pos..].starts_with('.') {
+        Some("write `event.channel` as one token, without spaces around the dot".to_string())
+    } else if word.starts_with('.') || text[..pos].ends_with(". ") {
+        Some("write `event.channel` as one token, without spaces around the dot".to_string())
+    } else if let Some(kw) = did_you_mean(word, keyword_candidates.iter().copied()) {
+        Some(format!("did you mean `{kw}`?"))
+    } else if word.eq_ignore_ascii_case("segment") {
+        Some("end the previous definition with `;` and start a new one".to_string())
+    } else if keyword_of_word(word) && expected.contains(&"a segment name") {
+        Some(format!(
+            "`{word}` is a reserved keyword; choose another name"
+        ))
+    } else {
+        None
+    };
+    Diagnostic::new(Code::Syntax, found_span, message)
+        .with_label(if expected.is_empty() {
+            "unexpected here".to_string()
+        } else {
+            format!("expected {}", join_or(&expected))
+        })
+        .with_help_opt(help)
+}
+
+fn keyword_of_word(word: &str) -> bool {
+    literal::KEYWORDS
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(word))
+}
+
+/// What the parser found at `pos`, and its span: a word, a quoted string, one
+/// character, or the end of input.
+fn found_at(text: &str, pos: usize) -> (String, Span) {
+    let rest = &text[pos.min(text.len())..];
+    let Some(c) = rest.chars().next() else {
+        return ("end of input".to_string(), pos..pos);
+    };
+    let len = if c.is_ascii_alphanumeric() || c == '_' {
+        rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len())
+    } else if c == '"' {
+        rest[1..]
+            .find(['"', '\n'])
+            .map_or(rest.len(), |i| i + 2)
+            .min(rest.len())
+    } else {
+        c.len_utf8()
+    };
+    let token = &rest[..len];
+    let shown = if c.is_control() || c.is_whitespace() {
+        format!("{c:?}")
+    } else if token.chars().count() > 40 {
+        format!("`{}…`", token.chars().take(40).collect::<String>())
+    } else {
+        format!("`{token}`")
+    };
+    (shown, pos..pos + len)
+}
+
+fn join_or(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+fn keyword_of(rule: Rule) -> Option<&'static str> {
+    let d = describe(rule);
+    d.strip_prefix('`')
+        .and_then(|s| s.strip_suffix('`'))
+        .filter(|s| s.chars().all(|c| c.is_ascii_alphabetic() || c == '_'))
+}
+
+/// How a rule reads in "expected …" messages (pest's renamed_rules).
+fn describe(rule: Rule) -> &'static str {
+    match rule {
+        Rule::kw_segment => "`segment`",
+        Rule::kw_and => "`and`",
+        Rule::kw_or => "`or`",
+        Rule::kw_not => "`not`",
+        Rule::kw_exists => "`exists`",
+        Rule::kw_not_exists => "`not_exists`",
+        Rule::kw_not_happened => "`not_happened`",
+        Rule::kw_at_least => "`at_least`",
+        Rule::kw_at_most => "`at_most`",
+        Rule::kw_exactly => "`exactly`",
+        Rule::kw_times => "`times`",
+        Rule::kw_messages => "`messages`",
+        Rule::kw_campaigns => "`campaigns`",
+        Rule::kw_templates => "`templates`",
+        Rule::kw_days => "`days`",
+        Rule::kw_in => "`in`",
+        Rule::kw_tagged => "`tagged`",
+        Rule::kw_where => "`where`",
+        Rule::kw_link => "`link`",
+        Rule::kw_like => "`like`",
+        Rule::kw_last => "`last`",
+        Rule::kw_between => "`between`",
+        Rule::kw_since => "`since`",
+        Rule::kw_before => "`before`",
+        Rule::kw_after => "`after`",
+        Rule::kw_ago => "`ago`",
+        Rule::ident | Rule::reference => "a segment name",
+        Rule::name => "a name",
+        Rule::star => "`*`",
+        Rule::event_ref | Rule::condition => "a condition such as `click.email exists`",
+        Rule::integer => "an integer",
+        Rule::duration => "a duration such as `30d`",
+        Rule::datetime => "a date such as `2026-01-31`",
+        Rule::string | Rule::string_inner => "a string",
+        Rule::close_quote => "`\"`",
+        Rule::operator | Rule::counting => "an operator",
+        Rule::unit => "a unit",
+        Rule::scope_kind => "`campaigns`, `templates` or `messages`",
+        Rule::tagged | Rule::where_sel | Rule::item_list => "a selector",
+        Rule::attr_test => "an attribute test such as `region = \"EU\"`",
+        Rule::attr_op => "`=` or `!=`",
+        Rule::instant | Rule::ago => "a date or `… ago`",
+        Rule::paren | Rule::lparen => "`(`",
+        Rule::rparen => "`)`",
+        Rule::eq => "`=`",
+        Rule::semi => "`;`",
+        Rule::comma => "`,`",
+        Rule::EOI => "end of input",
+        Rule::scope | Rule::window | Rule::link | Rule::after => "a clause",
+        Rule::last | Rule::between | Rule::since | Rule::before => "a window",
+        _ => "an expression",
+    }
+}
