@@ -385,5 +385,10 @@ mod tests {
         assert_eq!(did_you_mean("Click", names), Some("click"));
         assert_eq!(did_you_mean("deliverd", names), Some("delivered"));
         assert_eq!(did_you_mean("zzzz", names), None);
+        assert_eq!(did_you_mean("g", ["b", "c"]), None);
+        assert_eq!(
+            did_you_mean("exist", ["exists", "not_exists"]),
+            Some("exists")
+        );
     }
 }

@@ -175,10 +175,12 @@ impl DataDir {
                 files
             }
             (false, true) => vec![single],
-            (false, false) => return Err(DataError::new(format!(
+            (false, false) => {
+                return Err(DataError::new(format!(
                 "{}: no events table (expected events/ with *.parquet files, or events.parquet)",
                 root.display()
-            ))),
+            )))
+            }
         };
         let events_schema = events_schema(&event_files)?;
         let profiles = root.join("profiles.parquet");

@@ -92,6 +92,7 @@ pub fn parse(text: &str) -> Parsed {
             continue;
         }
         let mut b = Builder::new(range.start);
+        b.next_segment = range.end < text.len();
         if let Some(def) = b.chunk(&text[range], Rule::definition_only) {
             script.definitions.push(b.definition(def));
         }
@@ -122,6 +123,8 @@ fn trimmed_span(text: &str, range: Span) -> Span {
 struct Builder {
     /// Where the chunk starts in the whole source.
     offset: usize,
+    /// Whether another definition follows this chunk.
+    next_segment: bool,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -129,6 +132,7 @@ impl Builder {
     fn new(offset: usize) -> Self {
         Builder {
             offset,
+            next_segment: false,
             diagnostics: Vec::new(),
         }
     }
@@ -149,7 +153,7 @@ impl Builder {
                 .next()
                 .and_then(|top| top.into_inner().find(|p| p.as_rule() != Rule::EOI)),
             Err(error) => {
-                let d = syntax_error(text, &error).shifted(self.offset);
+                let d = syntax_error(text, &error, self.next_segment).shifted(self.offset);
                 self.error(d);
                 None
             }
@@ -195,10 +199,7 @@ impl Builder {
         let cell = std::cell::RefCell::new(std::mem::take(&mut self.diagnostics));
         let expr = PRATT
             .map_primary(|p| {
-                let mut b = Builder {
-                    offset,
-                    diagnostics: Vec::new(),
-                };
+                let mut b = Builder::new(offset);
                 let e = b.primary(p);
                 cell.borrow_mut().append(&mut b.diagnostics);
                 e
@@ -645,13 +646,23 @@ impl Builder {
 }
 
 /// Turns a pest error into an E001 diagnostic with a readable "expected" list.
-fn syntax_error(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
+fn syntax_error(text: &str, error: &pest::error::Error<Rule>, next_segment: bool) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
     let pos = match error.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
-    let (found, found_span) = found_at(text, pos);
+    let (mut found, mut found_span) = found_at(text, pos);
+    let trimmed_end = text.trim_end().len();
+    if found_span.start >= trimmed_end {
+        // Point just after the last token, not at the start of what follows.
+        found_span = trimmed_end..trimmed_end;
+        found = if next_segment {
+            "the next `segment`".to_string()
+        } else {
+            "end of input".to_string()
+        };
+    }
     let mut expected: Vec<&'static str> = Vec::new();
     let mut keyword_candidates: Vec<&'static str> = Vec::new();
     if let ErrorVariant::ParsingError { positives, .. } = &error.variant {
@@ -659,6 +670,7 @@ fn syntax_error(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
             if let Some(kw) = keyword_of(*rule) {
                 keyword_candidates.push(kw);
             }
+            keyword_candidates.extend(keywords_inside(*rule));
             let d = describe(*rule);
             if !expected.contains(&d) {
                 expected.push(d);
@@ -671,13 +683,16 @@ fn syntax_error(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
         format!("expected {}, found {found}", join_or(&expected))
     };
     let word = &text[found_span.clone()];
-    let help = if word == "." || text[..pos].ends_with(' ') && text[pos..].starts_with('.') {
+    let at_end = found_span.start >= trimmed_end;
+    let help = if at_end && expected.contains(&"`)`") {
+        Some("a `(` is not closed: add `)`".to_string())
+    } else if word == "." || text[..pos].ends_with(' ') && text[pos..].starts_with('.') {
         Some("write `event.channel` as one token, without spaces around the dot".to_string())
     } else if word.starts_with('.') || text[..pos].ends_with(". ") {
         Some("write `event.channel` as one token, without spaces around the dot".to_string())
     } else if let Some(kw) = did_you_mean(word, keyword_candidates.iter().copied()) {
         Some(format!("did you mean `{kw}`?"))
-    } else if word.eq_ignore_ascii_case("segment") {
+    } else if word.eq_ignore_ascii_case("segment") || (next_segment && word.is_empty()) {
         Some("end the previous definition with `;` and start a new one".to_string())
     } else if keyword_of_word(word) && expected.contains(&"a segment name") {
         Some(format!(
@@ -738,6 +753,28 @@ fn join_or(items: &[&str]) -> String {
     }
 }
 
+/// The keywords a composite rule can start with, for did-you-mean.
+fn keywords_inside(rule: Rule) -> &'static [&'static str] {
+    match rule {
+        Rule::operator | Rule::counting => &[
+            "exists",
+            "not_exists",
+            "not_happened",
+            "at_least",
+            "at_most",
+            "exactly",
+        ],
+        Rule::unit => &["times", "messages", "campaigns", "templates", "days"],
+        Rule::scope_kind => &["campaigns", "templates", "messages"],
+        Rule::scope => &["in"],
+        Rule::window => &["last", "between", "since", "before"],
+        Rule::link => &["link"],
+        Rule::after => &["after"],
+        Rule::tagged | Rule::where_sel | Rule::item_list => &["tagged", "where"],
+        _ => &[],
+    }
+}
+
 fn keyword_of(rule: Rule) -> Option<&'static str> {
     let d = describe(rule);
     d.strip_prefix('`')
@@ -783,7 +820,9 @@ fn describe(rule: Rule) -> &'static str {
         Rule::datetime => "a date such as `2026-01-31`",
         Rule::string | Rule::string_inner => "a string",
         Rule::close_quote => "`\"`",
-        Rule::operator | Rule::counting => "an operator",
+        Rule::operator | Rule::counting => {
+            "an operator (`exists`, `not_exists`, `not_happened`, `at_least`, `at_most`, `exactly`)"
+        }
         Rule::unit => "a unit",
         Rule::scope_kind => "`campaigns`, `templates` or `messages`",
         Rule::tagged | Rule::where_sel | Rule::item_list => "a selector",

@@ -1,0 +1,302 @@
+//! Test support: tiny Parquet fixtures written with arrow, and helpers that run
+//! segments through the library and through the real `seg` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, DictionaryArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
+use datafusion::parquet::arrow::ArrowWriter;
+
+/// One event row.
+#[derive(Clone, Debug)]
+pub struct Ev {
+    pub p: i64,
+    pub ch: &'static str,
+    pub ev: &'static str,
+    pub ts: &'static str,
+    pub msg: Option<i64>,
+    pub camp: Option<i64>,
+    pub tmpl: Option<i64>,
+    pub link: Option<&'static str>,
+}
+
+/// An event of profile `p`: `ev("click.email", p, "2026-01-10")`.
+pub fn ev(what: &'static str, p: i64, ts: &'static str) -> Ev {
+    let (e, c) = what.split_once('.').expect("event.channel");
+    Ev {
+        p,
+        ch: c,
+        ev: e,
+        ts,
+        msg: None,
+        camp: None,
+        tmpl: None,
+        link: None,
+    }
+}
+
+impl Ev {
+    pub fn msg(mut self, m: i64) -> Self {
+        self.msg = Some(m);
+        self
+    }
+    pub fn camp(mut self, c: i64) -> Self {
+        self.camp = Some(c);
+        self
+    }
+    pub fn tmpl(mut self, t: i64) -> Self {
+        self.tmpl = Some(t);
+        self
+    }
+    pub fn link(mut self, l: &'static str) -> Self {
+        self.link = Some(l);
+        self
+    }
+}
+
+/// How to encode the events file.
+#[derive(Clone, Copy, Debug)]
+pub struct Encoding {
+    pub dictionary: bool,
+    pub unit: TimeUnit,
+    pub zoned: bool,
+}
+
+pub const PLAIN_US: Encoding = Encoding {
+    dictionary: false,
+    unit: TimeUnit::Microsecond,
+    zoned: true,
+};
+
+pub fn nanos(ts: &str) -> i64 {
+    seglang::syntax::literal::parse_datetime(ts)
+        .unwrap_or_else(|| panic!("bad fixture time {ts}"))
+        .timestamp_nanos_opt()
+        .expect("in range")
+}
+
+fn strings(values: Vec<Option<&str>>, dictionary: bool) -> ArrayRef {
+    if dictionary {
+        Arc::new(values.into_iter().collect::<DictionaryArray<Int32Type>>())
+    } else {
+        Arc::new(StringArray::from(values))
+    }
+}
+
+/// Writes events to `path` as Parquet.
+pub fn write_events(path: &Path, rows: &[Ev], enc: Encoding) {
+    let tz: Option<Arc<str>> = enc.zoned.then(|| "UTC".into());
+    let str_type = if enc.dictionary {
+        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+    } else {
+        DataType::Utf8
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("profile_id", DataType::Int64, false),
+        Field::new("channel", str_type.clone(), false),
+        Field::new("event", str_type.clone(), false),
+        Field::new("ts", DataType::Timestamp(enc.unit, tz.clone()), false),
+        Field::new("message_id", DataType::Int64, true),
+        Field::new("campaign_id", DataType::Int64, true),
+        Field::new("template_id", DataType::Int64, true),
+        Field::new("link", str_type, true),
+    ]));
+    let ns: Vec<i64> = rows.iter().map(|r| nanos(r.ts)).collect();
+    let ts: ArrayRef = match enc.unit {
+        TimeUnit::Second => Arc::new(
+            TimestampSecondArray::from(ns.iter().map(|n| n / 1_000_000_000).collect::<Vec<_>>())
+                .with_timezone_opt(tz),
+        ),
+        TimeUnit::Millisecond => Arc::new(
+            TimestampMillisecondArray::from(ns.iter().map(|n| n / 1_000_000).collect::<Vec<_>>())
+                .with_timezone_opt(tz),
+        ),
+        TimeUnit::Microsecond => Arc::new(
+            TimestampMicrosecondArray::from(ns.iter().map(|n| n / 1_000).collect::<Vec<_>>())
+                .with_timezone_opt(tz),
+        ),
+        TimeUnit::Nanosecond => Arc::new(TimestampNanosecondArray::from(ns).with_timezone_opt(tz)),
+    };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.p).collect::<Vec<_>>(),
+        )),
+        strings(rows.iter().map(|r| Some(r.ch)).collect(), enc.dictionary),
+        strings(rows.iter().map(|r| Some(r.ev)).collect(), enc.dictionary),
+        ts,
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.msg).collect::<Vec<_>>(),
+        )),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.camp).collect::<Vec<_>>(),
+        )),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.tmpl).collect::<Vec<_>>(),
+        )),
+        strings(rows.iter().map(|r| r.link).collect(), enc.dictionary),
+    ];
+    write_batch(path, RecordBatch::try_new(schema, columns).expect("batch"));
+}
+
+pub fn write_batch(path: &Path, batch: RecordBatch) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    let file = std::fs::File::create(path).expect("create");
+    let mut w = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+}
+
+/// Writes a table of int64 and utf8 columns.
+pub fn write_table(path: &Path, columns: Vec<(&str, ArrayRef)>) {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .expect("batch");
+    write_batch(path, batch);
+}
+
+pub fn ints(v: &[i64]) -> ArrayRef {
+    Arc::new(Int64Array::from(v.to_vec()))
+}
+
+pub fn strs(v: &[&str]) -> ArrayRef {
+    Arc::new(StringArray::from(v.to_vec()))
+}
+
+/// A data directory in a temp dir.
+pub struct Data {
+    pub dir: tempfile::TempDir,
+}
+
+impl Data {
+    pub fn new(events: &[Ev]) -> Data {
+        Data::with_encoding(events, PLAIN_US)
+    }
+
+    pub fn with_encoding(events: &[Ev], enc: Encoding) -> Data {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_events(&dir.path().join("events.parquet"), events, enc);
+        Data { dir }
+    }
+
+    /// An empty data directory (add tables yourself).
+    pub fn empty() -> Data {
+        Data {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn profiles(self, ids: &[i64]) -> Data {
+        write_table(
+            &self.path().join("profiles.parquet"),
+            vec![("profile_id", ints(ids))],
+        );
+        self
+    }
+
+    pub fn campaigns(self, rows: &[(i64, &str)]) -> Data {
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let names: Vec<&str> = rows.iter().map(|r| r.1).collect();
+        write_table(
+            &self.path().join("campaigns.parquet"),
+            vec![("campaign_id", ints(&ids)), ("name", strs(&names))],
+        );
+        self
+    }
+
+    pub fn templates(self, rows: &[(i64, &str)]) -> Data {
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let names: Vec<&str> = rows.iter().map(|r| r.1).collect();
+        write_table(
+            &self.path().join("templates.parquet"),
+            vec![("template_id", ints(&ids)), ("name", strs(&names))],
+        );
+        self
+    }
+
+    pub fn tags(self, rows: &[(&str, i64, &str)]) -> Data {
+        write_table(
+            &self.path().join("tags.parquet"),
+            vec![
+                (
+                    "object",
+                    strs(&rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+                ),
+                (
+                    "object_id",
+                    ints(&rows.iter().map(|r| r.1).collect::<Vec<_>>()),
+                ),
+                ("tag", strs(&rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+            ],
+        );
+        self
+    }
+
+    pub fn attributes(self, rows: &[(&str, i64, &str, &str)]) -> Data {
+        write_table(
+            &self.path().join("attributes.parquet"),
+            vec![
+                (
+                    "object",
+                    strs(&rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+                ),
+                (
+                    "object_id",
+                    ints(&rows.iter().map(|r| r.1).collect::<Vec<_>>()),
+                ),
+                ("key", strs(&rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+                ("value", strs(&rows.iter().map(|r| r.3).collect::<Vec<_>>())),
+            ],
+        );
+        self
+    }
+
+    /// Runs a bare expression or a one-segment script at `as_of`.
+    pub fn ids(&self, script: &str, as_of: &str) -> Vec<i64> {
+        let engine = seglang::Engine::open(self.path()).expect("open data");
+        let compiled = seglang::compile(script, Some(engine.objects()))
+            .unwrap_or_else(|d| panic!("script {script:?} does not compile: {d:?}"));
+        let last = compiled.program.segments.len() - 1;
+        let as_of = seglang::syntax::literal::parse_datetime(as_of).expect("as_of");
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(engine.run(&compiled.program, last, as_of))
+            .unwrap_or_else(|e| panic!("running {script:?}: {e}"))
+    }
+}
+
+/// The built `seg` binary.
+pub fn seg() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_seg"));
+    cmd.env_remove("NO_COLOR");
+    cmd
+}
+
+/// Runs `seg` with args; returns (exit code, stdout, stderr).
+pub fn seg_out(args: &[&str]) -> (i32, String, String) {
+    let out = seg().args(args).output().expect("run seg");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
