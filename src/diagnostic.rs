@@ -342,11 +342,15 @@ pub fn did_you_mean<'a>(
     candidates
         .into_iter()
         .filter_map(|c| {
-            let score = strsim::jaro_winkler(&lower, &c.to_lowercase());
+            let other = c.to_lowercase();
+            let score = strsim::jaro_winkler(&lower, &other);
             let exact_case = c.eq_ignore_ascii_case(name);
-            let close = score >= 0.8
-                || exact_case
-                || strsim::damerau_levenshtein(&lower, &c.to_lowercase()) <= 1;
+            let edits = strsim::damerau_levenshtein(&lower, &other);
+            let len = lower.chars().count().min(other.chars().count());
+            // Short names are all one edit apart: demand more of them.
+            let close = exact_case
+                || (len >= 3 && (score >= 0.85 || edits <= 1))
+                || (len >= 6 && edits <= 2);
             close.then_some((c, if exact_case { 2.0 } else { score }))
         })
         .max_by(|a, b| a.1.total_cmp(&b.1))

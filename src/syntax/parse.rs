@@ -137,9 +137,11 @@ impl Builder {
         }
     }
 
+    /// The pair's span in the whole source, without the trailing whitespace
+    /// that non-atomic rules swallow while looking for optional parts.
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
-        let s = pair.as_span();
-        s.start() + self.offset..s.end() + self.offset
+        let start = pair.as_span().start() + self.offset;
+        start..start + pair.as_str().trim_end().len()
     }
 
     fn error(&mut self, diagnostic: Diagnostic) {
