@@ -26,6 +26,7 @@ pub mod diagnostic;
 pub mod engine;
 pub mod gen;
 pub mod plan;
+pub mod repl;
 pub mod syntax;
 
 pub use check::{check, Checked, ObjectIndex, Program};

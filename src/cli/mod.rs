@@ -116,6 +116,15 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Explore segments interactively.
+    Repl {
+        /// A data directory to query.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The evaluation instant (default: now).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
     /// Show what a script compiles to.
     Compile {
         /// The script file (`-` reads standard input).
@@ -202,6 +211,10 @@ pub fn main() -> ExitCode {
             force,
             threads,
         } => gen(out, profiles, events, seed, days, &end, force, threads),
+        Command::Repl { data, as_of } => match as_of.as_deref().map(run::as_of).transpose() {
+            Ok(as_of) => seglang::repl::run(data.as_deref(), as_of, color),
+            Err(e) => fail(e),
+        },
         Command::Compile {
             file,
             segment,

@@ -42,13 +42,14 @@ pub fn load(file: Option<&Path>, expr: Option<&str>) -> Result<ScriptFile, Strin
 }
 
 /// Parses `--as-of` (a date or RFC 3339), defaulting to now.
-pub fn as_of(text: Option<&str>) -> Result<DateTime<Utc>, String> {
-    match text {
-        None => Ok(Utc::now()),
-        Some(t) => seglang::syntax::literal::parse_datetime(t).ok_or_else(|| {
-            format!("--as-of: invalid date-time `{t}` (write 2026-01-31 or 2026-01-31T10:00:00Z)")
-        }),
-    }
+pub fn as_of(text: &str) -> Result<DateTime<Utc>, String> {
+    seglang::syntax::literal::parse_datetime(text).ok_or_else(|| {
+        format!("--as-of: invalid date-time `{text}` (write 2026-01-31 or 2026-01-31T10:00:00Z)")
+    })
+}
+
+fn as_of_or_now(text: Option<&str>) -> Result<DateTime<Utc>, String> {
+    text.map_or_else(|| Ok(Utc::now()), as_of)
 }
 
 /// Compiles a script against the data, printing its diagnostics.
@@ -127,7 +128,7 @@ pub fn run(args: RunArgs<'_>) -> u8 {
 
 fn run_inner(args: &RunArgs<'_>) -> Result<(), u8> {
     let file = load(args.file, args.expr).map_err(fail)?;
-    let as_of = as_of(args.as_of).map_err(fail)?;
+    let as_of = as_of_or_now(args.as_of).map_err(fail)?;
     if args.format == OutputFormat::Parquet && args.output.is_none() {
         return Err(fail("--format parquet needs --output PATH"));
     }
@@ -274,7 +275,7 @@ pub struct CompileArgs<'a> {
 pub fn compile_cmd(args: CompileArgs<'_>) -> u8 {
     let inner = || -> Result<(), u8> {
         let file = load(Some(args.file), None).map_err(fail)?;
-        let as_of = as_of(args.as_of).map_err(fail)?;
+        let as_of = as_of_or_now(args.as_of).map_err(fail)?;
         let engine = args.data.map(Engine::open).transpose().map_err(fail)?;
         match args.emit {
             Emit::Ast => {

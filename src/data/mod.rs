@@ -88,8 +88,31 @@ pub(crate) const EVENT_COLUMNS: [(&str, Expect, bool); 8] = [
     ("link", Expect::String, false),
 ];
 
+/// The events schema of SPEC §5 with plain strings and microsecond UTC
+/// timestamps: what plans are built against when no data is at hand.
+pub fn canonical_events_schema() -> SchemaRef {
+    Arc::new(Schema::new(
+        EVENT_COLUMNS
+            .iter()
+            .map(|(name, expect, _)| {
+                let t = match expect {
+                    Expect::Int64 => DataType::Int64,
+                    Expect::String => DataType::Utf8,
+                    Expect::Timestamp => canonical_ts_type(),
+                };
+                Field::new(*name, t, true)
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// The `ts` type of [`canonical_events_schema`].
+pub fn canonical_ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
 /// Reads the Arrow schema of a Parquet file (its footer only).
-pub(crate) fn parquet_schema(path: &Path) -> Result<SchemaRef, DataError> {
+pub fn parquet_schema(path: &Path) -> Result<SchemaRef, DataError> {
     let file = File::open(path)
         .map_err(|e| DataError::new(format!("{}: cannot open: {e}", path.display())))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {

@@ -106,16 +106,21 @@ impl Dims {
         for i in 0..n {
             let id = 1000 + i as i64;
             let mut pick = rng.random_range(0..total_weight);
-            let channel = CHANNEL_WEIGHTS
-                .iter()
-                .find(|(_, w)| {
-                    let hit = pick < *w;
-                    pick = pick.saturating_sub(*w);
-                    hit
-                })
-                .map_or(Channel::Email, |(c, _)| *c);
-            // A tenth are always-on series; the rest are waves of 1-5 days.
-            let (s, e) = if rng.random_bool(0.1) {
+            // The first ten cover every channel; the rest follow the shares.
+            let channel = match crate::catalog::CHANNELS.get(i) {
+                Some(c) => *c,
+                None => CHANNEL_WEIGHTS
+                    .iter()
+                    .find(|(_, w)| {
+                        let hit = pick < *w;
+                        pick = pick.saturating_sub(*w);
+                        hit
+                    })
+                    .map_or(Channel::Email, |(c, _)| *c),
+            };
+            // The first ten and a tenth of the rest are always-on series; the
+            // others are waves of 1-5 days.
+            let (s, e) = if i < crate::catalog::CHANNELS.len() || rng.random_bool(0.1) {
                 (start_us, end_us)
             } else {
                 let s = start_us + rng.random_range(0..span_us);

@@ -84,7 +84,7 @@ pub fn message(
     out.push(row(Event::Sent, sent_at, None));
 
     // Sending policies stop a few messages before delivery.
-    if Event::PolicyViolation.exists_in(ch) && rng.random_bool(0.004) {
+    if Event::PolicyViolation.exists_in(ch) && rng.random_bool(0.01) {
         out.push(row(Event::PolicyViolation, sent_at + 500_000, None));
         return;
     }

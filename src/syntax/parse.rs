@@ -688,9 +688,10 @@ fn syntax_error(text: &str, error: &pest::error::Error<Rule>, next_segment: bool
     let at_end = found_span.start >= trimmed_end;
     let help = if at_end && expected.contains(&"`)`") {
         Some("a `(` is not closed: add `)`".to_string())
-    } else if word == "." || text[..pos].ends_with(' ') && text[pos..].starts_with('.') {
-        Some("write `event.channel` as one token, without spaces around the dot".to_string())
-    } else if word.starts_with('.') || text[..pos].ends_with(". ") {
+    } else if word.starts_with('.')
+        || (text[..pos].ends_with(' ') && text[pos..].starts_with('.'))
+        || text[..pos].ends_with(". ")
+    {
         Some("write `event.channel` as one token, without spaces around the dot".to_string())
     } else if let Some(kw) = did_you_mean(word, keyword_candidates.iter().copied()) {
         Some(format!("did you mean `{kw}`?"))
