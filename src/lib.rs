@@ -17,7 +17,30 @@
 //! assert_eq!(errors[0].code.as_str(), "E010");
 //! assert_eq!(errors[0].help.as_deref(), Some("did you mean `click`?"));
 //! ```
-#![doc = ""]
+//!
+//! Running a segment over a data directory (SPEC §5 layout):
+//!
+//! ```
+//! use std::path::Path;
+//!
+//! let engine = seglang::Engine::open(Path::new("examples/data")).expect("valid data");
+//! // With the data's objects, unknown campaign names and tags become warnings.
+//! let compiled = seglang::compile(
+//!     r#"click.* at_least 1 in campaigns tagged "Online store" last 30d"#,
+//!     Some(engine.objects()),
+//! )
+//! .expect("compiles");
+//! let as_of = seglang::syntax::literal::parse_datetime("2026-11-01").unwrap();
+//!
+//! // The logical plan, as DataFusion will run it…
+//! let plan = engine.optimized_plan(&compiled.program, 0, as_of).unwrap();
+//! assert!(plan.display_indent().to_string().contains("TableScan: events"));
+//!
+//! // …and the profile ids, ascending.
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! let ids = rt.block_on(engine.run(&compiled.program, 0, as_of)).unwrap();
+//! assert!(ids.windows(2).all(|w| w[0] < w[1]));
+//! ```
 
 pub mod catalog;
 pub mod check;

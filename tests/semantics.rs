@@ -643,3 +643,25 @@ fn the_same_data_and_as_of_always_give_the_same_set() {
     assert_eq!(a, b);
     assert_eq!(a, vec![1, 2, 3, 4, 5]);
 }
+
+#[test]
+fn a_window_of_a_date_and_an_ago_that_inverts_at_as_of_is_a_run_error() {
+    let d = Data::new(&[ev("click.email", 1, "2026-01-10")]);
+    let engine = seglang::Engine::open(d.path()).unwrap();
+    let compiled = seglang::compile("click.email at_least 1 between 2026-02-01 and 7d ago", None)
+        .expect("checks clean");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let at = |t: &str| seglang::syntax::literal::parse_datetime(t).unwrap();
+    // On 2026-03-01, 7d ago is 2026-02-22: a fine window.
+    assert!(rt
+        .block_on(engine.run(&compiled.program, 0, at("2026-03-01")))
+        .is_ok());
+    // On 2026-02-05, 7d ago is 2026-01-29: before the start.
+    let err = rt
+        .block_on(engine.run(&compiled.program, 0, at("2026-02-05")))
+        .unwrap_err();
+    assert!(
+        err.message.contains("E019") && err.message.contains("inverted"),
+        "{err}"
+    );
+}

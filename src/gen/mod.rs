@@ -137,14 +137,14 @@ pub fn generate(opts: &GenOptions) -> Result<GenSummary, DataError> {
     let dims = Dims::new(opts);
     dims.write(&opts.out, opts.profiles)?;
 
-    // Slices of about 250 k events; files of about 2 M events.
+    // Slices of about 250 k events; files of about 1 M events.
     let slices = (opts.events / 250_000)
         .max(u64::from(opts.days).min(opts.events.max(1)))
         .max(1);
     let per_slice = opts.events / slices;
     let extra = opts.events % slices;
     // At least four files, so even small data sets exercise multi-file reads.
-    let slices_per_file = (2_000_000 / per_slice.max(1))
+    let slices_per_file = (1_000_000 / per_slice.max(1))
         .min(slices.div_ceil(4))
         .max(1);
     let files = slices.div_ceil(slices_per_file) as usize;
@@ -232,7 +232,7 @@ fn write_file(
     for slice in slices {
         let budget = per_slice + u64::from(slice < extra);
         let mut rows = slice_rows(dims, opts, slice, total_slices, budget);
-        rows.sort_by_key(|r| (r.ts, r.message_id, r.event as u8));
+        rows.sort_unstable_by_key(|r| (r.ts, r.message_id, r.event as u8));
         for chunk in rows.chunks(1 << 16) {
             let batch = to_batch(schema, dims, chunk).map_err(|e| io(&e))?;
             writer.write(&batch).map_err(|e| io(&e))?;

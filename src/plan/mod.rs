@@ -372,6 +372,27 @@ impl Lowering<'_, '_> {
     }
 
     fn window(&self, w: &Window) -> Result<Vec<Expr>, DataError> {
+        // A date against a `… ago` can only be ordered once as_of is known.
+        if let (Some(start), Some(end)) = (&w.start, &w.end) {
+            let (a, b) = (
+                window::resolve(self.env, start.at)?,
+                window::resolve(self.env, end.at)?,
+            );
+            if a >= b {
+                return Err(DataError::new(format!(
+                    "error[{}]: the window from {} to {} is {} at as_of {}",
+                    if a == b { "E018" } else { "E019" },
+                    a.to_rfc3339(),
+                    b.to_rfc3339(),
+                    if a == b {
+                        "empty"
+                    } else {
+                        "inverted (it ends before it starts)"
+                    },
+                    self.env.as_of.to_rfc3339()
+                )));
+            }
+        }
         let mut out = Vec::new();
         if let Some(start) = &w.start {
             let at = window::resolve(self.env, start.at)?;

@@ -192,7 +192,7 @@ impl Session {
                 d
             })
             .collect();
-        let name = format!("input:{}", self.counter);
+        let name = format!("input#{}", self.counter);
         let rendered = diagnostic::render(
             &local,
             &Source {
@@ -591,7 +591,7 @@ mod tests {
         s.eval("segment a = click.email exists;");
         let r = s.eval("clik.email exists");
         assert_eq!(r.codes, vec!["E010"]);
-        assert!(r.diagnostics.contains("input:2:1"), "{}", r.diagnostics);
+        assert!(r.diagnostics.contains("input#2:1:1"), "{}", r.diagnostics);
         let r = s.eval("a and nope");
         assert_eq!(r.codes, vec!["E020"]);
         assert!(
