@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -15,7 +15,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::check::{ObjectIndex, Program};
 use crate::data::{load_objects, DataDir, DataError};
-use crate::plan::{segment_plan, PlanEnv};
+use crate::plan::{segment_plan, segments_plan, PlanEnv};
 
 /// A data directory opened for queries: validated tables registered in a
 /// DataFusion session, and the dimension tables indexed.
@@ -85,6 +85,16 @@ impl Engine {
         &self.ctx
     }
 
+    fn env(&self, as_of: DateTime<Utc>) -> PlanEnv<'_> {
+        PlanEnv {
+            events: Arc::clone(&self.events),
+            profiles: self.profiles.clone(),
+            objects: &self.objects,
+            ts_type: self.data.ts_type(),
+            as_of,
+        }
+    }
+
     /// The logical plan of a segment, as built (before optimization).
     pub fn plan(
         &self,
@@ -92,14 +102,38 @@ impl Engine {
         segment: usize,
         as_of: DateTime<Utc>,
     ) -> Result<LogicalPlan, DataError> {
-        let env = PlanEnv {
-            events: Arc::clone(&self.events),
-            profiles: self.profiles.clone(),
-            objects: &self.objects,
-            ts_type: self.data.ts_type(),
-            as_of,
-        };
-        segment_plan(program, segment, &env)
+        segment_plan(program, segment, &self.env(as_of))
+    }
+
+    /// The ids of several segments from one scan of events: one ascending
+    /// list per segment, in the order given.
+    pub async fn run_many(
+        &self,
+        program: &Program,
+        segments: &[usize],
+        as_of: DateTime<Utc>,
+    ) -> Result<Vec<Vec<i64>>, DataError> {
+        let plan = segments_plan(program, segments, &self.env(as_of))?;
+        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+        let mut out = vec![Vec::new(); segments.len()];
+        for b in &batches {
+            let Some(ids) = b.column_by_name("profile_id") else {
+                continue;
+            };
+            let ids = ids.as_primitive::<Int64Type>();
+            for (i, list) in out.iter_mut().enumerate() {
+                let Some(m) = b.column_by_name(&format!("m{i}")) else {
+                    continue;
+                };
+                let m = m.as_boolean();
+                for row in 0..b.num_rows() {
+                    if m.is_valid(row) && m.value(row) && ids.is_valid(row) {
+                        list.push(ids.value(row));
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The plan after DataFusion's optimizer, as it will run.

@@ -665,3 +665,30 @@ fn a_window_of_a_date_and_an_ago_that_inverts_at_as_of_is_a_run_error() {
         "{err}"
     );
 }
+
+#[test]
+fn running_all_segments_in_one_scan_gives_each_segments_own_ids() {
+    let dir = common::examples_dir();
+    let engine = seglang::Engine::open(&dir.join("data")).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let as_of = seglang::syntax::literal::parse_datetime("2026-11-01").unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "seg") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let program = seglang::compile(&text, Some(engine.objects()))
+            .unwrap()
+            .program;
+        let all: Vec<usize> = (0..program.segments.len()).collect();
+        let together = rt.block_on(engine.run_many(&program, &all, as_of)).unwrap();
+        for (i, ids) in together.iter().enumerate() {
+            let alone = rt.block_on(engine.run(&program, i, as_of)).unwrap();
+            assert_eq!(ids, &alone, "{} segment {i}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "{checked}");
+}

@@ -136,15 +136,26 @@ fn run_inner(args: &RunArgs<'_>) -> Result<(), u8> {
     let program = compile(&file, Some(&engine), args.deny_warnings, args.color)?;
     let chosen = select(&program, args.segment, args.all)?;
     let rt = runtime()?;
-    let mut results = Vec::new();
-    for &i in &chosen {
-        let ids = rt.block_on(engine.run(&program, i, as_of)).map_err(fail)?;
-        let name = match program.segments[i].name.as_str() {
-            "" => "segment".to_string(),
-            n => n.to_string(),
-        };
-        results.push((name, ids));
-    }
+    // Several segments come from one scan of the events.
+    let lists = if chosen.len() == 1 {
+        vec![rt
+            .block_on(engine.run(&program, chosen[0], as_of))
+            .map_err(fail)?]
+    } else {
+        rt.block_on(engine.run_many(&program, &chosen, as_of))
+            .map_err(fail)?
+    };
+    let results: Vec<(String, Vec<i64>)> = chosen
+        .iter()
+        .zip(lists)
+        .map(|(&i, ids)| {
+            let name = match program.segments[i].name.as_str() {
+                "" => "segment".to_string(),
+                n => n.to_string(),
+            };
+            (name, ids)
+        })
+        .collect();
     let bytes = render(&results, args.format, args.all).map_err(fail)?;
     match args.output {
         Some(path) => write_atomically(path, &bytes).map_err(fail)?,

@@ -194,7 +194,27 @@ pub fn segment_plan(
     let mut inliner = Inliner::new(program);
     let formula = inliner.segment(segment)?;
     let atoms = inliner.atoms;
-    Lowering { env, atoms: &atoms }.plan(&formula)
+    Lowering { env, atoms: &atoms }.plan(&[formula], false)
+}
+
+/// One plan for several segments, still with one scan of events: it returns
+/// `profile_id` and a boolean column `m{i}` per segment (in the order given),
+/// for every profile that belongs to at least one of them.
+pub fn segments_plan(
+    program: &Program,
+    segments: &[usize],
+    env: &PlanEnv<'_>,
+) -> Result<LogicalPlan, DataError> {
+    let mut inliner = Inliner::new(program);
+    let mut formulas = Vec::with_capacity(segments.len());
+    for &s in segments {
+        if s >= program.segments.len() {
+            return Err(DataError::new(format!("no segment number {s}")));
+        }
+        formulas.push(inliner.segment(s)?);
+    }
+    let atoms = inliner.atoms;
+    Lowering { env, atoms: &atoms }.plan(&formulas, true)
 }
 
 struct Lowering<'a, 'e> {
@@ -203,7 +223,9 @@ struct Lowering<'a, 'e> {
 }
 
 impl Lowering<'_, '_> {
-    fn plan(&self, formula: &Formula) -> Result<LogicalPlan, DataError> {
+    /// The plan of one or more formulas over one scan; with `membership`,
+    /// one boolean column per formula.
+    fn plan(&self, formulas: &[Formula], membership: bool) -> Result<LogicalPlan, DataError> {
         let as_of = window::at_most(self.env, self.env.as_of)?;
         let mut counts = Vec::new();
         let mut any_row = Vec::new();
@@ -232,14 +254,36 @@ impl Lowering<'_, '_> {
         }
         let filter = prefilter.into_iter().reduce(Expr::and).unwrap_or(lit(true));
 
-        let silent = formula.silent(self.atoms);
+        let silent = formulas.iter().any(|f| f.silent(self.atoms));
         let counted = LogicalPlanBuilder::scan("events", Arc::clone(&self.env.events), None)?
             .filter(filter)?
             .aggregate(vec![col("profile_id")], counts)?
             .alias("counts")?
             .build()?;
 
-        let predicate = self.formula(formula, silent)?;
+        let members = formulas
+            .iter()
+            .map(|f| self.formula(f, silent))
+            .collect::<Result<Vec<_>, _>>()?;
+        let predicate = members
+            .iter()
+            .cloned()
+            .reduce(Expr::or)
+            .unwrap_or(lit(false));
+        let id = if silent {
+            "universe.profile_id"
+        } else {
+            "counts.profile_id"
+        };
+        let mut output = vec![col(id).alias("profile_id")];
+        if membership {
+            output.extend(
+                members
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, m)| m.alias(format!("m{i}"))),
+            );
+        }
         let plan = if silent {
             // Silent profiles (no counted events) belong to the segment: start
             // from the universe and look their counts up.
@@ -255,7 +299,7 @@ impl Lowering<'_, '_> {
                     None,
                 )?
                 .filter(predicate)?
-                .project(vec![col("universe.profile_id").alias("profile_id")])?
+                .project(output)?
         } else {
             let mut b = LogicalPlanBuilder::from(counted).filter(predicate)?;
             if let Some(profiles) = &self.env.profiles {
@@ -274,7 +318,7 @@ impl Lowering<'_, '_> {
                     None,
                 )?;
             }
-            b.project(vec![col("counts.profile_id").alias("profile_id")])?
+            b.project(output)?
         };
         Ok(plan
             .sort(vec![col("profile_id").sort(true, false)])?
