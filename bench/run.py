@@ -192,6 +192,13 @@ def main():
         when = datetime.date.today().isoformat()
         machine = f"{platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}"
         doc = os.path.join(ROOT, "docs", "benchmarks.md")
+        # Sections below the marker (compile latency, notes) are kept.
+        kept = ""
+        if os.path.exists(doc):
+            with open(doc) as f:
+                old = f.read()
+            if "<!-- kept -->" in old:
+                kept = old[old.index("<!-- kept -->"):]
         with open(doc, "w") as f:
             f.write(
                 f"# Benchmarks\n\n{when}, {machine}; {args.events:,} events, {profiles:,} profiles, "
@@ -219,6 +226,8 @@ def main():
                 f.write("\n![Seg vs DuckDB](benchmarks.png)\n")
         except ImportError:
             print("matplotlib not installed: no chart")
+        with open(doc, "a") as f:
+            f.write("\n" + kept)
 
 
 if __name__ == "__main__":

@@ -247,3 +247,15 @@ fn the_dot_is_part_of_the_token() {
     assert!(seglang::parse("click . email exists").has_errors());
     assert!(seglang::parse("click. email exists").has_errors());
 }
+
+#[test]
+fn every_reserved_keyword_is_rejected_as_a_segment_name_in_any_case() {
+    for kw in seglang::syntax::literal::KEYWORDS {
+        for spelled in [kw.to_string(), kw.to_uppercase()] {
+            let parsed = seglang::parse(&format!("segment {spelled} = click.email exists;"));
+            assert!(parsed.has_errors(), "`{spelled}` was accepted as a name");
+        }
+        // ...while a name that merely starts with a keyword is fine.
+        assert!(!seglang::parse(&format!("segment {kw}_x = click.email exists;")).has_errors());
+    }
+}
