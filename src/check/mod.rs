@@ -378,7 +378,7 @@ impl Checker<'_> {
                     });
                 }
                 ClauseKind::After(ident) => {
-                    after = self.after(c, ident, op, event, channels.as_deref(), &clause.span);
+                    after = self.after(c, ident, op, channels.as_deref(), &clause.span);
                 }
             }
         }
@@ -452,7 +452,6 @@ impl Checker<'_> {
         c: &ast::Condition,
         ident: &ast::Ident,
         op: &ast::Operator,
-        event: Option<Event>,
         channels: Option<&[Channel]>,
         clause_span: &Span,
     ) -> Option<After> {
@@ -482,7 +481,6 @@ impl Checker<'_> {
             );
         }
         let after_event = self.event(ident)?;
-        let _ = event;
         let channels = channels?;
         let kept: Vec<Channel> = channels
             .iter()

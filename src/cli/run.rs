@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use seglang::{Engine, Program};
 
-use super::check::{deny, diagnose, print_human, read_script, ScriptFile};
+use super::check::{deny, print_human, read_script, ScriptFile};
 use super::{fail, EXIT_OK, EXIT_SCRIPT};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -60,15 +60,20 @@ fn compile(
     deny_warnings: bool,
     color: bool,
 ) -> Result<Program, u8> {
-    let mut diagnostics = diagnose(file, engine.map(Engine::objects));
+    let result = match &file.not_utf8 {
+        Some(d) => Err(vec![d.clone()]),
+        None => seglang::compile(&file.text, engine.map(Engine::objects)),
+    };
+    let (program, mut diagnostics) = match result {
+        Ok(c) => (Some(c.program), c.warnings),
+        Err(d) => (None, d),
+    };
     deny(&mut diagnostics, deny_warnings);
     print_human(file, &diagnostics, color);
-    if diagnostics.iter().any(|d| d.is_error()) {
-        return Err(EXIT_SCRIPT);
+    match program {
+        Some(p) if !diagnostics.iter().any(|d| d.is_error()) => Ok(p),
+        _ => Err(EXIT_SCRIPT),
     }
-    let compiled =
-        seglang::compile(&file.text, engine.map(Engine::objects)).map_err(|_| EXIT_SCRIPT)?;
-    Ok(compiled.program)
 }
 
 /// Which segments to run: the bare expression, the only definition, the named

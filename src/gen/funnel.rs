@@ -5,7 +5,7 @@
 
 use rand::Rng;
 
-use super::dims::{Campaign, Dims};
+use super::dims::Campaign;
 use crate::catalog::{Channel, Event};
 
 /// One event row, with dictionary keys for channel, event and link.
@@ -60,7 +60,6 @@ fn delay(rng: &mut impl Rng, mean_minutes: f64) -> i64 {
 /// Appends the events of one message.
 pub fn message(
     rng: &mut impl Rng,
-    _dims: &Dims,
     c: &Campaign,
     profile_id: i64,
     message_id: i64,

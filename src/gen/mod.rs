@@ -261,9 +261,7 @@ fn slice_rows(dims: &Dims, opts: &GenOptions, slice: u64, total: u64, budget: u6
         let message_id = ((slice as i64) << 32) | seq;
         seq += 1;
         let before = rows.len();
-        funnel::message(
-            &mut rng, dims, campaign, profile, message_id, sent_at, &mut rows,
-        );
+        funnel::message(&mut rng, campaign, profile, message_id, sent_at, &mut rows);
         // Events after the end of history have not happened yet.
         let mut i = before;
         while i < rows.len() {
