@@ -86,7 +86,8 @@ pub struct Dims {
     pub templates: Vec<Template>,
     pub link_values: Arc<StringArray>,
     /// Cumulative activity weights of profiles 1..=N (silent ones add 0).
-    cdf: Vec<f64>,
+    /// Walker/Vose alias table over profiles 1..=N: O(1) weighted draws.
+    alias: AliasTable,
     history_start_us: i64,
     /// Per day of history: the campaigns running that day.
     active: Vec<Vec<usize>>,
@@ -180,19 +181,21 @@ impl Dims {
             });
         }
         // Activity: 5% silent, the rest Pareto-distributed (a few heavy users).
-        let mut cdf = Vec::with_capacity(opts.profiles as usize);
-        let mut acc = 0.0;
+        let mut weights = Vec::with_capacity(opts.profiles as usize);
         for _ in 0..opts.profiles {
-            if !rng.random_bool(0.05) {
+            let w = if rng.random_bool(0.05) {
+                0.0
+            } else {
                 let u: f64 = rng.random_range(0.0..1.0);
-                acc += (1.0 - u).powf(-1.0 / 1.3).min(1_000.0);
-            }
-            cdf.push(acc);
+                (1.0 - u).powf(-1.0 / 1.3).min(1_000.0)
+            };
+            weights.push(w);
         }
-        if acc == 0.0 {
+        if weights.iter().all(|w| *w == 0.0) {
             // Every profile drew silent: make the first one active.
-            cdf.iter_mut().for_each(|c| *c = 1.0);
+            weights[0] = 1.0;
         }
+        let alias = AliasTable::new(&weights);
         let days = opts.days as usize;
         let mut active = vec![Vec::new(); days];
         for (i, c) in campaigns.iter().enumerate() {
@@ -208,7 +211,7 @@ impl Dims {
             campaigns,
             templates,
             link_values: Arc::new(StringArray::from(links)),
-            cdf,
+            alias,
             history_start_us: start_us,
             active,
         }
@@ -228,12 +231,7 @@ impl Dims {
 
     /// A profile id drawn by activity weight.
     pub fn profile(&self, rng: &mut impl Rng) -> i64 {
-        let total = self.cdf.last().copied().unwrap_or(1.0);
-        let x = rng.random_range(0.0..total);
-        self.cdf
-            .partition_point(|&c| c <= x)
-            .min(self.cdf.len() - 1) as i64
-            + 1
+        self.alias.sample(rng) as i64 + 1
     }
 
     /// Writes profiles, campaigns, templates, tags and attributes.
@@ -371,4 +369,59 @@ pub(crate) fn write(
     w.write(&batch).map_err(|e| io(&e))?;
     w.close().map_err(|e| io(&e))?;
     Ok(())
+}
+
+/// Vose's alias method: each draw is one uniform index and one coin.
+struct AliasTable {
+    prob: Vec<f32>,
+    alias: Vec<u32>,
+}
+
+impl AliasTable {
+    fn new(weights: &[f64]) -> AliasTable {
+        let n = weights.len();
+        let total: f64 = weights.iter().sum();
+        let mut scaled: Vec<f64> = weights.iter().map(|w| w * n as f64 / total).collect();
+        let mut prob = vec![1.0f32; n];
+        let mut alias: Vec<u32> = (0..n as u32).collect();
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
+            (0..n).partition(|&i| scaled[i] < 1.0);
+        while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
+            prob[s] = scaled[s] as f32;
+            alias[s] = l as u32;
+            scaled[l] -= 1.0 - scaled[s];
+            if scaled[l] < 1.0 {
+                large.pop();
+                small.push(l);
+            }
+        }
+        AliasTable { prob, alias }
+    }
+
+    fn sample(&self, rng: &mut impl Rng) -> usize {
+        let i = rng.random_range(0..self.prob.len());
+        if rng.random::<f32>() < self.prob[i] {
+            i
+        } else {
+            self.alias[i] as usize
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alias_draws_follow_the_weights_and_never_pick_zero_weights() {
+        let table = AliasTable::new(&[0.0, 1.0, 3.0, 0.0]);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut counts = [0usize; 4];
+        for _ in 0..40_000 {
+            counts[table.sample(&mut rng)] += 1;
+        }
+        assert_eq!((counts[0], counts[3]), (0, 0));
+        let share = counts[2] as f64 / 40_000.0;
+        assert!((0.73..0.77).contains(&share), "{share}");
+    }
 }
