@@ -381,15 +381,8 @@ impl Lowering<'_, '_> {
         with_link: bool,
     ) -> Result<Expr, DataError> {
         let mut parts = vec![col("event").eq(lit(event.name()))];
-        if channels.len() == 1 {
-            parts.push(col("channel").eq(lit(channels[0].name())));
-        } else if channels.len() < event.channels().count() {
-            parts.push(in_strings("channel", channels.iter().map(|c| c.name())));
-        } else {
-            // Every channel where the event exists: the event test suffices,
-            // as data holds only catalog pairs; keep it exact all the same.
-            parts.push(in_strings("channel", channels.iter().map(|c| c.name())));
-        }
+        // Kept even for `*`: data may hold pairs outside the catalog.
+        parts.push(in_strings("channel", channels.iter().map(|c| c.name())));
         if let Some(scope) = &atom.scope {
             let ids = self.env.objects.select(scope.kind, &scope.selector);
             let column = match scope.kind {
