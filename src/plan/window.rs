@@ -55,7 +55,7 @@ fn literal(env: &PlanEnv<'_>, v: i128, t: DateTime<Utc>) -> Result<Expr, DataErr
 
 /// The smallest column value `>= t`.
 pub(super) fn at_least(env: &PlanEnv<'_>, t: DateTime<Utc>) -> Result<Expr, DataError> {
-    literal(env, nanos(t).div_ceil_(unit_nanos(&env.ts_type)), t)
+    literal(env, div_ceil(nanos(t), unit_nanos(&env.ts_type)), t)
 }
 
 /// The largest column value `<= t`.
@@ -66,17 +66,12 @@ pub(super) fn at_most(env: &PlanEnv<'_>, t: DateTime<Utc>) -> Result<Expr, DataE
 /// `at_least` for a bound already in nanoseconds.
 pub(super) fn literal_ceil(env: &PlanEnv<'_>, n: i128) -> Result<Expr, DataError> {
     let t = DateTime::from_timestamp_nanos(i64::try_from(n).unwrap_or(i64::MIN));
-    literal(env, n.div_ceil_(unit_nanos(&env.ts_type)), t)
+    literal(env, div_ceil(n, unit_nanos(&env.ts_type)), t)
 }
 
-trait DivCeil {
-    fn div_ceil_(self, d: i128) -> i128;
-}
-
-impl DivCeil for i128 {
-    fn div_ceil_(self, d: i128) -> i128 {
-        -((-self).div_euclid(d))
-    }
+/// Ceiling division for any sign (`i128::div_ceil` is not stable for signed ints).
+fn div_ceil(n: i128, d: i128) -> i128 {
+    -((-n).div_euclid(d))
 }
 
 #[cfg(test)]
@@ -85,9 +80,9 @@ mod tests {
 
     #[test]
     fn ceil_and_floor_round_towards_the_inside_of_the_window() {
-        assert_eq!(1500i128.div_ceil_(1000), 2);
-        assert_eq!((-1500i128).div_ceil_(1000), -1);
-        assert_eq!(2000i128.div_ceil_(1000), 2);
+        assert_eq!(div_ceil(1500, 1000), 2);
+        assert_eq!(div_ceil(-1500, 1000), -1);
+        assert_eq!(div_ceil(2000, 1000), 2);
         assert_eq!((-1500i128).div_euclid(1000), -2);
     }
 }
