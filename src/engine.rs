@@ -92,6 +92,7 @@ impl Engine {
             objects: &self.objects,
             ts_type: self.data.ts_type(),
             as_of,
+            sql: None,
         }
     }
 

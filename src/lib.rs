@@ -50,6 +50,7 @@ pub mod engine;
 pub mod gen;
 pub mod plan;
 pub mod repl;
+pub mod sql;
 pub mod syntax;
 
 pub use check::{check, Checked, ObjectIndex, Program};

@@ -132,10 +132,15 @@ enum Command {
         /// The segment, when the script defines several.
         #[arg(long)]
         segment: Option<String>,
-        /// What to print: the syntax tree or the optimized logical plan.
+        /// What to print: the syntax tree, the optimized logical plan, or one
+        /// standalone SQL SELECT of the segment's ids.
         #[arg(long, value_enum)]
         emit: run::Emit,
-        /// The data directory (needed for `plan`).
+        /// The SQL dialect for `--emit sql` (default: datafusion).
+        #[arg(long, value_enum)]
+        dialect: Option<run::SqlDialect>,
+        /// The data directory: needed for `plan`; for `sql`, tailors the SQL
+        /// to the tables present and the type of `ts`.
         #[arg(long)]
         data: Option<PathBuf>,
         /// The evaluation instant (default: now).
@@ -219,12 +224,14 @@ pub fn main() -> ExitCode {
             file,
             segment,
             emit,
+            dialect,
             data,
             as_of,
         } => run::compile_cmd(run::CompileArgs {
             file: &file,
             segment: segment.as_deref(),
             emit,
+            dialect,
             data: data.as_deref(),
             as_of: as_of.as_deref(),
             color,

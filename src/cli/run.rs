@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
+use seglang::sql::{segment_sql, Dialect, SqlOptions};
 use seglang::{Engine, Program};
 
 use super::check::{deny, print_human, read_script, ScriptFile};
@@ -26,6 +27,29 @@ pub enum OutputFormat {
 pub enum Emit {
     Ast,
     Plan,
+    Sql,
+}
+
+/// `--dialect` of `compile --emit sql`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SqlDialect {
+    Datafusion,
+    Duckdb,
+    Postgres,
+    Sqlite,
+    Mysql,
+}
+
+impl From<SqlDialect> for Dialect {
+    fn from(d: SqlDialect) -> Dialect {
+        match d {
+            SqlDialect::Datafusion => Dialect::DataFusion,
+            SqlDialect::Duckdb => Dialect::DuckDb,
+            SqlDialect::Postgres => Dialect::Postgres,
+            SqlDialect::Sqlite => Dialect::Sqlite,
+            SqlDialect::Mysql => Dialect::MySql,
+        }
+    }
 }
 
 /// Where the script comes from: a file or `-e EXPR`.
@@ -283,6 +307,7 @@ pub struct CompileArgs<'a> {
     pub file: &'a Path,
     pub segment: Option<&'a str>,
     pub emit: Emit,
+    pub dialect: Option<SqlDialect>,
     pub data: Option<&'a Path>,
     pub as_of: Option<&'a str>,
     pub color: bool,
@@ -292,6 +317,9 @@ pub fn compile_cmd(args: CompileArgs<'_>) -> u8 {
     let inner = || -> Result<(), u8> {
         let file = load(Some(args.file), None).map_err(fail)?;
         let as_of = as_of_or_now(args.as_of).map_err(fail)?;
+        if args.dialect.is_some() && !matches!(args.emit, Emit::Sql) {
+            return Err(fail("--dialect only applies to --emit sql"));
+        }
         let engine = args.data.map(Engine::open).transpose().map_err(fail)?;
         match args.emit {
             Emit::Ast => {
@@ -312,6 +340,17 @@ pub fn compile_cmd(args: CompileArgs<'_>) -> u8 {
                     .optimized_plan(&program, chosen[0], as_of)
                     .map_err(fail)?;
                 println!("{}", plan.display_indent());
+            }
+            Emit::Sql => {
+                let program = compile(&file, engine.as_ref(), false, args.color)?;
+                let chosen = select(&program, args.segment, false)?;
+                let dialect = args.dialect.map_or(Dialect::DataFusion, Dialect::from);
+                let options = match &engine {
+                    Some(e) => SqlOptions::for_data(dialect, e.data(), e.objects()),
+                    None => SqlOptions::new(dialect),
+                };
+                let sql = segment_sql(&program, chosen[0], as_of, &options).map_err(fail)?;
+                println!("{sql};");
             }
         }
         Ok(())

@@ -32,7 +32,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::catalog::{Channel, Event};
-use crate::check::{Cond, LinkMatch, ObjectIndex, Program, SegExpr, Window};
+use crate::check::{Cond, LinkMatch, ObjectIndex, Program, SegExpr, Selector, Window};
 use crate::data::DataError;
 use crate::syntax::ast::{ObjectKind, Unit};
 
@@ -49,6 +49,37 @@ pub struct PlanEnv<'a> {
     /// The type of `events.ts`, so window bounds compare exactly in its unit.
     pub ts_type: DataType,
     pub as_of: DateTime<Utc>,
+    /// Set when the plan is built for SQL emission rather than execution.
+    pub sql: Option<SqlTables>,
+}
+
+/// A plan for SQL emission (see `crate::sql`) differs from an executed one in
+/// three ways: conditional counts are `count(CASE WHEN …)` (not every engine
+/// has `FILTER`); scope selectors look names, tags and attributes up in the
+/// dimension tables with joins, so that the SQL stays valid as those tables
+/// change (and a selector's strings appear in it as literals); and UTC dates
+/// and LIKE go through [`SQL_UTC_DATE`] and [`SQL_LIKE`], which each dialect
+/// spells its own way.
+#[derive(Clone, Default)]
+pub struct SqlTables {
+    pub campaigns: Option<Arc<dyn TableSource>>,
+    pub templates: Option<Arc<dyn TableSource>>,
+    pub tags: Option<Arc<dyn TableSource>>,
+    pub attributes: Option<Arc<dyn TableSource>>,
+}
+
+/// The UTC date of a timestamp, in a plan for SQL emission.
+pub const SQL_UTC_DATE: &str = "seg_utc_date";
+/// `seg_like(value, pattern)`: SQL LIKE with `\` as the escape character.
+pub const SQL_LIKE: &str = "seg_like";
+
+/// A dimension-table lookup of a selector, joined to events in SQL plans.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Lookup {
+    Names(ObjectKind, Vec<String>),
+    Tags(ObjectKind, Vec<String>),
+    /// `(kind, key, negated, value)`.
+    Attribute(ObjectKind, String, bool, String),
 }
 
 /// A segment's formula with references inlined: atoms index distinct conditions.
@@ -194,7 +225,7 @@ pub fn segment_plan(
     let mut inliner = Inliner::new(program);
     let formula = inliner.segment(segment)?;
     let atoms = inliner.atoms;
-    Lowering { env, atoms: &atoms }.plan(&[formula], false)
+    Lowering::new(env, &atoms).plan(&[formula], false)
 }
 
 /// One plan for several segments, still with one scan of events: it returns
@@ -214,15 +245,31 @@ pub fn segments_plan(
         formulas.push(inliner.segment(s)?);
     }
     let atoms = inliner.atoms;
-    Lowering { env, atoms: &atoms }.plan(&formulas, true)
+    Lowering::new(env, &atoms).plan(&formulas, true)
 }
 
 struct Lowering<'a, 'e> {
     env: &'a PlanEnv<'e>,
     atoms: &'a [Cond],
+    /// SQL plans: the distinct dimension lookups, joined as `s0`, `s1`, …
+    lookups: Vec<Lookup>,
 }
 
-impl Lowering<'_, '_> {
+impl<'a, 'e> Lowering<'a, 'e> {
+    fn new(env: &'a PlanEnv<'e>, atoms: &'a [Cond]) -> Self {
+        let mut lookups = BTreeSet::new();
+        if env.sql.is_some() {
+            for scope in atoms.iter().filter_map(|a| a.scope.as_ref()) {
+                lookups.extend(scope_lookups(scope.kind, &scope.selector));
+            }
+        }
+        Lowering {
+            env,
+            atoms,
+            lookups: lookups.into_iter().collect(),
+        }
+    }
+
     /// The plan of one or more formulas over one scan; with `membership`,
     /// one boolean column per formula.
     fn plan(&self, formulas: &[Formula], membership: bool) -> Result<LogicalPlan, DataError> {
@@ -235,12 +282,7 @@ impl Lowering<'_, '_> {
             any_row.push(pred);
             if let Some(after) = &atom.after {
                 let pred = self.condition_predicate(atom, after.event, &after.channels, false)?;
-                counts.push(
-                    count(lit(1))
-                        .filter(pred.clone())
-                        .build()?
-                        .alias(format!("a{i}")),
-                );
+                counts.push(self.count_if(pred.clone())?.alias(format!("a{i}")));
                 any_row.push(pred);
             }
         }
@@ -248,6 +290,10 @@ impl Lowering<'_, '_> {
         // Rows no condition can count are dropped before grouping; the
         // hoisted IN lists and time bound let the Parquet scan prune.
         let mut prefilter = vec![col("ts").lt_eq(as_of.clone())];
+        if self.env.sql.is_some() {
+            // Another engine's GROUP BY would return a NULL id as a row.
+            prefilter.push(col("profile_id").is_not_null());
+        }
         prefilter.extend(self.hoisted()?);
         if let Some(any) = any_row.into_iter().reduce(Expr::or) {
             prefilter.push(any);
@@ -255,7 +301,12 @@ impl Lowering<'_, '_> {
         let filter = prefilter.into_iter().reduce(Expr::and).unwrap_or(lit(true));
 
         let silent = formulas.iter().any(|f| f.silent(self.atoms));
-        let counted = LogicalPlanBuilder::scan("events", Arc::clone(&self.env.events), None)?
+        let counted = self
+            .with_lookups(LogicalPlanBuilder::scan(
+                "events",
+                Arc::clone(&self.env.events),
+                None,
+            )?)?
             .filter(filter)?
             .aggregate(vec![col("profile_id")], counts)?
             .alias("counts")?
@@ -384,15 +435,13 @@ impl Lowering<'_, '_> {
         // Kept even for `*`: data may hold pairs outside the catalog.
         parts.push(in_strings("channel", channels.iter().map(|c| c.name())));
         if let Some(scope) = &atom.scope {
-            let ids = self.env.objects.select(scope.kind, &scope.selector);
             let column = match scope.kind {
                 ObjectKind::Campaign => "campaign_id",
                 ObjectKind::Template => "template_id",
             };
-            parts.push(match ids.len() {
-                0 => lit(false),
-                1 => col(column).eq(lit(ids.into_iter().next().unwrap_or_default())),
-                _ => col(column).in_list(ids.into_iter().map(lit).collect(), false),
+            parts.push(match &self.env.sql {
+                Some(tables) => self.scope_sql(tables, column, scope.kind, &scope.selector),
+                None => in_ids(column, self.env.objects.select(scope.kind, &scope.selector)),
             });
         }
         if let Some(w) = &atom.window {
@@ -401,7 +450,10 @@ impl Lowering<'_, '_> {
         if with_link {
             match &atom.link {
                 Some(LinkMatch::Exact(u)) => parts.push(col("link").eq(lit(u.as_str()))),
-                Some(LinkMatch::Like(p)) => parts.push(col("link").like(lit(p.as_str()))),
+                Some(LinkMatch::Like(p)) => parts.push(match self.env.sql {
+                    Some(_) => sql_function(SQL_LIKE, vec![col("link"), lit(p.as_str())]),
+                    None => col("link").like(lit(p.as_str())),
+                }),
                 None => {}
             }
         }
@@ -453,13 +505,92 @@ impl Lowering<'_, '_> {
     /// The count of a condition, by its unit.
     fn count(&self, atom: &Cond, pred: Expr) -> Result<Expr, DataError> {
         let distinct_of = match atom.unit {
-            Unit::Times => return Ok(count(lit(1)).filter(pred).build()?),
+            Unit::Times => return self.count_if(pred),
             Unit::Messages => col("message_id"),
             Unit::Campaigns => col("campaign_id"),
             Unit::Templates => col("template_id"),
+            Unit::Days if self.env.sql.is_some() => sql_function(SQL_UTC_DATE, vec![col("ts")]),
             Unit::Days => cast(col("ts"), DataType::Date32),
         };
         Ok(count_distinct(when(pred, distinct_of).end()?))
+    }
+
+    /// The number of rows where `pred` holds.
+    fn count_if(&self, pred: Expr) -> Result<Expr, DataError> {
+        Ok(match self.env.sql {
+            Some(_) => count(when(pred, lit(1i64)).end()?),
+            None => count(lit(1)).filter(pred).build()?,
+        })
+    }
+
+    /// SQL plans: events left-joined with each dimension lookup (`s{k}.id`
+    /// is not NULL when the event's object is selected). The lookups are
+    /// DISTINCT, so the joins never duplicate an event.
+    fn with_lookups(&self, mut b: LogicalPlanBuilder) -> Result<LogicalPlanBuilder, DataError> {
+        let Some(tables) = &self.env.sql else {
+            return Ok(b);
+        };
+        for (k, lookup) in self.lookups.iter().enumerate() {
+            let Some(plan) = lookup_plan(tables, lookup)? else {
+                continue;
+            };
+            let column = match lookup.kind() {
+                ObjectKind::Campaign => "campaign_id",
+                ObjectKind::Template => "template_id",
+            };
+            let alias = format!("s{k}");
+            let right = LogicalPlanBuilder::from(plan)
+                .alias(alias.as_str())?
+                .build()?;
+            b = b.join(
+                right,
+                JoinType::Left,
+                (
+                    vec![Column::new(Some("events"), column)],
+                    vec![Column::new(Some(alias), "id")],
+                ),
+                None,
+            )?;
+        }
+        Ok(b)
+    }
+
+    /// SQL plans: a scope as ids and lookups (a lookup whose table is absent
+    /// selects nothing).
+    fn scope_sql(
+        &self,
+        tables: &SqlTables,
+        column: &str,
+        kind: ObjectKind,
+        selector: &Selector,
+    ) -> Expr {
+        let selected = |lookup: Lookup| -> Expr {
+            let present = match &lookup {
+                Lookup::Names(ObjectKind::Campaign, _) => tables.campaigns.is_some(),
+                Lookup::Names(ObjectKind::Template, _) => tables.templates.is_some(),
+                Lookup::Tags(..) => tables.tags.is_some(),
+                Lookup::Attribute(..) => tables.attributes.is_some(),
+            };
+            match self.lookups.iter().position(|l| *l == lookup) {
+                Some(k) if present => {
+                    Expr::Column(Column::new(Some(format!("s{k}")), "id")).is_not_null()
+                }
+                _ => lit(false),
+            }
+        };
+        let mut parts = Vec::new();
+        if let Selector::Items { ids, .. } = selector {
+            if !ids.is_empty() {
+                parts.push(in_ids(column, ids.iter().copied().collect()));
+            }
+        }
+        let lookups = scope_lookups(kind, selector);
+        let looked_up = lookups.into_iter().map(selected);
+        match selector {
+            Selector::Where(_) => parts.push(looked_up.reduce(Expr::and).unwrap_or(lit(false))),
+            _ => parts.extend(looked_up),
+        }
+        parts.into_iter().reduce(Expr::or).unwrap_or(lit(false))
     }
 
     /// The segment's formula over the counts (NULL counts, for profiles without
@@ -502,6 +633,105 @@ impl Lowering<'_, '_> {
                 }
             }
         })
+    }
+}
+
+impl Lookup {
+    fn kind(&self) -> ObjectKind {
+        match self {
+            Lookup::Names(k, _) | Lookup::Tags(k, _) | Lookup::Attribute(k, ..) => *k,
+        }
+    }
+}
+
+/// The dimension lookups a selector needs in a SQL plan.
+fn scope_lookups(kind: ObjectKind, selector: &Selector) -> Vec<Lookup> {
+    match selector {
+        Selector::Items { names, .. } if names.is_empty() => vec![],
+        Selector::Items { names, .. } => vec![Lookup::Names(kind, names.clone())],
+        Selector::Tagged(tags) => vec![Lookup::Tags(kind, tags.clone())],
+        Selector::Where(tests) => tests
+            .iter()
+            .map(|(key, negated, value)| {
+                Lookup::Attribute(kind, key.clone(), *negated, value.clone())
+            })
+            .collect(),
+    }
+}
+
+/// `SELECT DISTINCT <id> AS id FROM <table> WHERE …` for a lookup, or `None`
+/// when its table is absent.
+fn lookup_plan(tables: &SqlTables, lookup: &Lookup) -> Result<Option<LogicalPlan>, DataError> {
+    let object = match lookup.kind() {
+        ObjectKind::Campaign => "campaign",
+        ObjectKind::Template => "template",
+    };
+    let (name, table, id, filter) = match lookup {
+        Lookup::Names(kind, names) => {
+            let (name, table, id) = match kind {
+                ObjectKind::Campaign => ("campaigns", &tables.campaigns, "campaign_id"),
+                ObjectKind::Template => ("templates", &tables.templates, "template_id"),
+            };
+            (
+                name,
+                table,
+                id,
+                in_strings("name", names.iter().map(String::as_str)),
+            )
+        }
+        Lookup::Tags(_, tags) => (
+            "tags",
+            &tables.tags,
+            "object_id",
+            col("object")
+                .eq(lit(object))
+                .and(in_strings("tag", tags.iter().map(String::as_str))),
+        ),
+        Lookup::Attribute(_, key, negated, value) => {
+            let value_test = if *negated {
+                col("value").not_eq(lit(value.as_str()))
+            } else {
+                col("value").eq(lit(value.as_str()))
+            };
+            (
+                "attributes",
+                &tables.attributes,
+                "object_id",
+                col("object")
+                    .eq(lit(object))
+                    .and(col("key").eq(lit(key.as_str())))
+                    .and(value_test),
+            )
+        }
+    };
+    let Some(table) = table else {
+        return Ok(None);
+    };
+    Ok(Some(
+        LogicalPlanBuilder::scan(name, Arc::clone(table), None)?
+            .filter(filter)?
+            .project(vec![col(id).alias("id")])?
+            .distinct()?
+            .build()?,
+    ))
+}
+
+/// A call of one of the SQL-only functions ([`SQL_UTC_DATE`], [`SQL_LIKE`]).
+fn sql_function(name: &'static str, args: Vec<Expr>) -> Expr {
+    Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            crate::sql::SqlOnly::new(name),
+        )),
+        args,
+    ))
+}
+
+/// `column = id` or `column IN (ids)`; FALSE for no ids.
+fn in_ids(column: &str, ids: BTreeSet<i64>) -> Expr {
+    match ids.len() {
+        0 => lit(false),
+        1 => col(column).eq(lit(ids.into_iter().next().unwrap_or_default())),
+        _ => col(column).in_list(ids.into_iter().map(lit).collect(), false),
     }
 }
 

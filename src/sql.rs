@@ -1,0 +1,535 @@
+//! SQL for other engines: a segment's logical plan, unparsed per dialect.
+//!
+//! The plan is the one [`crate::plan`] builds for execution, in its SQL form
+//! (`count(CASE WHEN …)` instead of `FILTER`, dimension lookups as joins, two
+//! SQL-only functions for UTC dates and LIKE). DataFusion's unparser turns it
+//! into one SELECT; [`Target`] is the unparser dialect that spells what
+//! differs between engines: identifier quotes, timestamp literals, UTC dates,
+//! LIKE and string escapes. What a dialect cannot express is an error.
+//!
+//! ```
+//! use seglang::sql::{Dialect, SqlOptions};
+//!
+//! let compiled = seglang::compile(r#"click.email at_least 2 in campaigns "Black Friday" last 7d"#, None).unwrap();
+//! let as_of = seglang::syntax::literal::parse_datetime("2026-11-01").unwrap();
+//! let sql = seglang::sql::segment_sql(&compiled.program, 0, as_of, &SqlOptions::new(Dialect::Postgres)).unwrap();
+//! assert!(sql.starts_with("SELECT"));
+//! assert!(sql.contains("'Black Friday'"));
+//! assert!(sql.contains("'2026-10-25 00:00:00+00:00'"));
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Timelike, Utc};
+use datafusion::arrow::array::timezone::Tz;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::common::{plan_err, Result as DfResult, ScalarValue};
+use datafusion::logical_expr::builder::LogicalTableSource;
+use datafusion::logical_expr::{
+    lit, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDFImpl, Signature, TableSource, Volatility,
+};
+use datafusion::sql::sqlparser::ast::{self, TimezoneInfo};
+use datafusion::sql::sqlparser::keywords::ALL_KEYWORDS;
+use datafusion::sql::unparser::dialect::Dialect as UnparserDialect;
+use datafusion::sql::unparser::Unparser;
+
+use crate::check::{ObjectIndex, Program};
+use crate::data::{canonical_events_schema, canonical_ts_type, DataDir, DataError};
+use crate::plan::{segment_plan, PlanEnv, SqlTables, SQL_LIKE, SQL_UTC_DATE};
+
+/// The engines Seg writes SQL for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    DataFusion,
+    DuckDb,
+    Postgres,
+    Sqlite,
+    MySql,
+}
+
+impl Dialect {
+    pub const ALL: [Dialect; 5] = [
+        Dialect::DataFusion,
+        Dialect::DuckDb,
+        Dialect::Postgres,
+        Dialect::Sqlite,
+        Dialect::MySql,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::DataFusion => "datafusion",
+            Dialect::DuckDb => "duckdb",
+            Dialect::Postgres => "postgres",
+            Dialect::Sqlite => "sqlite",
+            Dialect::MySql => "mysql",
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Dialect {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.to_ascii_lowercase();
+        let found = match lower.as_str() {
+            "postgresql" | "pg" => Some(Dialect::Postgres),
+            "sqlite3" => Some(Dialect::Sqlite),
+            _ => Dialect::ALL.into_iter().find(|d| d.name() == lower),
+        };
+        found.ok_or_else(|| {
+            let names: Vec<&str> = Dialect::ALL.iter().map(|d| d.name()).collect();
+            let hint = crate::diagnostic::did_you_mean(s, names.iter().copied())
+                .map(|m| format!(" (did you mean `{m}`?)"))
+                .unwrap_or_default();
+            format!(
+                "unknown SQL dialect `{s}`{hint}; choose one of {}",
+                names.join(", ")
+            )
+        })
+    }
+}
+
+/// What the SQL is written for: the dialect and what the target's tables hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlOptions {
+    pub dialect: Dialect,
+    /// Whether `events.ts` is a zoned timestamp (`TIMESTAMP WITH TIME ZONE`)
+    /// in the target; otherwise it holds UTC wall-clock times.
+    pub zoned_ts: bool,
+    /// Which optional tables exist in the target.
+    pub profiles: bool,
+    pub campaigns: bool,
+    pub templates: bool,
+    pub tags: bool,
+    pub attributes: bool,
+}
+
+impl SqlOptions {
+    /// Every table present and `ts` zoned: the layout `seg gen` writes.
+    pub fn new(dialect: Dialect) -> Self {
+        SqlOptions {
+            dialect,
+            zoned_ts: true,
+            profiles: true,
+            campaigns: true,
+            templates: true,
+            tags: true,
+            attributes: true,
+        }
+    }
+
+    /// The tables and `ts` type of a data directory.
+    pub fn for_data(dialect: Dialect, data: &DataDir, objects: &ObjectIndex) -> Self {
+        SqlOptions {
+            dialect,
+            zoned_ts: matches!(data.ts_type(), DataType::Timestamp(_, Some(_))),
+            profiles: data.profiles.is_some(),
+            campaigns: objects.campaigns.ids.is_some(),
+            templates: objects.templates.ids.is_some(),
+            tags: objects.has_tags,
+            attributes: objects.has_attributes,
+        }
+    }
+}
+
+/// One standalone SELECT returning the ids of segment `segment`, ascending,
+/// over the tables `events`, `profiles`, `campaigns`, `templates`, `tags`
+/// and `attributes` of SPEC §5, with `as_of` inlined.
+pub fn segment_sql(
+    program: &Program,
+    segment: usize,
+    as_of: DateTime<Utc>,
+    options: &SqlOptions,
+) -> Result<String, DataError> {
+    let objects = ObjectIndex::default();
+    let int = |name: &str| Field::new(name, DataType::Int64, true);
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    let table = |present: bool, fields: Vec<Field>| -> Option<Arc<dyn TableSource>> {
+        present.then(|| {
+            Arc::new(LogicalTableSource::new(Arc::new(Schema::new(fields)))) as Arc<dyn TableSource>
+        })
+    };
+    let object_fields = || vec![text("object"), int("object_id")];
+    let env = PlanEnv {
+        events: Arc::new(LogicalTableSource::new(canonical_events_schema())),
+        profiles: table(options.profiles, vec![int("profile_id")]),
+        objects: &objects,
+        ts_type: canonical_ts_type(),
+        as_of,
+        sql: Some(SqlTables {
+            campaigns: table(options.campaigns, vec![int("campaign_id"), text("name")]),
+            templates: table(options.templates, vec![int("template_id"), text("name")]),
+            tags: table(options.tags, [object_fields(), vec![text("tag")]].concat()),
+            attributes: table(
+                options.attributes,
+                [object_fields(), vec![text("key"), text("value")]].concat(),
+            ),
+        }),
+    };
+    let plan = segment_plan(program, segment, &env)?;
+    let target = Target {
+        dialect: options.dialect,
+        zoned: options.zoned_ts,
+    };
+    // Not the unparser's "pretty" mode: it drops parentheses that the
+    // conjunction with a semi join's EXISTS still needs.
+    let statement = Unparser::new(&target)
+        .plan_to_sql(&plan)
+        .map_err(|e| DataError::new(format!("cannot write {} SQL: {e}", options.dialect)))?;
+    let mut statement = statement;
+    let _ = ast::visit_expressions_mut(&mut statement, |e| {
+        drop_redundant_parentheses(e);
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    let mut sql = format!("{statement:#}");
+    // sqlparser's multi-line form leaves the outer ORDER BY on the WHERE line.
+    if let Some(at) = sql.rfind(" ORDER BY ") {
+        sql.replace_range(at..at + 1, "\n");
+    }
+    if sql.contains('\0') {
+        return Err(DataError::new(format!(
+            "cannot write {} SQL: a string of the segment contains a NUL character, which SQL string literals cannot hold",
+            options.dialect
+        )));
+    }
+    Ok(sql)
+}
+
+/// Removes the parentheses the unparser puts around every operand of AND and
+/// OR where precedence makes them redundant (its own "pretty" mode removes too
+/// many). Called on every expression, children first.
+fn drop_redundant_parentheses(e: &mut ast::Expr) {
+    use ast::BinaryOperator::{And, Or};
+    match e {
+        ast::Expr::BinaryOp {
+            left,
+            op: op @ (And | Or),
+            right,
+        } => {
+            for side in [left, right] {
+                if let ast::Expr::Nested(inner) = side.as_mut() {
+                    let keep =
+                        *op == And && matches!(inner.as_ref(), ast::Expr::BinaryOp { op: Or, .. });
+                    if !keep {
+                        let inner =
+                            std::mem::replace(inner.as_mut(), ast::Expr::value(ast::Value::Null));
+                        **side = inner;
+                    }
+                }
+            }
+        }
+        ast::Expr::Case { conditions, .. } => {
+            for when in conditions {
+                if let ast::Expr::Nested(inner) = &mut when.condition {
+                    let inner =
+                        std::mem::replace(inner.as_mut(), ast::Expr::value(ast::Value::Null));
+                    when.condition = inner;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The unparser dialect for one engine.
+struct Target {
+    dialect: Dialect,
+    zoned: bool,
+}
+
+impl Target {
+    fn quote(&self) -> char {
+        match self.dialect {
+            Dialect::MySql => '`',
+            _ => '"',
+        }
+    }
+}
+
+impl UnparserDialect for Target {
+    fn identifier_quote_style(&self, identifier: &str) -> Option<char> {
+        let plain = identifier
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && identifier
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        let upper = identifier.to_ascii_uppercase();
+        let keyword = ALL_KEYWORDS.binary_search(&upper.as_str()).is_ok();
+        (!plain || keyword).then(|| self.quote())
+    }
+
+    fn supports_nulls_first_in_sort(&self) -> bool {
+        // Ids are never NULL; plain `ORDER BY … ASC` reads the same everywhere.
+        false
+    }
+
+    fn supports_column_alias_in_table_alias(&self) -> bool {
+        false
+    }
+
+    fn requires_derived_table_alias(&self) -> bool {
+        true
+    }
+
+    fn timestamp_cast_dtype(&self, _unit: &TimeUnit, _tz: &Option<Arc<str>>) -> ast::DataType {
+        match self.dialect {
+            Dialect::Sqlite => ast::DataType::Text,
+            Dialect::MySql => ast::DataType::Datetime(Some(6)),
+            Dialect::DataFusion => ast::DataType::Timestamp(None, TimezoneInfo::None),
+            Dialect::DuckDb | Dialect::Postgres if self.zoned => {
+                ast::DataType::Timestamp(None, TimezoneInfo::WithTimeZone)
+            }
+            Dialect::DuckDb | Dialect::Postgres => {
+                ast::DataType::Timestamp(None, TimezoneInfo::None)
+            }
+        }
+    }
+
+    fn timestamp_with_tz_to_string(&self, dt: DateTime<Tz>, _unit: TimeUnit) -> String {
+        timestamp_text(dt.with_timezone(&Utc), self.dialect, self.zoned)
+    }
+
+    fn string_literal_to_sql(&self, s: &str) -> Option<ast::Expr> {
+        // MySQL reads a backslash in a string literal as an escape.
+        (self.dialect == Dialect::MySql && s.contains('\\'))
+            .then(|| ast::Expr::value(ast::Value::SingleQuotedString(s.replace('\\', "\\\\"))))
+    }
+
+    fn scalar_function_to_sql_overrides(
+        &self,
+        unparser: &Unparser,
+        name: &str,
+        args: &[Expr],
+    ) -> DfResult<Option<ast::Expr>> {
+        match name {
+            SQL_UTC_DATE => self.utc_date(unparser, args).map(Some),
+            SQL_LIKE => self.like(unparser, args).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl Target {
+    /// The UTC date of `ts`, as each engine computes it without regard to the
+    /// session's time zone.
+    fn utc_date(&self, unparser: &Unparser, args: &[Expr]) -> DfResult<ast::Expr> {
+        let [ts] = args else {
+            return plan_err!("{SQL_UTC_DATE} takes one argument");
+        };
+        let to_date = |e: ast::Expr| ast::Expr::Cast {
+            kind: ast::CastKind::Cast,
+            expr: Box::new(e),
+            data_type: ast::DataType::Date,
+            array: false,
+            format: None,
+        };
+        let column = unparser.expr_to_sql(ts)?;
+        Ok(match self.dialect {
+            Dialect::DataFusion => to_date(column),
+            Dialect::DuckDb if self.zoned => {
+                to_date(unparser.scalar_function_to_sql("timezone", &[lit("UTC"), ts.clone()])?)
+            }
+            Dialect::Postgres if self.zoned => {
+                to_date(ast::Expr::Nested(Box::new(ast::Expr::AtTimeZone {
+                    timestamp: Box::new(column),
+                    time_zone: Box::new(unparser.expr_to_sql(&lit("UTC"))?),
+                })))
+            }
+            Dialect::DuckDb | Dialect::Postgres => to_date(column),
+            Dialect::Sqlite => {
+                unparser.scalar_function_to_sql("substr", &[ts.clone(), lit(1i64), lit(10i64)])?
+            }
+            Dialect::MySql => unparser.scalar_function_to_sql("DATE", &[ts.clone()])?,
+        })
+    }
+
+    /// `value LIKE pattern` with `\` escaping, case-sensitive.
+    fn like(&self, unparser: &Unparser, args: &[Expr]) -> DfResult<ast::Expr> {
+        let [value, Expr::Literal(ScalarValue::Utf8(Some(pattern)), _)] = args else {
+            return plan_err!("{SQL_LIKE} takes a value and a literal pattern");
+        };
+        let tokens = like_tokens(pattern);
+        if self.dialect == Dialect::Sqlite {
+            // SQLite's LIKE ignores ASCII case; GLOB is its case-sensitive match.
+            let glob = glob_pattern(&tokens);
+            return unparser.scalar_function_to_sql("glob", &[lit(glob), value.clone()]);
+        }
+        let pattern = unparser.expr_to_sql(&lit(like_pattern(&tokens)))?;
+        Ok(ast::Expr::Like {
+            negated: false,
+            any: false,
+            expr: Box::new(unparser.expr_to_sql(value)?),
+            pattern: Box::new(pattern),
+            // MySQL's default escape is already `\` (and `'\'` is not a
+            // complete MySQL string).
+            escape_char: (self.dialect != Dialect::MySql)
+                .then(|| ast::Value::SingleQuotedString("\\".to_string()).into()),
+        })
+    }
+}
+
+/// A timestamp literal's text: `YYYY-MM-DD HH:MM:SS`, with microseconds when
+/// not zero, and `+00:00` when `ts` is zoned. SQLite compares the text, so it
+/// gets the form Python's sqlite3 and pandas write.
+fn timestamp_text(t: DateTime<Utc>, dialect: Dialect, zoned: bool) -> String {
+    let mut s = t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let micros = t.nanosecond() / 1_000;
+    if micros != 0 {
+        s.push_str(&format!(".{micros:06}"));
+    }
+    if zoned
+        && matches!(
+            dialect,
+            Dialect::DataFusion | Dialect::DuckDb | Dialect::Postgres
+        )
+    {
+        s.push_str("+00:00");
+    }
+    s
+}
+
+/// A LIKE pattern read as Seg reads it (SPEC §6): `%`, `_`, and `\` escaping
+/// the next character; a trailing `\` is a literal backslash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LikeToken {
+    Any,
+    One,
+    Char(char),
+}
+
+fn like_tokens(pattern: &str) -> Vec<LikeToken> {
+    let mut out = Vec::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        out.push(match c {
+            '%' => LikeToken::Any,
+            '_' => LikeToken::One,
+            '\\' => LikeToken::Char(chars.next().unwrap_or('\\')),
+            c => LikeToken::Char(c),
+        });
+    }
+    out
+}
+
+/// The pattern with escapes exactly where needed, so that every engine with
+/// `\` as the escape character reads it the same way.
+fn like_pattern(tokens: &[LikeToken]) -> String {
+    let mut out = String::new();
+    for t in tokens {
+        match t {
+            LikeToken::Any => out.push('%'),
+            LikeToken::One => out.push('_'),
+            LikeToken::Char(c @ ('%' | '_' | '\\')) => {
+                out.push('\\');
+                out.push(*c);
+            }
+            LikeToken::Char(c) => out.push(*c),
+        }
+    }
+    out
+}
+
+/// The same match as a SQLite GLOB pattern (`*`, `?`, `[x]` for a literal).
+fn glob_pattern(tokens: &[LikeToken]) -> String {
+    let mut out = String::new();
+    for t in tokens {
+        match t {
+            LikeToken::Any => out.push('*'),
+            LikeToken::One => out.push('?'),
+            LikeToken::Char(c @ ('*' | '?' | '[')) => {
+                out.push('[');
+                out.push(*c);
+                out.push(']');
+            }
+            LikeToken::Char(c) => out.push(*c),
+        }
+    }
+    out
+}
+
+/// The SQL-only functions of a plan for SQL emission. They only exist to be
+/// unparsed: executing one is an error.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct SqlOnly {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl SqlOnly {
+    pub(crate) fn new(name: &'static str) -> Self {
+        SqlOnly {
+            name,
+            signature: Signature::any(if name == SQL_LIKE { 2 } else { 1 }, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for SqlOnly {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(if self.name == SQL_LIKE {
+            DataType::Boolean
+        } else {
+            DataType::Date32
+        })
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        plan_err!("{} only exists in plans for SQL emission", self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_are_canonical_and_trailing_backslash_is_literal() {
+        let t = like_tokens(r"a\%b_c%\q\");
+        assert_eq!(like_pattern(&t), r"a\%b_c%q\\");
+        assert_eq!(glob_pattern(&like_tokens(r"x*?[%_\_")), "x[*][?][[]*?_");
+    }
+
+    #[test]
+    fn timestamps_print_microseconds_only_when_present() {
+        let t = DateTime::parse_from_rfc3339("2026-11-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            timestamp_text(t, Dialect::Postgres, true),
+            "2026-11-01 10:00:00+00:00"
+        );
+        let t = t + chrono::TimeDelta::microseconds(5);
+        assert_eq!(
+            timestamp_text(t, Dialect::Sqlite, true),
+            "2026-11-01 10:00:00.000005"
+        );
+    }
+
+    #[test]
+    fn dialect_names_parse_with_suggestions() {
+        assert_eq!("DuckDB".parse::<Dialect>(), Ok(Dialect::DuckDb));
+        assert_eq!("postgresql".parse::<Dialect>(), Ok(Dialect::Postgres));
+        let err = "postgre".parse::<Dialect>().unwrap_err();
+        assert!(err.contains("did you mean `postgres`"), "{err}");
+    }
+}
