@@ -302,9 +302,7 @@ impl UnparserDialect for Target {
     }
 
     fn string_literal_to_sql(&self, s: &str) -> Option<ast::Expr> {
-        // MySQL reads a backslash in a string literal as an escape.
-        (self.dialect == Dialect::MySql && s.contains('\\'))
-            .then(|| ast::Expr::value(ast::Value::SingleQuotedString(s.replace('\\', "\\\\"))))
+        Some(self.string_literal(s))
     }
 
     fn scalar_function_to_sql_overrides(
@@ -322,6 +320,25 @@ impl UnparserDialect for Target {
 }
 
 impl Target {
+    /// A string literal, escaped here rather than by sqlparser: its printer
+    /// takes `''` and `\'` inside a value for escapes already made, so that a
+    /// name like `\' OR 1=1 --` would end the literal early. Quotes are
+    /// doubled; MySQL also reads backslashes as escapes, so they are doubled
+    /// there too. A placeholder prints its text as it is.
+    fn string_literal(&self, s: &str) -> ast::Expr {
+        let mut text = String::with_capacity(s.len() + 2);
+        text.push('\'');
+        for c in s.chars() {
+            match c {
+                '\'' => text.push_str("''"),
+                '\\' if self.dialect == Dialect::MySql => text.push_str(r"\\"),
+                c => text.push(c),
+            }
+        }
+        text.push('\'');
+        ast::Expr::value(ast::Value::Placeholder(text))
+    }
+
     /// The UTC date of `ts`, as each engine computes it without regard to the
     /// session's time zone.
     fn utc_date(&self, unparser: &Unparser, args: &[Expr]) -> DfResult<ast::Expr> {
@@ -375,7 +392,7 @@ impl Target {
             // MySQL's default escape is already `\` (and `'\'` is not a
             // complete MySQL string).
             escape_char: (self.dialect != Dialect::MySql)
-                .then(|| ast::Value::SingleQuotedString("\\".to_string()).into()),
+                .then(|| ast::Value::Placeholder(r"'\'".to_string()).into()),
         })
     }
 }

@@ -38,6 +38,8 @@ const CAMPAIGNS: &[(i64, &str)] = &[
     (6, "Black Friday"),
     (7, "Ünïcode “quotes”"),
     (8, "Cyber Monday"),
+    (9, r"\' OR 1=1 --"),
+    (10, "''"),
 ];
 const TEMPLATES: &[(i64, &str)] = &[(1, "Welcome"), (2, "Digest"), (3, "O'Brien"), (4, "x_y")];
 const TAGS: &[(&str, i64, &str)] = &[
@@ -72,6 +74,7 @@ const LINKS: &[&str] = &[
     r"back\slash",
     "*star?[x]",
     "ünïcode/€",
+    r"\'x''",
     "",
 ];
 /// Names, tags and keys the data does not have, next to those it has.
@@ -84,6 +87,8 @@ const NAMES: &[&str] = &[
     "Ünïcode “quotes”",
     "Welcome",
     "x_y",
+    r"\' OR 1=1 --",
+    "''",
     "Nope",
 ];
 const TAG_NAMES: &[&str] = &[
