@@ -368,7 +368,7 @@ impl Target {
             Dialect::Sqlite => {
                 unparser.scalar_function_to_sql("substr", &[ts.clone(), lit(1i64), lit(10i64)])?
             }
-            Dialect::MySql => unparser.scalar_function_to_sql("DATE", &[ts.clone()])?,
+            Dialect::MySql => unparser.scalar_function_to_sql("DATE", std::slice::from_ref(ts))?,
         })
     }
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::catalog::{self, Event};
 use crate::diagnostic::{self, Diagnostic, Source};
+use crate::sql::{segment_sql, Dialect, SqlOptions};
 use crate::syntax::literal::KEYWORDS;
 use crate::Engine;
 
@@ -66,6 +67,7 @@ enum Meta<'a> {
     Help,
     Catalog,
     Plan(&'a str),
+    Sql(&'a str),
     AsOf(&'a str),
     Data(&'a str),
     Load(&'a str),
@@ -83,6 +85,7 @@ fn meta(input: &str) -> Meta<'_> {
         "help" | "h" | "?" => Meta::Help,
         "catalog" | "c" => Meta::Catalog,
         "plan" | "p" => Meta::Plan(rest),
+        "sql" => Meta::Sql(rest),
         "as-of" | "asof" | "a" => Meta::AsOf(rest),
         "data" | "d" => Meta::Data(rest),
         "load" | "l" => Meta::Load(rest),
@@ -101,6 +104,8 @@ or string is open or a definition is unfinished.
   :help, :h              this help
   :catalog, :c           the channel × event table
   :plan, :p EXPR         the optimized DataFusion plan of EXPR (or a segment name)
+  :sql EXPR [DIALECT]    EXPR as one SQL SELECT; DIALECT: datafusion (default),
+                         duckdb, postgres, sqlite, mysql
   :as-of, :a [T]         show or set the evaluation instant (date or RFC 3339; `now`)
   :data, :d DIR          load a data directory
   :load, :l FILE         load the definitions of a script
@@ -393,8 +398,32 @@ impl Session {
                     },
                 }
             }
+            Meta::Sql("") => Reply::text("usage: :sql EXPR [datafusion|duckdb|postgres|sqlite|mysql]\n"),
+            Meta::Sql(input) => {
+                // A trailing dialect name, unless it is all there is.
+                let (expr, dialect) = match input.rsplit_once(char::is_whitespace) {
+                    Some((expr, last)) => match last.parse::<Dialect>() {
+                        Ok(d) if !expr.trim().is_empty() => (expr.trim(), d),
+                        _ => (input, Dialect::DataFusion),
+                    },
+                    None => (input, Dialect::DataFusion),
+                };
+                let (program, _) = self.compile(expr)?;
+                let segment = program.index_of(QUERY).unwrap_or(program.segments.len().saturating_sub(1));
+                let options = match &self.engine {
+                    Some(e) => SqlOptions::for_data(dialect, e.data(), e.objects()),
+                    None => SqlOptions::new(dialect),
+                };
+                match segment_sql(&program, segment, self.as_of(), &options) {
+                    Ok(sql) => Reply::text(format!("{sql};\n")),
+                    Err(e) => Reply {
+                        diagnostics: format!("error: {e}\n"),
+                        ..Reply::default()
+                    },
+                }
+            }
             Meta::Unknown(cmd) => {
-                let known = ["help", "catalog", "plan", "as-of", "data", "load", "segments", "show", "quit"];
+                let known = ["help", "catalog", "plan", "sql", "as-of", "data", "load", "segments", "show", "quit"];
                 let hint = diagnostic::did_you_mean(cmd, known)
                     .map(|k| format!(" (did you mean :{k}?)"))
                     .unwrap_or_default();
@@ -468,6 +497,7 @@ impl Session {
                 ":help",
                 ":catalog",
                 ":plan",
+                ":sql",
                 ":as-of",
                 ":data",
                 ":load",
@@ -599,6 +629,24 @@ mod tests {
             "{}",
             r.diagnostics
         );
+    }
+
+    #[test]
+    fn sql_shows_a_segment_in_the_dialect_asked_for() {
+        let mut s = Session::new(None, None).unwrap();
+        s.eval(":as-of 2026-11-01");
+        s.eval(r#"segment bf = click.email at_least 1 in campaigns "Black Friday";"#);
+        let r = s.eval(":sql bf and opened.email at_least 2 days last 7d sqlite");
+        assert!(r.text.starts_with("SELECT"), "{r:?}");
+        assert!(r.text.contains("substr(events.ts, 1, 10)"), "{}", r.text);
+        assert!(r.text.contains("'Black Friday'"), "{}", r.text);
+        assert!(r.text.contains("'2026-10-25 00:00:00'"), "{}", r.text);
+        // No dialect: DataFusion's; a segment name alone is an expression.
+        let r = s.eval(":sql bf");
+        assert!(r.text.contains("TIMESTAMP"), "{r:?}");
+        let r = s.eval(":sql clik.email exists postgres");
+        assert_eq!(r.codes, vec!["E010"]);
+        assert!(s.eval(":sql").text.contains("usage"));
     }
 
     #[test]
