@@ -6,8 +6,10 @@
 Generates data with `seg gen` (kept between runs in --out), runs each suite
 segment through `seg run --format count`, runs the same segment as expert SQL on
 DuckDB (same thread count), and a bare filtered scan of the events on DuckDB as
-the floor. Prints medians, the ratios Seg/DuckDB and Seg/floor, and peak RSS,
-and writes docs/benchmarks.md (and a PNG chart when matplotlib is installed).
+the floor. It also runs Seg's own SQL for DuckDB (`seg compile --emit sql`)
+there. Prints medians, the ratios Seg/DuckDB and Seg/floor, and peak RSS, and
+writes docs/benchmarks.md (and a PNG chart when matplotlib is installed).
+`--check` fails on any count disagreement (the CI smoke run uses it).
 Needs: `pip install duckdb` (and matplotlib for the chart).
 """
 import argparse
@@ -111,14 +113,18 @@ def twenty_segments():
 
 def timed(cmd):
     """Runs cmd; returns (seconds, peak RSS in MiB, stdout)."""
-    with tempfile.NamedTemporaryFile("r") as t:
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        out = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", t.name, *cmd], capture_output=True, text=True)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
         secs = time.perf_counter() - start
-        if out.returncode != 0:
-            sys.exit(f"failed: {' '.join(cmd)}\n{out.stderr}")
-        rss = int(t.read().strip().splitlines()[-1]) / 1024
-    return secs, rss, out.stdout
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            sys.exit(f"failed: {' '.join(cmd)}\n{err.read()}")
+        # ru_maxrss is in KiB on Linux.
+        return secs, usage.ru_maxrss / 1024, out.read()
 
 
 def main():
@@ -130,6 +136,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
     ap.add_argument("--seg", default=os.path.join(ROOT, "target", "release", "seg"))
     ap.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md and the chart")
+    ap.add_argument("--check", action="store_true", help="fail when Seg, DuckDB and Seg's SQL disagree on a count")
     args = ap.parse_args()
     import duckdb
 
@@ -143,8 +150,9 @@ def main():
     con = duckdb.connect()
     con.execute(f"SET threads = {args.threads}")
     con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/events/*.parquet')")
-    for t in ["profiles", "campaigns", "tags"]:
-        con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{data}/{t}.parquet')")
+    for t in ["profiles", "campaigns", "templates", "tags", "attributes"]:
+        if os.path.exists(f"{data}/{t}.parquet"):
+            con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{data}/{t}.parquet')")
 
     def duck(sql):
         times = []
@@ -156,6 +164,7 @@ def main():
 
     floor_t, _ = duck(f"SELECT count(*) FROM events WHERE event = 'click' AND ts <= {AS_OF_SQL}")
     results = []
+    mismatches = 0
     script_dir = tempfile.mkdtemp()
     for name, seg, sql in suite():
         path = os.path.join(script_dir, "q.seg")
@@ -166,9 +175,14 @@ def main():
         rss = max(r[1] for r in runs)
         count = int(runs[0][2].strip())
         duck_t, rows = duck(sql)
-        if len(rows) != count:
-            print(f"warning: {name}: Seg counts {count}, DuckDB {len(rows)}")
-        results.append((name, seg_t, duck_t, floor_t, rss, count))
+        # Seg's own SQL for DuckDB, run there.
+        _, _, seg_sql = timed([args.seg, "compile", path, "--emit", "sql", "--dialect", "duckdb", "--data", data, "--as-of", AS_OF])
+        sql_t, sql_rows = duck(seg_sql)
+        for who, n in [("DuckDB", len(rows)), ("Seg's SQL on DuckDB", len(sql_rows))]:
+            if n != count:
+                print(f"{'error' if args.check else 'warning'}: {name}: Seg counts {count}, {who} {n}")
+                mismatches += 1
+        results.append((name, seg_t, duck_t, floor_t, rss, count, sql_t))
     # Twenty segments with --all, against one of them alone.
     path = os.path.join(script_dir, "twenty.seg")
     with open(path, "w") as f:
@@ -178,16 +192,22 @@ def main():
     one = [timed([args.seg, "run", path, "--data", data, "--as-of", AS_OF, "--segment", "s0", "--format", "count"]) for _ in range(args.runs)]
     one_t = statistics.median(r[0] for r in one)
 
-    header = f"| segment | Seg (s) | DuckDB (s) | Seg/DuckDB | Seg/floor | peak RSS (MiB) | ids |\n|---|---|---|---|---|---|---|\n"
-    table = header + "".join(
-        f"| {n} | {s:.3f} | {d:.3f} | {s / d:.2f} | {s / fl:.2f} | {r:.0f} | {c} |\n" for n, s, d, fl, r, c in results
+    header = (
+        "| segment | Seg (s) | DuckDB (s) | Seg/DuckDB | Seg/floor | peak RSS (MiB) | ids | Seg's SQL on DuckDB (s) |\n"
+        "|---|---|---|---|---|---|---|---|\n"
     )
-    gm = statistics.geometric_mean([s / d for _, s, d, _, _, _ in results])
+    table = header + "".join(
+        f"| {n} | {s:.3f} | {d:.3f} | {s / d:.2f} | {s / fl:.2f} | {r:.0f} | {c} | {q:.3f} |\n"
+        for n, s, d, fl, r, c, q in results
+    )
+    gm = statistics.geometric_mean([r[1] / r[2] for r in results])
     summary = (
         f"\nGeometric mean Seg/DuckDB: {gm:.2f}. Floor (DuckDB filtered scan of events): {floor_t:.3f} s.\n"
         f"20 segments with --all: {all_t:.3f} s; one of them alone: {one_t:.3f} s ({all_t / one_t:.2f}×).\n"
     )
     print(table + summary)
+    if args.check and mismatches:
+        sys.exit(f"{mismatches} count disagreements")
     if args.write_docs:
         when = datetime.date.today().isoformat()
         machine = f"{platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}"

@@ -28,6 +28,7 @@ fn env(objects: &ObjectIndex) -> PlanEnv<'_> {
     PlanEnv {
         events,
         profiles: None,
+        profiles_range: None,
         objects,
         ts_type: seglang::data::canonical_ts_type(),
         as_of: chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap_or_default(),

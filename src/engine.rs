@@ -89,6 +89,7 @@ impl Engine {
         PlanEnv {
             events: Arc::clone(&self.events),
             profiles: self.profiles.clone(),
+            profiles_range: self.data.profiles_range,
             objects: &self.objects,
             ts_type: self.data.ts_type(),
             as_of,

@@ -8,6 +8,7 @@
 //! | check | [`check()`] | [`check::Program`] + diagnostics |
 //! | plan | [`plan::segment_plan`] | DataFusion `LogicalPlan` |
 //! | run | [`Engine::run`] | profile ids |
+//! | SQL | [`sql::segment_sql`] | one SELECT for DuckDB, PostgreSQL, SQLite, MySQL or DataFusion |
 //!
 //! ```
 //! let compiled = seglang::compile("click.email at_least 3 last 30d", None).unwrap();

@@ -163,6 +163,7 @@ pub fn segment_sql(
     let env = PlanEnv {
         events: Arc::new(LogicalTableSource::new(canonical_events_schema())),
         profiles: table(options.profiles, vec![int("profile_id")]),
+        profiles_range: None,
         objects: &objects,
         ts_type: canonical_ts_type(),
         as_of,

@@ -61,6 +61,36 @@ fn orphan_events_outside_the_profiles_table_never_count() {
     assert_eq!(d.ids("not click.email exists", AS_OF), vec![2]);
 }
 
+/// A universe of consecutive ids is a range test instead of a join; every
+/// other universe (gaps, duplicates, disorder, NULLs) keeps the join. Both
+/// must drop the same orphans.
+#[test]
+fn a_consecutive_universe_is_a_range_and_others_are_joined() {
+    let events = [
+        ev("click.email", 0, "2026-01-01"),
+        ev("click.email", 1, "2026-01-01"),
+        ev("click.email", 3, "2026-01-01"),
+        ev("click.email", 4, "2026-01-01"),
+        ev("click.email", 9, "2026-01-01"),
+    ];
+    for (profiles, range, expected) in [
+        (vec![1, 2, 3, 4], Some((1, 4)), vec![1, 3, 4]),
+        (vec![1, 3, 4], None, vec![1, 3, 4]),
+        (vec![1, 2, 3, 3], None, vec![1, 3]),
+        (vec![3, 1, 2, 4], None, vec![1, 3, 4]),
+        (vec![0, 1, 2, 3], Some((0, 3)), vec![0, 1, 3]),
+    ] {
+        let d = Data::new(&events).profiles(&profiles);
+        let data = seglang::data::DataDir::open(d.path()).unwrap();
+        assert_eq!(data.profiles_range, range, "profiles {profiles:?}");
+        assert_eq!(
+            d.ids("click.email exists", AS_OF),
+            expected,
+            "profiles {profiles:?}"
+        );
+    }
+}
+
 #[test]
 fn at_least_at_most_exactly_compare_the_count() {
     let mut rows = Vec::new();

@@ -161,8 +161,17 @@ fn run_inner(args: &RunArgs<'_>) -> Result<(), u8> {
     if args.format == OutputFormat::Parquet && args.output.is_none() {
         return Err(fail("--format parquet needs --output PATH"));
     }
+    let timings = std::env::var_os("SEG_TIMINGS").is_some();
+    let start = std::time::Instant::now();
+    let phase = |name: &str| {
+        if timings {
+            eprintln!("[{:>8.1} ms] {name}", start.elapsed().as_secs_f64() * 1e3);
+        }
+    };
     let engine = Engine::open(args.data).map_err(fail)?;
+    phase("data opened and validated");
     let program = compile(&file, Some(&engine), args.deny_warnings, args.color)?;
+    phase("compiled");
     let chosen = select(&program, args.segment, args.all)?;
     let rt = runtime()?;
     // Several segments come from one scan of the events.
@@ -174,6 +183,7 @@ fn run_inner(args: &RunArgs<'_>) -> Result<(), u8> {
         rt.block_on(engine.run_many(&program, &chosen, as_of))
             .map_err(fail)?
     };
+    phase("planned and run");
     let results: Vec<(String, Vec<i64>)> = chosen
         .iter()
         .zip(lists)
@@ -186,6 +196,7 @@ fn run_inner(args: &RunArgs<'_>) -> Result<(), u8> {
         })
         .collect();
     let bytes = render(&results, args.format, args.all).map_err(fail)?;
+    phase("rendered");
     match args.output {
         Some(path) => write_atomically(path, &bytes).map_err(fail)?,
         None => {

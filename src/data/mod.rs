@@ -171,6 +171,9 @@ pub struct DataDir {
     pub events_schema: SchemaRef,
     /// `profiles.parquet`, when present.
     pub profiles: Option<PathBuf>,
+    /// When the profile ids are exactly the integers `lo..=hi` (each once,
+    /// in order, no NULLs): the universe is a range, and no join is needed.
+    pub profiles_range: Option<(i64, i64)>,
 }
 
 impl DataDir {
@@ -214,11 +217,16 @@ impl DataDir {
         } else {
             None
         };
+        let profiles_range = match &profiles {
+            Some(p) => dense_range(p)?,
+            None => None,
+        };
         Ok(DataDir {
             root: root.to_path_buf(),
             event_files,
             events_schema,
             profiles,
+            profiles_range,
         })
     }
 
@@ -229,6 +237,75 @@ impl DataDir {
             .map(|f| f.data_type().clone())
             .unwrap_or(DataType::Timestamp(TimeUnit::Microsecond, None))
     }
+}
+
+/// `Some((lo, hi))` when the `profile_id`s of a profiles file are exactly
+/// `lo, lo + 1, …, hi` in that order. The footer's statistics decide whether
+/// that is possible (rows = hi - lo + 1, no NULLs); only then is the column
+/// read to confirm it.
+fn dense_range(path: &Path) -> Result<Option<(i64, i64)>, DataError> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use datafusion::parquet::arrow::ProjectionMask;
+    use datafusion::parquet::file::statistics::Statistics;
+
+    let err = |e: &dyn std::fmt::Display| DataError::new(format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| err(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| err(&e))?;
+    let meta = builder.metadata().clone();
+    let schema = builder.parquet_schema();
+    let Some(index) = schema
+        .columns()
+        .iter()
+        .position(|c| c.path().string() == "profile_id")
+    else {
+        return Ok(None);
+    };
+    let (mut lo, mut hi, mut rows) = (i64::MAX, i64::MIN, 0i64);
+    for rg in meta.row_groups() {
+        match rg.column(index).statistics() {
+            Some(Statistics::Int64(s)) if s.null_count_opt() == Some(0) => {
+                match (s.min_opt(), s.max_opt()) {
+                    (Some(&min), Some(&max)) => {
+                        lo = lo.min(min);
+                        hi = hi.max(max);
+                    }
+                    _ => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
+        }
+        rows += rg.num_rows();
+    }
+    if rows == 0 || hi.checked_sub(lo).and_then(|d| d.checked_add(1)) != Some(rows) {
+        return Ok(None);
+    }
+    let mask = ProjectionMask::leaves(schema, [index]);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(65_536)
+        .build()
+        .map_err(|e| err(&e))?;
+    let mut next = lo;
+    for batch in reader {
+        let batch = batch.map_err(|e| err(&e))?;
+        let Some(ids) = batch
+            .column(0)
+            .as_primitive_opt::<datafusion::arrow::datatypes::Int64Type>()
+        else {
+            return Ok(None);
+        };
+        if ids.null_count() > 0 {
+            return Ok(None);
+        }
+        for &id in ids.values() {
+            if id != next {
+                return Ok(None);
+            }
+            next = next.wrapping_add(1);
+        }
+    }
+    Ok(Some((lo, hi)))
 }
 
 /// Every `*.parquet` below `dir`, skipping names that start with `_` or `.`.

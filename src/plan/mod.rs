@@ -45,6 +45,9 @@ pub struct PlanEnv<'a> {
     pub events: Arc<dyn TableSource>,
     /// `profiles`, when the data has it: the universe.
     pub profiles: Option<Arc<dyn TableSource>>,
+    /// When the universe is exactly the ids `lo..=hi` (see
+    /// `DataDir::profiles_range`): a range test replaces the join with it.
+    pub profiles_range: Option<(i64, i64)>,
     pub objects: &'a ObjectIndex,
     /// The type of `events.ts`, so window bounds compare exactly in its unit.
     pub ts_type: DataType,
@@ -294,13 +297,18 @@ impl<'a, 'e> Lowering<'a, 'e> {
             // Another engine's GROUP BY would return a NULL id as a row.
             prefilter.push(col("profile_id").is_not_null());
         }
+        let silent = formulas.iter().any(|f| f.silent(self.atoms));
+        let range = self.env.profiles_range.filter(|_| !silent);
+        if let Some((lo, hi)) = range {
+            // The universe is a range: orphans drop out in the scan itself.
+            prefilter.push(col("profile_id").between(lit(lo), lit(hi)));
+        }
         prefilter.extend(self.hoisted()?);
         if let Some(any) = any_row.into_iter().reduce(Expr::or) {
             prefilter.push(any);
         }
         let filter = prefilter.into_iter().reduce(Expr::and).unwrap_or(lit(true));
 
-        let silent = formulas.iter().any(|f| f.silent(self.atoms));
         let counted = self
             .with_lookups(LogicalPlanBuilder::scan(
                 "events",
@@ -353,7 +361,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 .project(output)?
         } else {
             let mut b = LogicalPlanBuilder::from(counted).filter(predicate)?;
-            if let Some(profiles) = &self.env.profiles {
+            if let (Some(profiles), None) = (&self.env.profiles, range) {
                 // Orphan events (profiles outside the universe) never count.
                 let universe = LogicalPlanBuilder::scan("profiles", Arc::clone(profiles), None)?
                     .project(vec![col("profile_id")])?

@@ -1,0 +1,65 @@
+//! The benchmark harness, tiny: `bench/run.py` over ~100 k events with the
+//! binary under test, so the harness cannot rot. It generates the data, runs
+//! the whole suite through `seg run`, hand-written SQL on DuckDB and Seg's own
+//! SQL on DuckDB, and fails (`--check`) if any count disagrees. Timings at
+//! this size mean nothing; the real runs are by hand (docs/benchmarks.md).
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn benchmark_harness_runs_and_every_count_agrees() {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let probe = Command::new(&python).args(["-c", "import duckdb"]).output();
+    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
+        let why = "python3 with the duckdb package is not available (.ci/run installs it)";
+        assert!(
+            std::env::var("SEG_REQUIRE_ENGINES").ok().as_deref() != Some("1"),
+            "{why}"
+        );
+        eprintln!("SKIPPED the benchmark smoke run: {why}");
+        return;
+    }
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/run.py");
+    let out = Command::new(&python)
+        .arg(script)
+        .args([
+            "--events",
+            "100000",
+            "--runs",
+            "1",
+            "--threads",
+            "2",
+            "--check",
+        ])
+        .arg("--seg")
+        .arg(env!("CARGO_BIN_EXE_seg"))
+        .arg("--out")
+        .arg(out_dir.path())
+        .output()
+        .expect("run bench/run.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "bench/run.py failed:\n{stdout}\n{stderr}"
+    );
+    for segment in [
+        "single condition",
+        "tag + window",
+        "not_happened … after",
+        "distinct days, click.*",
+        "universe negation",
+        "8 conditions",
+        "30 conditions",
+    ] {
+        assert!(
+            stdout.contains(&format!("| {segment} |")),
+            "no row for {segment}:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("Geometric mean Seg/DuckDB"), "{stdout}");
+    assert!(stdout.contains("20 segments with --all"), "{stdout}");
+    assert!(!stdout.contains("warning"), "{stdout}");
+}
