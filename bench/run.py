@@ -112,7 +112,20 @@ def twenty_segments():
 
 
 def timed(cmd):
-    """Runs cmd; returns (seconds, peak RSS in MiB, stdout)."""
+    """Runs cmd; returns (seconds, peak RSS in MiB, stdout).
+
+    The peak RSS comes from GNU time where it is installed. Otherwise it is
+    wait4's ru_maxrss, which counts the forked Python process (and so the
+    memory DuckDB holds in it) until exec: an upper bound only."""
+    if os.path.exists("/usr/bin/time"):
+        with tempfile.NamedTemporaryFile("r") as t:
+            start = time.perf_counter()
+            out = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", t.name, *cmd], capture_output=True, text=True)
+            secs = time.perf_counter() - start
+            if out.returncode != 0:
+                sys.exit(f"failed: {' '.join(cmd)}\n{out.stderr}")
+            rss = int(t.read().strip().splitlines()[-1]) / 1024
+        return secs, rss, out.stdout
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err)

@@ -378,3 +378,43 @@ fn compile_emits_the_ast_and_the_optimized_plan() {
     assert_eq!(plan.matches("TableScan: events").count(), 1, "{plan}");
     insta::assert_snapshot!("retargeting_target_plan", plan);
 }
+
+#[test]
+fn a_small_memory_limit_spills_and_a_tiny_one_says_what_to_raise() {
+    let args = [
+        "run",
+        &example("retargeting.seg"),
+        "--data",
+        &data(),
+        "--all",
+        "--as-of",
+        "2026-11-01",
+        "--format",
+        "csv",
+    ];
+    let run = |limit: Option<&str>| {
+        let mut cmd = common::seg();
+        if let Some(l) = limit {
+            cmd.env("SEG_MEMORY_LIMIT", l);
+        }
+        cmd.args(args).output().expect("run seg")
+    };
+    let unbounded = run(None);
+    assert!(unbounded.status.success());
+    let bounded = run(Some("64M"));
+    assert!(bounded.status.success());
+    assert_eq!(bounded.stdout, unbounded.stdout);
+
+    let tiny = run(Some("16K"));
+    assert_eq!(tiny.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&tiny.stderr);
+    assert!(
+        err.contains("raise it, for example SEG_MEMORY_LIMIT=4G"),
+        "{err}"
+    );
+    assert!(tiny.stdout.is_empty());
+
+    let bad = run(Some("lots"));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("SEG_MEMORY_LIMIT"));
+}

@@ -231,6 +231,22 @@ pub fn segment_plan(
     Lowering::new(env, &atoms).plan(&[formula], false)
 }
 
+/// How many distinct conditions (and `after` tests) the segments count, once
+/// references are inlined: what their plan aggregates per profile.
+pub fn condition_count(program: &Program, segments: &[usize]) -> Result<usize, DataError> {
+    let mut inliner = Inliner::new(program);
+    for &s in segments {
+        if s < program.segments.len() {
+            inliner.segment(s)?;
+        }
+    }
+    Ok(inliner
+        .atoms
+        .iter()
+        .map(|a| 1 + usize::from(a.after.is_some()))
+        .sum())
+}
+
 /// One plan for several segments, still with one scan of events: it returns
 /// `profile_id` and a boolean column `m{i}` per segment (in the order given),
 /// for every profile that belongs to at least one of them.
