@@ -37,7 +37,7 @@ use datafusion::sql::unparser::Unparser;
 
 use crate::check::{ObjectIndex, Program};
 use crate::data::{canonical_events_schema, canonical_ts_type, DataDir, DataError};
-use crate::plan::{segment_plan, PlanEnv, SqlTables, SQL_LIKE, SQL_UTC_DATE};
+use crate::plan::{segment_plan, PlanEnv, SqlTables, SQL_LIKE, SQL_TS, SQL_UTC_DATE};
 
 /// The engines Seg writes SQL for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -315,6 +315,7 @@ impl UnparserDialect for Target {
         match name {
             SQL_UTC_DATE => self.utc_date(unparser, args).map(Some),
             SQL_LIKE => self.like(unparser, args).map(Some),
+            SQL_TS => self.ts(unparser, args).map(Some),
             _ => Ok(None),
         }
     }
@@ -338,6 +339,31 @@ impl Target {
         }
         text.push('\'');
         ast::Expr::value(ast::Value::Placeholder(text))
+    }
+
+    /// `ts` where it is compared or dated. SQLite has no timestamp type, so
+    /// its text is brought to one form first: `T` becomes a space and a `Z`
+    /// or `+00:00` suffix goes, so that text order is time order whichever of
+    /// the usual ISO 8601 UTC spellings the table holds.
+    fn ts(&self, unparser: &Unparser, args: &[Expr]) -> DfResult<ast::Expr> {
+        let [ts] = args else {
+            return plan_err!("{SQL_TS} takes one argument");
+        };
+        if self.dialect != Dialect::Sqlite {
+            return unparser.expr_to_sql(ts);
+        }
+        let replace = |e: Expr, from: &str, to: &str| {
+            Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                datafusion::functions::string::replace(),
+                vec![e, lit(from), lit(to)],
+            ))
+        };
+        let normal = replace(
+            replace(replace(ts.clone(), "T", " "), "+00:00", ""),
+            "Z",
+            "",
+        );
+        unparser.expr_to_sql(&normal)
     }
 
     /// The UTC date of `ts`, as each engine computes it without regard to the
@@ -503,11 +529,11 @@ impl ScalarUDFImpl for SqlOnly {
         &self.signature
     }
 
-    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
-        Ok(if self.name == SQL_LIKE {
-            DataType::Boolean
-        } else {
-            DataType::Date32
+    fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
+        Ok(match self.name {
+            SQL_LIKE => DataType::Boolean,
+            SQL_TS => args.first().cloned().unwrap_or(DataType::Null),
+            _ => DataType::Date32,
         })
     }
 

@@ -75,6 +75,9 @@ pub struct SqlTables {
 pub const SQL_UTC_DATE: &str = "seg_utc_date";
 /// `seg_like(value, pattern)`: SQL LIKE with `\` as the escape character.
 pub const SQL_LIKE: &str = "seg_like";
+/// `events.ts` where SQL compares or dates it: SQLite's text timestamps are
+/// normalised there (`T` or space, `Z` or `+00:00`).
+pub const SQL_TS: &str = "seg_ts";
 
 /// A dimension-table lookup of a selector, joined to events in SQL plans.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -308,7 +311,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
 
         // Rows no condition can count are dropped before grouping; the
         // hoisted IN lists and time bound let the Parquet scan prune.
-        let mut prefilter = vec![col("ts").lt_eq(as_of.clone())];
+        let mut prefilter = vec![self.ts().lt_eq(as_of.clone())];
         if self.env.sql.is_some() {
             // Another engine's GROUP BY would return a NULL id as a row.
             prefilter.push(col("profile_id").is_not_null());
@@ -405,7 +408,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
         let b = match &self.env.profiles {
             Some(profiles) => LogicalPlanBuilder::scan("profiles", Arc::clone(profiles), None)?,
             None => LogicalPlanBuilder::scan("events", Arc::clone(&self.env.events), None)?
-                .filter(col("ts").lt_eq(as_of))?,
+                .filter(self.ts().lt_eq(as_of))?,
         };
         Ok(b.filter(col("profile_id").is_not_null())?
             .aggregate(vec![col("profile_id")], Vec::<Expr>::new())?
@@ -436,7 +439,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
             }
         }
         if let (true, Some(l)) = (all_windowed, lower) {
-            earliest = Some(col("ts").gt_eq(window::literal_ceil(self.env, l)?));
+            earliest = Some(self.ts().gt_eq(window::literal_ceil(self.env, l)?));
         }
         let mut out = vec![in_strings("event", events.iter().map(|e| e.name()))];
         if channels.len() < crate::catalog::CHANNELS.len() {
@@ -510,17 +513,17 @@ impl<'a, 'e> Lowering<'a, 'e> {
         if let Some(start) = &w.start {
             let at = window::resolve(self.env, start.at)?;
             out.push(if start.inclusive {
-                col("ts").gt_eq(window::at_least(self.env, at)?)
+                self.ts().gt_eq(window::at_least(self.env, at)?)
             } else {
-                col("ts").gt(window::at_most(self.env, at)?)
+                self.ts().gt(window::at_most(self.env, at)?)
             });
         }
         if let Some(end) = &w.end {
             let at = window::resolve(self.env, end.at)?;
             out.push(if end.inclusive {
-                col("ts").lt_eq(window::at_most(self.env, at)?)
+                self.ts().lt_eq(window::at_most(self.env, at)?)
             } else {
-                col("ts").lt(window::at_least(self.env, at)?)
+                self.ts().lt(window::at_least(self.env, at)?)
             });
         }
         Ok(out)
@@ -533,10 +536,18 @@ impl<'a, 'e> Lowering<'a, 'e> {
             Unit::Messages => col("message_id"),
             Unit::Campaigns => col("campaign_id"),
             Unit::Templates => col("template_id"),
-            Unit::Days if self.env.sql.is_some() => sql_function(SQL_UTC_DATE, vec![col("ts")]),
+            Unit::Days if self.env.sql.is_some() => sql_function(SQL_UTC_DATE, vec![self.ts()]),
             Unit::Days => cast(col("ts"), DataType::Date32),
         };
         Ok(count_distinct(when(pred, distinct_of).end()?))
+    }
+
+    /// `ts`, as the events' time is compared and dated.
+    fn ts(&self) -> Expr {
+        match self.env.sql {
+            Some(_) => sql_function(SQL_TS, vec![col("ts")]),
+            None => col("ts"),
+        }
     }
 
     /// The number of rows where `pred` holds.
@@ -740,7 +751,8 @@ fn lookup_plan(tables: &SqlTables, lookup: &Lookup) -> Result<Option<LogicalPlan
     ))
 }
 
-/// A call of one of the SQL-only functions ([`SQL_UTC_DATE`], [`SQL_LIKE`]).
+/// A call of one of the SQL-only functions ([`SQL_UTC_DATE`], [`SQL_LIKE`],
+/// [`SQL_TS`]).
 fn sql_function(name: &'static str, args: Vec<Expr>) -> Expr {
     Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
         Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(

@@ -8,7 +8,8 @@ QUERIES.json: {"engines": ["duckdb", "sqlite", "postgres"],
 
 The data directory (SPEC section 5 layout) is loaded once per engine:
 - DuckDB reads the Parquet files as they are (ts is TIMESTAMP WITH TIME ZONE);
-- SQLite gets ts as UTC text, 'YYYY-MM-DD HH:MM:SS[.ffffff]' (docs/sql.md);
+- SQLite gets ts as UTC text, 'YYYY-MM-DD HH:MM:SS[.ffffff]' with a space or
+  a T, and no suffix, +00:00 or Z, the spellings mixed row by row (docs/sql.md);
 - PostgreSQL (the server in $SEG_PG_DSN) gets ts as timestamptz, in a
   schema of its own that is dropped afterwards.
 Both servers' sessions use a time zone far from UTC, so SQL that leaned on
@@ -94,9 +95,12 @@ def rows_of(duck, table):
     return duck.execute(f"SELECT {cols} FROM {table}").fetchall()
 
 
-def sqlite_text(ts):
-    # Python's own form: microseconds only when not zero.
-    return ts.isoformat(" ")
+def sqlite_text(ts, i):
+    """UTC text as the usual writers spell it, one spelling per row in turn:
+    Python's sqlite3 and pandas (space, microseconds only when not zero), ISO
+    8601 with T, and each with a +00:00 or Z suffix."""
+    sep, suffix = [(" ", ""), ("T", ""), (" ", "+00:00"), ("T", "Z")][i % 4]
+    return ts.isoformat(sep) + suffix
 
 
 def load_sqlite(duck, tables):
@@ -107,7 +111,7 @@ def load_sqlite(duck, tables):
         con.execute(f"CREATE TABLE {table} ({decl})")
         rows = rows_of(duck, table)
         if table == "events":
-            rows = [r[:3] + (sqlite_text(r[3]),) + r[4:] for r in rows]
+            rows = [r[:3] + (sqlite_text(r[3], i),) + r[4:] for i, r in enumerate(rows)]
         marks = ", ".join("?" for _ in columns)
         con.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
     return con
