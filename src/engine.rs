@@ -1,6 +1,6 @@
 //! Runs checked programs over a data directory with DataFusion.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
@@ -35,6 +35,12 @@ pub struct Engine {
     objects: ObjectIndex,
     events: Arc<dyn TableSource>,
     profiles: Option<Arc<dyn TableSource>>,
+    /// `DataDir::profiles_range`, once a query has needed it.
+    profiles_range: OnceLock<Option<(i64, i64)>>,
+    /// The memory pool's size.
+    memory_limit: usize,
+    /// Whether the environment fixes Parquet filter pushdown.
+    pushdown_from_env: bool,
 }
 
 impl Engine {
@@ -42,11 +48,13 @@ impl Engine {
     pub fn open(root: &std::path::Path) -> Result<Engine, DataError> {
         let data = DataDir::open(root)?;
         let objects = load_objects(root)?;
+        let memory_limit = memory_limit()?;
         // DataFusion's settings from the environment (DATAFUSION_EXECUTION_…),
         // for tuning; Seg's defaults where the environment says nothing.
         let mut options = datafusion::config::ConfigOptions::from_env()?;
         let unset = |key: &str| std::env::var_os(key).is_none();
-        if unset("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS") {
+        let pushdown_from_env = !unset("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS");
+        if !pushdown_from_env {
             options.execution.parquet.pushdown_filters = true;
         }
         if unset("DATAFUSION_EXECUTION_PARQUET_REORDER_FILTERS") {
@@ -57,7 +65,7 @@ impl Engine {
         // to disk instead of growing (30 conditions over 10 M profiles would
         // otherwise hold 30 counters per profile in every partition).
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit()?)))
+            .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
             .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
 
@@ -91,6 +99,9 @@ impl Engine {
             objects,
             events: provider_as_source(events),
             profiles,
+            profiles_range: OnceLock::new(),
+            memory_limit,
+            pushdown_from_env,
         })
     }
 
@@ -109,16 +120,23 @@ impl Engine {
         &self.ctx
     }
 
-    fn env(&self, as_of: DateTime<Utc>) -> PlanEnv<'_> {
-        PlanEnv {
+    fn env(&self, as_of: DateTime<Utc>) -> Result<PlanEnv<'_>, DataError> {
+        let profiles_range = match self.profiles_range.get() {
+            Some(r) => *r,
+            None => {
+                let r = self.data.profiles_range()?;
+                *self.profiles_range.get_or_init(|| r)
+            }
+        };
+        Ok(PlanEnv {
             events: Arc::clone(&self.events),
             profiles: self.profiles.clone(),
-            profiles_range: self.data.profiles_range,
+            profiles_range,
             objects: &self.objects,
             ts_type: self.data.ts_type(),
             as_of,
             sql: None,
-        }
+        })
     }
 
     /// The logical plan of a segment, as built (before optimization).
@@ -128,7 +146,7 @@ impl Engine {
         segment: usize,
         as_of: DateTime<Utc>,
     ) -> Result<LogicalPlan, DataError> {
-        segment_plan(program, segment, &self.env(as_of))
+        segment_plan(program, segment, &self.env(as_of)?)
     }
 
     /// The ids of several segments from one scan of events: one ascending
@@ -139,7 +157,7 @@ impl Engine {
         segments: &[usize],
         as_of: DateTime<Utc>,
     ) -> Result<Vec<Vec<i64>>, DataError> {
-        let plan = segments_plan(program, segments, &self.env(as_of))?;
+        let plan = segments_plan(program, segments, &self.env(as_of)?)?;
         let batches = self
             .execute(plan, condition_count(program, segments)?)
             .await?;
@@ -198,7 +216,7 @@ impl Engine {
         conditions: usize,
     ) -> Result<Vec<RecordBatch>, DataError> {
         let mut state = self.ctx.state();
-        if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS").is_none() {
+        if !self.pushdown_from_env {
             state
                 .config_mut()
                 .options_mut()
@@ -211,7 +229,7 @@ impl Engine {
             if text.contains("Resources exhausted") {
                 DataError::new(format!(
                     "{text}\nhint: the query needs more memory than SEG_MEMORY_LIMIT allows ({} bytes); raise it, for example SEG_MEMORY_LIMIT=4G",
-                    memory_limit().unwrap_or_default()
+                    self.memory_limit
                 ))
             } else {
                 DataError::from(e)

@@ -82,7 +82,11 @@ fn a_consecutive_universe_is_a_range_and_others_are_joined() {
     ] {
         let d = Data::new(&events).profiles(&profiles);
         let data = seglang::data::DataDir::open(d.path()).unwrap();
-        assert_eq!(data.profiles_range, range, "profiles {profiles:?}");
+        assert_eq!(
+            data.profiles_range().unwrap(),
+            range,
+            "profiles {profiles:?}"
+        );
         assert_eq!(
             d.ids("click.email exists", AS_OF),
             expected,

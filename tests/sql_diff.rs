@@ -440,24 +440,26 @@ fn differential(data: Data, seed: u64, cases: usize) {
     let mut failures = Vec::new();
     while all.len() < cases {
         let script = strategy.new_tree(&mut runner).expect("generate").current();
-        let Ok(compiled) = seglang::compile(&script, Some(engine.objects())) else {
-            if std::env::var("SEG_DIFF_SHOW_REJECTED").is_ok() {
-                let d = seglang::compile(&script, Some(engine.objects())).unwrap_err();
-                eprintln!(
-                    "rejected {script}: {}",
-                    d.iter()
-                        .filter(|d| d.is_error())
-                        .map(|d| format!("{} {}", d.code.as_str(), d.message))
-                        .collect::<Vec<_>>()
-                        .join("; ")
+        let compiled = match seglang::compile(&script, Some(engine.objects())) {
+            Ok(c) => c,
+            Err(d) => {
+                if std::env::var("SEG_DIFF_SHOW_REJECTED").is_ok() {
+                    eprintln!(
+                        "rejected {script}: {}",
+                        d.iter()
+                            .filter(|d| d.is_error())
+                            .map(|d| format!("{} {}", d.code.as_str(), d.message))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    );
+                }
+                rejected += 1;
+                assert!(
+                    rejected < cases,
+                    "the generator makes mostly invalid segments: {script}"
                 );
+                continue;
             }
-            rejected += 1;
-            assert!(
-                rejected < cases,
-                "the generator makes mostly invalid segments: {script}"
-            );
-            continue;
         };
         let last = compiled.program.segments.len() - 1;
         let seg = match rt.block_on(engine.run(&compiled.program, last, as_of)) {

@@ -171,9 +171,6 @@ pub struct DataDir {
     pub events_schema: SchemaRef,
     /// `profiles.parquet`, when present.
     pub profiles: Option<PathBuf>,
-    /// When the profile ids are exactly the integers `lo..=hi` (each once,
-    /// in order, no NULLs): the universe is a range, and no join is needed.
-    pub profiles_range: Option<(i64, i64)>,
 }
 
 impl DataDir {
@@ -217,17 +214,23 @@ impl DataDir {
         } else {
             None
         };
-        let profiles_range = match &profiles {
-            Some(p) => dense_range(p)?,
-            None => None,
-        };
         Ok(DataDir {
             root: root.to_path_buf(),
             event_files,
             events_schema,
             profiles,
-            profiles_range,
         })
+    }
+
+    /// `Some((lo, hi))` when the profile ids are exactly the integers
+    /// `lo..=hi` (each once, in order, no NULLs): the universe is a range, and
+    /// no join is needed. Reads the profiles file when its footer allows it,
+    /// so it is asked only when a query runs.
+    pub fn profiles_range(&self) -> Result<Option<(i64, i64)>, DataError> {
+        match &self.profiles {
+            Some(p) => dense_range(p),
+            None => Ok(None),
+        }
     }
 
     /// The type of the `ts` column as the events table reads it.
