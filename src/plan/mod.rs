@@ -19,7 +19,7 @@
 
 mod window;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -27,6 +27,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, JoinType, ScalarValue};
 use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::functions_aggregate::expr_fn::{count, count_distinct};
+use datafusion::logical_expr::utils::split_conjunction_owned;
 use datafusion::logical_expr::{
     cast, col, lit, not, when, Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, TableSource,
 };
@@ -296,16 +297,15 @@ impl<'a, 'e> Lowering<'a, 'e> {
     /// one boolean column per formula.
     fn plan(&self, formulas: &[Formula], membership: bool) -> Result<LogicalPlan, DataError> {
         let as_of = window::at_most(self.env, self.env.as_of)?;
-        let mut counts = Vec::new();
-        let mut any_row = Vec::new();
+        // Per aggregate: its name, the condition it counts and the rows it
+        // counts.
+        let mut counted_rows = Vec::new();
         for (i, atom) in self.atoms.iter().enumerate() {
             let pred = self.condition_predicate(atom, atom.event, &atom.channels, true)?;
-            counts.push(self.count(atom, pred.clone())?.alias(format!("c{i}")));
-            any_row.push(pred);
+            counted_rows.push((format!("c{i}"), Some(atom), pred));
             if let Some(after) = &atom.after {
                 let pred = self.condition_predicate(atom, after.event, &after.channels, false)?;
-                counts.push(self.count_if(pred.clone())?.alias(format!("a{i}")));
-                any_row.push(pred);
+                counted_rows.push((format!("a{i}"), None, pred));
             }
         }
 
@@ -323,10 +323,50 @@ impl<'a, 'e> Lowering<'a, 'e> {
             prefilter.push(col("profile_id").between(lit(lo), lit(hi)));
         }
         prefilter.extend(self.hoisted()?);
-        if let Some(any) = any_row.into_iter().reduce(Expr::or) {
-            prefilter.push(any);
+        let any_row: Vec<Expr> = counted_rows
+            .iter()
+            .map(|(_, _, pred)| pred.clone())
+            .collect();
+        if self.env.sql.is_some() {
+            // SQL keeps each condition whole (the differential tests compare
+            // it with the factored plan that Seg runs).
+            prefilter.extend(any_row.into_iter().reduce(Expr::or));
+        } else {
+            prefilter.extend(factor_or(any_row));
         }
-        let filter = prefilter.into_iter().reduce(Expr::and).unwrap_or(lit(true));
+        let mut kept: Vec<Expr> = Vec::new();
+        for conjunct in prefilter.into_iter().flat_map(split_conjunction_owned) {
+            if !kept.contains(&conjunct) {
+                kept.push(conjunct);
+            }
+        }
+        // Each aggregate tests only what the filter has not already
+        // established for every row it passes (nothing, for a lone condition).
+        // Conditions that differ only in their comparison (`at_least 1` and
+        // `at_least 3` of the same rows) share one aggregate: `columns` maps
+        // each condition's name to the aggregate that counts for it.
+        let mut counts: Vec<Expr> = Vec::with_capacity(counted_rows.len());
+        let mut distinct: HashMap<Expr, String> = HashMap::new();
+        let mut columns: HashMap<String, String> = HashMap::new();
+        for (name, atom, pred) in counted_rows {
+            let pred = match self.env.sql {
+                Some(_) => Some(pred),
+                None => split_conjunction_owned(pred)
+                    .into_iter()
+                    .filter(|c| !kept.contains(c))
+                    .reduce(Expr::and),
+            };
+            let count = match atom {
+                Some(atom) => self.count(atom, pred)?,
+                None => self.count_if(pred)?,
+            };
+            let column = distinct.entry(count).or_insert_with_key(|count| {
+                counts.push(count.clone().alias(name.as_str()));
+                name.clone()
+            });
+            columns.insert(name, column.clone());
+        }
+        let filter = kept.into_iter().reduce(Expr::and).unwrap_or(lit(true));
 
         let counted = self
             .with_lookups(LogicalPlanBuilder::scan(
@@ -341,7 +381,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
 
         let members = formulas
             .iter()
-            .map(|f| self.formula(f, silent))
+            .map(|f| self.formula(f, silent, &columns))
             .collect::<Result<Vec<_>, _>>()?;
         let predicate = members
             .iter()
@@ -529,8 +569,9 @@ impl<'a, 'e> Lowering<'a, 'e> {
         Ok(out)
     }
 
-    /// The count of a condition, by its unit.
-    fn count(&self, atom: &Cond, pred: Expr) -> Result<Expr, DataError> {
+    /// The count of a condition, by its unit, over the rows where `pred`
+    /// holds (all rows without it).
+    fn count(&self, atom: &Cond, pred: Option<Expr>) -> Result<Expr, DataError> {
         let distinct_of = match atom.unit {
             Unit::Times => return self.count_if(pred),
             Unit::Messages => col("message_id"),
@@ -539,7 +580,10 @@ impl<'a, 'e> Lowering<'a, 'e> {
             Unit::Days if self.env.sql.is_some() => sql_function(SQL_UTC_DATE, vec![self.ts()]),
             Unit::Days => cast(col("ts"), DataType::Date32),
         };
-        Ok(count_distinct(when(pred, distinct_of).end()?))
+        Ok(count_distinct(match pred {
+            Some(pred) => when(pred, distinct_of).end()?,
+            None => distinct_of,
+        }))
     }
 
     /// `ts`, as the events' time is compared and dated.
@@ -550,11 +594,12 @@ impl<'a, 'e> Lowering<'a, 'e> {
         }
     }
 
-    /// The number of rows where `pred` holds.
-    fn count_if(&self, pred: Expr) -> Result<Expr, DataError> {
-        Ok(match self.env.sql {
-            Some(_) => count(when(pred, lit(1i64)).end()?),
-            None => count(lit(1)).filter(pred).build()?,
+    /// The number of rows where `pred` holds (all rows without it).
+    fn count_if(&self, pred: Option<Expr>) -> Result<Expr, DataError> {
+        Ok(match (pred, &self.env.sql) {
+            (None, _) => count(lit(1)),
+            (Some(pred), Some(_)) => count(when(pred, lit(1i64)).end()?),
+            (Some(pred), None) => count(lit(1)).filter(pred).build()?,
         })
     }
 
@@ -630,25 +675,33 @@ impl<'a, 'e> Lowering<'a, 'e> {
 
     /// The segment's formula over the counts (NULL counts, for profiles without
     /// counted events, read as zero).
-    fn formula(&self, f: &Formula, nullable: bool) -> Result<Expr, DataError> {
+    /// A formula over the counts; `columns` names the aggregate of each
+    /// condition (`c{i}`, and `a{i}` for its `after`).
+    fn formula(
+        &self,
+        f: &Formula,
+        nullable: bool,
+        columns: &HashMap<String, String>,
+    ) -> Result<Expr, DataError> {
         Ok(match f {
             Formula::Or(items) => items
                 .iter()
-                .map(|i| self.formula(i, nullable))
+                .map(|i| self.formula(i, nullable, columns))
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .reduce(Expr::or)
                 .unwrap_or(lit(false)),
             Formula::And(items) => items
                 .iter()
-                .map(|i| self.formula(i, nullable))
+                .map(|i| self.formula(i, nullable, columns))
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .reduce(Expr::and)
                 .unwrap_or(lit(true)),
-            Formula::Not(inner) => not(self.formula(inner, nullable)?),
+            Formula::Not(inner) => not(self.formula(inner, nullable, columns)?),
             Formula::Atom(i) => {
                 let counted = |name: String| {
+                    let name = columns.get(&name).cloned().unwrap_or(name);
                     let c = Expr::Column(Column::new(Some("counts"), name));
                     if nullable {
                         coalesce(vec![c, lit(0i64)])
@@ -763,6 +816,34 @@ fn sql_function(name: &'static str, args: Vec<Expr>) -> Expr {
 }
 
 /// `column = id` or `column IN (ids)`; FALSE for no ids.
+/// `p0 OR p1 OR …` with the conjuncts common to every `p` taken out:
+/// `(a AND b) OR (a AND c)` becomes `[a, b OR c]`, so a scope or window that
+/// all conditions share is tested once per row (and prunes the scan). The
+/// result is the list of conjuncts; none when there is no predicate.
+fn factor_or(preds: Vec<Expr>) -> Vec<Expr> {
+    let branches: Vec<Vec<Expr>> = preds.into_iter().map(split_conjunction_owned).collect();
+    let Some(first) = branches.first() else {
+        return Vec::new();
+    };
+    let common: Vec<Expr> = first
+        .iter()
+        .filter(|c| branches.iter().all(|b| b.contains(c)))
+        .cloned()
+        .collect();
+    let mut rest = Vec::with_capacity(branches.len());
+    for branch in branches {
+        let left: Vec<Expr> = branch.into_iter().filter(|c| !common.contains(c)).collect();
+        match left.into_iter().reduce(Expr::and) {
+            Some(e) => rest.push(e),
+            // A branch with nothing left holds wherever the common part does.
+            None => return common,
+        }
+    }
+    let mut out = common;
+    out.extend(rest.into_iter().reduce(Expr::or));
+    out
+}
+
 fn in_ids(column: &str, ids: BTreeSet<i64>) -> Expr {
     match ids.len() {
         0 => lit(false),
