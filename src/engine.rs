@@ -15,9 +15,13 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{LogicalPlan, TableSource};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
+use datafusion::execution::SessionStateBuilder;
+
 use crate::check::{ObjectIndex, Program};
 use crate::data::{load_objects, DataDir, DataError};
 use crate::plan::{condition_count, segment_plan, segments_plan, PlanEnv};
+
+mod filter_order;
 
 /// From this many conditions on, Parquet filter pushdown (decoding the
 /// filter's columns first, the others only for the rows kept) pays for its
@@ -67,7 +71,13 @@ impl Engine {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
             .build_arc()?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(filter_order::CheapFirst))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
 
         let events: Arc<dyn TableProvider> = if data.event_files.is_empty() {
             Arc::new(MemTable::try_new(
