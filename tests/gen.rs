@@ -10,7 +10,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use seglang::catalog::{Channel, Event};
-use seglang::gen::{generate, GenOptions};
+use seglang::gen::{generate, Compression, GenOptions};
 
 #[derive(Debug, Clone, PartialEq)]
 struct Row {
@@ -33,6 +33,7 @@ fn opts(out: &Path, events: u64, threads: usize) -> GenOptions {
         end: seglang::syntax::literal::parse_datetime("2026-11-01").unwrap(),
         force: false,
         threads,
+        compression: Compression::LZ4_RAW,
         progress: false,
     }
 }
@@ -114,6 +115,27 @@ fn the_same_options_give_the_same_rows_whatever_the_thread_count() {
             "{name}"
         );
     }
+    // Another codec gives the same rows, compressed with it.
+    let z = tempfile::tempdir().unwrap();
+    generate(&GenOptions {
+        compression: Compression::ZSTD(Default::default()),
+        ..opts(z.path(), 60_000, 2)
+    })
+    .unwrap();
+    assert!(read_events(z.path()) == ra, "rows differ between codecs");
+    let codec = |dir: &Path| {
+        let file = std::fs::read_dir(dir.join("events"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap()).unwrap();
+        reader.metadata().row_group(0).column(0).compression()
+    };
+    assert_eq!(codec(a.path()), Compression::LZ4_RAW);
+    assert!(matches!(codec(z.path()), Compression::ZSTD(_)));
     // Another seed gives other rows.
     let c = tempfile::tempdir().unwrap();
     generate(&GenOptions {

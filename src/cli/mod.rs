@@ -115,6 +115,10 @@ enum Command {
         /// Worker threads (default: all cores); the rows do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
+        /// Compression of the events files (lz4 decodes fastest; see
+        /// docs/benchmarks.md).
+        #[arg(long, value_enum, default_value_t = Codec::Lz4)]
+        compression: Codec,
     },
     /// Explore segments interactively.
     Repl {
@@ -215,7 +219,18 @@ pub fn main() -> ExitCode {
             end,
             force,
             threads,
-        } => gen(out, profiles, events, seed, days, &end, force, threads),
+            compression,
+        } => gen(
+            out,
+            profiles,
+            events,
+            seed,
+            days,
+            &end,
+            force,
+            threads,
+            compression,
+        ),
         Command::Repl { data, as_of } => match as_of.as_deref().map(run::as_of).transpose() {
             Ok(as_of) => seglang::repl::run(data.as_deref(), as_of, color),
             Err(e) => fail(e),
@@ -240,6 +255,28 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// The compression codecs `seg gen` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Codec {
+    /// LZ4 (the raw block format Parquet calls LZ4_RAW).
+    Lz4,
+    Snappy,
+    Zstd,
+    None,
+}
+
+impl Codec {
+    fn parquet(self) -> seglang::gen::Compression {
+        use seglang::gen::Compression;
+        match self {
+            Codec::Lz4 => Compression::LZ4_RAW,
+            Codec::Snappy => Compression::SNAPPY,
+            Codec::Zstd => Compression::ZSTD(Default::default()),
+            Codec::None => Compression::UNCOMPRESSED,
+        }
+    }
+}
+
 /// Prints an error that is not about the script (I/O, usage, data).
 pub fn fail(message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
@@ -256,6 +293,7 @@ fn gen(
     end: &str,
     force: bool,
     threads: Option<usize>,
+    compression: Codec,
 ) -> u8 {
     let Some(end) = seglang::syntax::literal::parse_datetime(end) else {
         return fail(format!("--end: invalid date-time `{end}`"));
@@ -271,6 +309,7 @@ fn gen(
         end,
         force,
         threads,
+        compression: compression.parquet(),
         progress: std::io::stderr().is_terminal(),
     };
     let started = std::time::Instant::now();

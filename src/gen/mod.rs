@@ -20,7 +20,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::Compression;
+pub use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -44,6 +44,8 @@ pub struct GenOptions {
     pub force: bool,
     /// Worker threads (the output does not depend on it).
     pub threads: usize,
+    /// The events files' compression codec.
+    pub compression: Compression,
     pub progress: bool,
 }
 
@@ -224,7 +226,7 @@ fn write_file(
     let io = |e: &dyn std::fmt::Display| DataError::new(format!("{}: {e}", path.display()));
     let file = File::create(path).map_err(|e| io(&e))?;
     let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
+        .set_compression(opts.compression)
         .set_max_row_group_row_count(Some(1 << 20))
         .build();
     let mut writer =
