@@ -19,17 +19,9 @@ use datafusion::execution::SessionStateBuilder;
 
 use crate::check::{ObjectIndex, Program};
 use crate::data::{load_objects, DataDir, DataError};
-use crate::plan::{condition_count, segment_plan, segments_plan, PlanEnv};
+use crate::plan::{segment_plan, segments_plan, PlanEnv};
 
 mod filter_order;
-
-/// From this many conditions on, Parquet filter pushdown (decoding the
-/// filter's columns first, the others only for the rows kept) pays for its
-/// bookkeeping; below it, decoding the projected columns and filtering
-/// afterwards is faster. Measured on the benchmark suite (docs/benchmarks.md):
-/// without pushdown a single condition runs in 0.09 s instead of 0.12 s, but
-/// 30 conditions take 1.00 s instead of 0.77 s.
-const PUSHDOWN_FROM_CONDITIONS: usize = 16;
 
 /// A data directory opened for queries: validated tables registered in a
 /// DataFusion session, and the dimension tables indexed.
@@ -43,8 +35,6 @@ pub struct Engine {
     profiles_range: OnceLock<Option<(i64, i64)>>,
     /// The memory pool's size.
     memory_limit: usize,
-    /// Whether the environment fixes Parquet filter pushdown.
-    pushdown_from_env: bool,
 }
 
 impl Engine {
@@ -55,13 +45,14 @@ impl Engine {
         let memory_limit = memory_limit()?;
         // DataFusion's settings from the environment (DATAFUSION_EXECUTION_…),
         // for tuning; Seg's defaults where the environment says nothing.
+        //
+        // Parquet filter pushdown stays off (DataFusion's default): decoding
+        // the filter's columns first and the others only for the rows kept
+        // cost more than it saved on every benchmark segment, from one
+        // condition (0.10 s against 0.14 s for distinct days) to thirty (0.84
+        // against 0.86 s, within noise) and `--all` (0.54 against 0.46 s).
         let mut options = datafusion::config::ConfigOptions::from_env()?;
-        let unset = |key: &str| std::env::var_os(key).is_none();
-        let pushdown_from_env = !unset("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS");
-        if !pushdown_from_env {
-            options.execution.parquet.pushdown_filters = true;
-        }
-        if unset("DATAFUSION_EXECUTION_PARQUET_REORDER_FILTERS") {
+        if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_REORDER_FILTERS").is_none() {
             options.execution.parquet.reorder_filters = true;
         }
         let config = SessionConfig::from(options).with_information_schema(false);
@@ -111,7 +102,6 @@ impl Engine {
             profiles,
             profiles_range: OnceLock::new(),
             memory_limit,
-            pushdown_from_env,
         })
     }
 
@@ -168,9 +158,7 @@ impl Engine {
         as_of: DateTime<Utc>,
     ) -> Result<Vec<Vec<i64>>, DataError> {
         let plan = segments_plan(program, segments, &self.env(as_of)?)?;
-        let batches = self
-            .execute(plan, condition_count(program, segments)?)
-            .await?;
+        let batches = self.execute(plan).await?;
         let mut out = vec![Vec::new(); segments.len()];
         for b in &batches {
             let Some(ids) = b.column_by_name("profile_id") else {
@@ -211,29 +199,13 @@ impl Engine {
         as_of: DateTime<Utc>,
     ) -> Result<Vec<i64>, DataError> {
         let plan = self.plan(program, segment, as_of)?;
-        let batches = self
-            .execute(plan, condition_count(program, &[segment])?)
-            .await?;
+        let batches = self.execute(plan).await?;
         Ok(ids(&batches))
     }
 
-    /// Runs a plan of `conditions` conditions, with Parquet filter pushdown
-    /// chosen for it (unless DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS
-    /// says otherwise).
-    async fn execute(
-        &self,
-        plan: LogicalPlan,
-        conditions: usize,
-    ) -> Result<Vec<RecordBatch>, DataError> {
-        let mut state = self.ctx.state();
-        if !self.pushdown_from_env {
-            state
-                .config_mut()
-                .options_mut()
-                .execution
-                .parquet
-                .pushdown_filters = conditions >= PUSHDOWN_FROM_CONDITIONS;
-        }
+    /// Runs a plan.
+    async fn execute(&self, plan: LogicalPlan) -> Result<Vec<RecordBatch>, DataError> {
+        let state = self.ctx.state();
         DataFrame::new(state, plan).collect().await.map_err(|e| {
             let text = e.to_string();
             if text.contains("Resources exhausted") {
