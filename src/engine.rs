@@ -15,6 +15,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{LogicalPlan, TableSource};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::SessionStateBuilder;
 
 use crate::check::{ObjectIndex, Program};
@@ -22,6 +23,7 @@ use crate::data::{load_objects, DataDir, DataError};
 use crate::plan::{segment_plan, segments_plan, PlanEnv};
 
 mod filter_order;
+mod mmap_store;
 
 /// A data directory opened for queries: validated tables registered in a
 /// DataFusion session, and the dimension tables indexed.
@@ -62,6 +64,10 @@ impl Engine {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
             .build_arc()?;
+        runtime.register_object_store(
+            ObjectStoreUrl::local_filesystem().as_ref(),
+            Arc::new(mmap_store::MmapStore::new()),
+        );
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
