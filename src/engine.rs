@@ -1,6 +1,6 @@
 //! Runs checked programs over a data directory with DataFusion.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
@@ -35,11 +35,33 @@ pub struct Engine {
     profiles: Option<Arc<dyn TableSource>>,
     /// `DataDir::profiles_range`, once a query has needed it.
     profiles_range: OnceLock<Option<(i64, i64)>>,
+    /// `profiles_range`, being read in the background (see
+    /// [`Engine::open_for_queries`]).
+    pending_range: Mutex<Option<std::thread::JoinHandle<RangeResult>>>,
     /// The memory pool's size.
     memory_limit: usize,
 }
 
 impl Engine {
+    /// [`Engine::open`], for a caller about to query: whether the profile
+    /// ids form a range (which planning needs) is read in the background
+    /// meanwhile, instead of at the first query (2–3 ms of a run at 1 M
+    /// profiles).
+    pub fn open_for_queries(root: &std::path::Path) -> Result<Engine, DataError> {
+        let profiles = root.join("profiles.parquet");
+        let pending = profiles.is_file().then(|| {
+            let path = profiles.clone();
+            std::thread::spawn(move || (path.clone(), crate::data::dense_range(&path)))
+        });
+        let engine = Engine::open(root)?;
+        if let Some(handle) = pending {
+            if let Ok(mut slot) = engine.pending_range.lock() {
+                *slot = Some(handle);
+            }
+        }
+        Ok(engine)
+    }
+
     /// Opens and validates `root` (SPEC §5).
     pub fn open(root: &std::path::Path) -> Result<Engine, DataError> {
         let data = DataDir::open(root)?;
@@ -107,6 +129,7 @@ impl Engine {
             events: provider_as_source(events),
             profiles,
             profiles_range: OnceLock::new(),
+            pending_range: Mutex::new(None),
             memory_limit,
         })
     }
@@ -130,7 +153,12 @@ impl Engine {
         let profiles_range = match self.profiles_range.get() {
             Some(r) => *r,
             None => {
-                let r = self.data.profiles_range()?;
+                let pending = self.pending_range.lock().ok().and_then(|mut p| p.take());
+                let r = match pending.map(|h| h.join()) {
+                    // Read in the background, from the file validated since.
+                    Some(Ok((path, r))) if self.data.profiles.as_ref() == Some(&path) => r?,
+                    _ => self.data.profiles_range()?,
+                };
                 *self.profiles_range.get_or_init(|| r)
             }
         };
@@ -225,6 +253,9 @@ impl Engine {
         })
     }
 }
+
+/// A profiles file and its `dense_range`.
+type RangeResult = (std::path::PathBuf, Result<Option<(i64, i64)>, DataError>);
 
 /// The memory pool's size: `SEG_MEMORY_LIMIT` (bytes, or with a K, M or G
 /// suffix), 1 GiB by default.

@@ -168,7 +168,7 @@ fn run_inner(args: &RunArgs<'_>) -> Result<(), u8> {
             eprintln!("[{:>8.1} ms] {name}", start.elapsed().as_secs_f64() * 1e3);
         }
     };
-    let engine = Engine::open(args.data).map_err(fail)?;
+    let engine = Engine::open_for_queries(args.data).map_err(fail)?;
     phase("data opened and validated");
     let program = compile(&file, Some(&engine), args.deny_warnings, args.color)?;
     phase("compiled");

@@ -246,7 +246,7 @@ impl DataDir {
 /// `lo, lo + 1, …, hi` in that order. The footer's statistics decide whether
 /// that is possible (rows = hi - lo + 1, no NULLs); only then is the column
 /// read to confirm it.
-fn dense_range(path: &Path) -> Result<Option<(i64, i64)>, DataError> {
+pub(crate) fn dense_range(path: &Path) -> Result<Option<(i64, i64)>, DataError> {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use datafusion::parquet::arrow::ProjectionMask;

@@ -133,7 +133,7 @@ impl Session {
     }
 
     fn load_data(&mut self, dir: &Path) -> Result<String, String> {
-        let engine = Engine::open(dir).map_err(|e| e.to_string())?;
+        let engine = Engine::open_for_queries(dir).map_err(|e| e.to_string())?;
         let files = engine.data().event_files.len();
         self.engine = Some(engine);
         self.data_dir = Some(dir.to_path_buf());
