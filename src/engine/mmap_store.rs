@@ -4,19 +4,17 @@
 //! `object_store`'s `LocalFileSystem` reads every byte range the Parquet
 //! reader asks for (whole column chunks) into a fresh buffer: the kernel
 //! zeroes the new pages and then copies the file into them. On a
-//! tag-and-window segment that was a fifth of the run. Here each file is
-//! mapped once and a range is a slice of the map: no copy, no zeroing, the
-//! page cache's pages themselves. Everything else (listing, metadata, writes)
+//! tag-and-window segment that was a fifth of the run. Here the ranges of a
+//! request are slices of one memory map of the file: no copy, no zeroing,
+//! the page cache's pages themselves. Everything else (listing, metadata, writes)
 //! goes to `LocalFileSystem`.
 //!
 //! A file truncated by another process while it is mapped would make reads
 //! past its new end fault; Seg reads data directories that nothing writes
 //! while a query runs, as every Parquet reader assumes anyway.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use futures::stream::{BoxStream, StreamExt};
@@ -31,58 +29,59 @@ use object_store::{
 #[derive(Debug, Default)]
 pub struct MmapStore {
     inner: LocalFileSystem,
-    /// Each file's whole contents, mapped, by path.
-    maps: Mutex<HashMap<std::path::PathBuf, bytes::Bytes>>,
 }
+
+/// Maps start at a multiple of this (a multiple of every page size Linux
+/// uses).
+const ALIGN: u64 = 1 << 16;
 
 impl MmapStore {
     pub fn new() -> Self {
         MmapStore::default()
     }
 
-    /// The mapped contents of the file at `location`.
-    fn map(&self, location: &Path) -> Result<bytes::Bytes> {
+    /// `ranges` of the file at `location`, from one map of the span they
+    /// cover, or an error naming a range that lies outside the file. The map
+    /// lives as long as one of the slices does, so only the ranges in use
+    /// are mapped (and count in the process's resident memory).
+    fn slices(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<bytes::Bytes>> {
         let path = self.inner.path_to_filesystem(location)?;
-        if let Some(b) = self.maps.lock().ok().and_then(|m| m.get(&path).cloned()) {
-            return Ok(b);
-        }
-        let fail = |e: std::io::Error| object_store::Error::Generic {
+        let fail = |e: &dyn fmt::Display| object_store::Error::Generic {
             store: "MmapStore",
             source: format!("{}: {e}", path.display()).into(),
         };
-        let file = std::fs::File::open(&path).map_err(fail)?;
-        let len = file.metadata().map_err(fail)?.len();
-        let bytes = if len == 0 {
-            bytes::Bytes::new()
-        } else {
-            // SAFETY: the map is read-only and lives as long as the `Bytes`
-            // that own it; see the module documentation on files truncated
-            // while mapped.
-            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(fail)?;
-            bytes::Bytes::from_owner(map)
-        };
-        if let Ok(mut maps) = self.maps.lock() {
-            maps.insert(path, bytes.clone());
+        let file = std::fs::File::open(&path).map_err(|e| fail(&e))?;
+        let len = file.metadata().map_err(|e| fail(&e))?.len();
+        for r in ranges {
+            if r.start > r.end || r.end > len {
+                return Err(fail(&format!(
+                    "range {}..{} is outside the file ({len} bytes)",
+                    r.start, r.end
+                )));
+            }
         }
-        Ok(bytes)
-    }
-
-    /// `range` of the mapped file, or an error naming both when it lies
-    /// outside the file.
-    fn slice(&self, location: &Path, range: Range<u64>) -> Result<bytes::Bytes> {
-        let all = self.map(location)?;
-        let len = all.len() as u64;
-        if range.start > range.end || range.end > len {
-            return Err(object_store::Error::Generic {
-                store: "MmapStore",
-                source: format!(
-                    "{location}: range {}..{} is outside the file ({len} bytes)",
-                    range.start, range.end
-                )
-                .into(),
-            });
+        let lo = ranges.iter().map(|r| r.start).min().unwrap_or(0);
+        let hi = ranges.iter().map(|r| r.end).max().unwrap_or(0);
+        if hi <= lo {
+            return Ok(vec![bytes::Bytes::new(); ranges.len()]);
         }
-        Ok(all.slice(range.start as usize..range.end as usize))
+        let base = lo - lo % ALIGN;
+        let span = usize::try_from(hi - base).map_err(|e| fail(&e))?;
+        // SAFETY: the map is read-only and lives as long as the `Bytes` that
+        // own it; see the module documentation on files truncated while
+        // mapped.
+        let map = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(base)
+                .len(span)
+                .map(&file)
+        }
+        .map_err(|e| fail(&e))?;
+        let all = bytes::Bytes::from_owner(map);
+        Ok(ranges
+            .iter()
+            .map(|r| all.slice((r.start - base) as usize..(r.end - base) as usize))
+            .collect())
     }
 }
 
@@ -99,10 +98,7 @@ impl ObjectStore for MmapStore {
         location: &Path,
         ranges: &[Range<u64>],
     ) -> Result<Vec<bytes::Bytes>> {
-        ranges
-            .iter()
-            .map(|r| self.slice(location, r.clone()))
-            .collect()
+        self.slices(location, ranges)
     }
 
     async fn put_opts(
@@ -130,7 +126,9 @@ impl ObjectStore for MmapStore {
         // bytes come from the map.
         let mut got = self.inner.get_opts(location, options).await?;
         if !got.range.is_empty() {
-            let bytes = self.slice(location, got.range.clone())?;
+            let bytes = self
+                .slices(location, std::slice::from_ref(&got.range))?
+                .remove(0);
             got.payload =
                 GetResultPayload::Stream(futures::stream::once(async move { Ok(bytes) }).boxed());
         }
@@ -166,28 +164,38 @@ mod tests {
     async fn ranges_come_from_the_file_and_bad_ranges_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f.bin");
-        let data: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+        // Past ALIGN, so maps start at an offset.
+        let data: Vec<u8> = (0..=250u8).cycle().take(200_000).collect();
         std::fs::write(&file, &data).unwrap();
         let store = MmapStore::new();
         let location = Path::from_filesystem_path(&file).unwrap();
         let got = store
-            .get_ranges(&location, &[0..10, 9_990..10_000, 500..500])
+            .get_ranges(
+                &location,
+                &[150_000..150_100, 70_000..70_010, 500..500, 199_990..200_000],
+            )
             .await
             .unwrap();
-        assert_eq!(got[0].as_ref(), &data[0..10]);
-        assert_eq!(got[1].as_ref(), &data[9_990..10_000]);
+        assert_eq!(got[0].as_ref(), &data[150_000..150_100]);
+        assert_eq!(got[1].as_ref(), &data[70_000..70_010]);
         assert!(got[2].is_empty());
+        assert_eq!(got[3].as_ref(), &data[199_990..200_000]);
         assert_eq!(
-            store.get_range(&location, 100..200).await.unwrap().as_ref(),
-            &data[100..200]
+            store
+                .get_range(&location, 131_072..131_200)
+                .await
+                .unwrap()
+                .as_ref(),
+            &data[131_072..131_200]
         );
         assert_eq!(
             store.get(&location).await.unwrap().bytes().await.unwrap(),
             data
         );
-        assert_eq!(store.head(&location).await.unwrap().size, 10_000);
+        assert_eq!(store.head(&location).await.unwrap().size, 200_000);
+        let past_the_end = 9_000..200_001;
         let err = store
-            .get_ranges(&location, &[9_000..10_001])
+            .get_ranges(&location, std::slice::from_ref(&past_the_end))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("outside the file"), "{err}");
