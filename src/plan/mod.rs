@@ -333,11 +333,8 @@ impl<'a, 'e> Lowering<'a, 'e> {
         let mut distinct: HashMap<Expr, String> = HashMap::new();
         let mut columns: HashMap<String, String> = HashMap::new();
         // A lone distinct count over every filtered row: grouped twice below.
-        let lone_distinct = match counted_rows.as_slice() {
-            [(_, Some(atom), _)] if self.env.sql.is_none() => self.distinct_of(atom),
-            _ => None,
-        };
-        let mut lone_distinct_holds = false;
+        let lone = counted_rows.len() == 1;
+        let mut lone_distinct = None;
         for (name, atom, pred) in counted_rows {
             let pred = match self.env.sql {
                 Some(_) => Some(pred),
@@ -346,7 +343,9 @@ impl<'a, 'e> Lowering<'a, 'e> {
                     .filter(|c| !kept.contains(c))
                     .reduce(Expr::and),
             };
-            lone_distinct_holds = pred.is_none();
+            if lone && pred.is_none() {
+                lone_distinct = atom.and_then(|a| self.distinct_of(a));
+            }
             let count = match atom {
                 Some(atom) => self.count(atom, pred)?,
                 None => self.count_if(pred)?,
@@ -366,7 +365,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 None,
             )?)?
             .filter(filter)?;
-        let counted = match lone_distinct.filter(|_| lone_distinct_holds) {
+        let counted = match lone_distinct {
             // `count(DISTINCT x)` per profile as two plain groupings, by
             // (profile, x) and then by profile: DataFusion's distinct count
             // keeps a set per profile, which took a third of a `days`
