@@ -22,6 +22,7 @@ use crate::check::{ObjectIndex, Program};
 use crate::data::{load_objects, DataDir, DataError};
 use crate::plan::{segment_plan, segments_plan, PlanEnv};
 
+mod dense_count;
 mod filter_order;
 mod mmap_store;
 
@@ -33,8 +34,9 @@ pub struct Engine {
     objects: ObjectIndex,
     events: Arc<dyn TableSource>,
     profiles: Option<Arc<dyn TableSource>>,
-    /// `DataDir::profiles_range`, once a query has needed it.
-    profiles_range: OnceLock<Option<(i64, i64)>>,
+    /// `DataDir::profiles_range`, once a query has needed it (shared with
+    /// the physical optimizer's [`dense_count::DenseCounts`]).
+    profiles_range: Arc<OnceLock<Option<(i64, i64)>>>,
     /// `profiles_range`, being read in the background (see
     /// [`Engine::open_for_queries`]).
     pending_range: Mutex<Option<std::thread::JoinHandle<RangeResult>>>,
@@ -90,11 +92,28 @@ impl Engine {
             ObjectStoreUrl::local_filesystem().as_ref(),
             Arc::new(mmap_store::MmapStore::new()),
         );
+        // Per-profile counts in arrays indexed by profile id, where the ids
+        // are dense and the arrays fit a quarter of the pool; placed before
+        // DataFusion distributes the plan.
+        let profiles_range = Arc::new(OnceLock::new());
+        let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
+        let at = rules
+            .iter()
+            .position(|r| r.name() == "EnsureRequirements")
+            .unwrap_or(0);
+        rules.insert(
+            at,
+            Arc::new(dense_count::DenseCounts::new(
+                Arc::clone(&profiles_range),
+                memory_limit / 4,
+            )),
+        );
+        rules.push(Arc::new(filter_order::CheapFirst));
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(filter_order::CheapFirst))
+            .with_physical_optimizer_rules(rules)
             .build();
         let ctx = SessionContext::new_with_state(state);
 
@@ -128,7 +147,7 @@ impl Engine {
             objects,
             events: provider_as_source(events),
             profiles,
-            profiles_range: OnceLock::new(),
+            profiles_range,
             pending_range: Mutex::new(None),
             memory_limit,
         })

@@ -13,11 +13,21 @@
 //!             TableScan(events)
 //! ```
 //!
+//! When the formula holds for silent profiles and the profile ids are a dense
+//! range, Seg's own plan (not the SQL) has no join: the profiles are a second
+//! input of the aggregate, as rows whose event columns are NULL, so every
+//! profile has a group, and the counts count only event rows
+//! (`count(__event)`, which is 1 on events and NULL on profiles).
+//!
 //! Every condition of the segment, including those reached through references,
 //! becomes one conditional aggregate over the same scan. Scope selectors are
 //! resolved against the small dimension tables into id lists first.
 
 mod window;
+
+/// With profile rows in the aggregate's input: 1 on event rows, NULL on
+/// profile rows.
+const EVENT_ROW: &str = "__event";
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -301,7 +311,16 @@ impl<'a, 'e> Lowering<'a, 'e> {
             prefilter.push(col("profile_id").is_not_null());
         }
         let silent = formulas.iter().any(|f| f.silent(self.atoms));
-        let range = self.env.profiles_range.filter(|_| !silent);
+        // Silent profiles over a dense universe: the profiles join the
+        // aggregate's input (see the module documentation).
+        let with_profiles = match (&self.env.profiles, self.env.profiles_range) {
+            (Some(profiles), Some(_)) if silent && self.env.sql.is_none() => Some(profiles),
+            _ => None,
+        };
+        let range = self
+            .env
+            .profiles_range
+            .filter(|_| !silent || with_profiles.is_some());
         if let Some((lo, hi)) = range {
             // The universe is a range: orphans drop out in the scan itself.
             prefilter.push(col("profile_id").between(lit(lo), lit(hi)));
@@ -347,8 +366,8 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 lone_distinct = atom.and_then(|a| self.distinct_of(a));
             }
             let count = match atom {
-                Some(atom) => self.count(atom, pred)?,
-                None => self.count_if(pred)?,
+                Some(atom) => self.count(atom, pred, with_profiles.is_some())?,
+                None => self.count_if(pred, with_profiles.is_some())?,
             };
             let column = distinct.entry(count).or_insert_with_key(|count| {
                 counts.push(count.clone().alias(name.as_str()));
@@ -358,13 +377,16 @@ impl<'a, 'e> Lowering<'a, 'e> {
         }
         let filter = kept.into_iter().reduce(Expr::and).unwrap_or(lit(true));
 
-        let counted = self
+        let mut counted = self
             .with_lookups(LogicalPlanBuilder::scan(
                 "events",
                 Arc::clone(&self.env.events),
                 None,
             )?)?
             .filter(filter)?;
+        if let Some(profiles) = with_profiles {
+            counted = self.with_profile_rows(counted, profiles)?;
+        }
         let counted = match lone_distinct {
             // `count(DISTINCT x)` per profile as two plain groupings, by
             // (profile, x) and then by profile: DataFusion's distinct count
@@ -380,14 +402,15 @@ impl<'a, 'e> Lowering<'a, 'e> {
 
         let members = formulas
             .iter()
-            .map(|f| self.formula(f, silent, &columns))
+            .map(|f| self.formula(f, silent && with_profiles.is_none(), &columns))
             .collect::<Result<Vec<_>, _>>()?;
         let predicate = members
             .iter()
             .cloned()
             .reduce(Expr::or)
             .unwrap_or(lit(false));
-        let id = if silent {
+        let joined = silent && with_profiles.is_none();
+        let id = if joined {
             "universe.profile_id"
         } else {
             "counts.profile_id"
@@ -401,7 +424,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
                     .map(|(i, m)| m.alias(format!("m{i}"))),
             );
         }
-        let plan = if silent {
+        let plan = if joined {
             // Silent profiles (no counted events) belong to the segment: start
             // from the universe and look their counts up.
             LogicalPlanBuilder::from(self.universe(as_of)?)
@@ -440,6 +463,39 @@ impl<'a, 'e> Lowering<'a, 'e> {
         Ok(plan
             .sort(vec![col("profile_id").sort(true, false)])?
             .build()?)
+    }
+
+    /// The filtered events, with a column `__event` of 1, followed by one row
+    /// per profile whose other columns (and `__event`) are NULL: the input of
+    /// the aggregate when silent profiles belong to the segment and the ids
+    /// are a dense range (the events were cut to that range, so every group
+    /// is a profile).
+    fn with_profile_rows(
+        &self,
+        events: LogicalPlanBuilder,
+        profiles: &Arc<dyn TableSource>,
+    ) -> Result<LogicalPlanBuilder, DataError> {
+        let schema = self.env.events.schema();
+        let mut from_events = Vec::with_capacity(schema.fields().len() + 1);
+        let mut from_profiles = Vec::with_capacity(schema.fields().len() + 1);
+        for field in schema.fields() {
+            let name = field.name();
+            from_events.push(col(Column::new(Some("events"), name)).alias(name));
+            from_profiles.push(if name == "profile_id" {
+                cast(col("profile_id"), field.data_type().clone()).alias(name)
+            } else {
+                lit(ScalarValue::try_from(field.data_type())?).alias(name)
+            });
+        }
+        from_events.push(lit(1i32).alias(EVENT_ROW));
+        from_profiles.push(lit(ScalarValue::Int32(None)).alias(EVENT_ROW));
+        let profiles = LogicalPlanBuilder::scan("profiles", Arc::clone(profiles), None)?
+            .project(from_profiles)?
+            .build()?;
+        Ok(events
+            .project(from_events)?
+            .union(profiles)?
+            .alias("events")?)
     }
 
     /// The universe: the profiles table, or every profile with an event up to as_of.
@@ -570,9 +626,14 @@ impl<'a, 'e> Lowering<'a, 'e> {
 
     /// The count of a condition, by its unit, over the rows where `pred`
     /// holds (all rows without it).
-    fn count(&self, atom: &Cond, pred: Option<Expr>) -> Result<Expr, DataError> {
+    fn count(
+        &self,
+        atom: &Cond,
+        pred: Option<Expr>,
+        profile_rows: bool,
+    ) -> Result<Expr, DataError> {
         let Some(distinct_of) = self.distinct_of(atom) else {
-            return self.count_if(pred);
+            return self.count_if(pred, profile_rows);
         };
         Ok(count_distinct(match pred {
             Some(pred) => when(pred, distinct_of).end()?,
@@ -600,8 +661,16 @@ impl<'a, 'e> Lowering<'a, 'e> {
         }
     }
 
-    /// The number of rows where `pred` holds (all rows without it).
-    fn count_if(&self, pred: Option<Expr>) -> Result<Expr, DataError> {
+    /// The number of rows where `pred` holds (all rows without it); with
+    /// `profile_rows`, of the event rows only (see the module documentation).
+    fn count_if(&self, pred: Option<Expr>, profile_rows: bool) -> Result<Expr, DataError> {
+        if profile_rows {
+            let n = count(col(EVENT_ROW));
+            return Ok(match pred {
+                Some(pred) => n.filter(pred).build()?,
+                None => n,
+            });
+        }
         Ok(match (pred, &self.env.sql) {
             (None, _) => count(lit(1)),
             (Some(pred), Some(_)) => count(when(pred, lit(1i64)).end()?),

@@ -1,0 +1,819 @@
+//! Per-profile counts in arrays indexed by profile id: a physical operator,
+//! and the optimizer rule that plans it.
+//!
+//! A segment's conditions become one aggregation of the events: group by
+//! `profile_id`, one `count(*) FILTER (WHERE …)` per condition. DataFusion
+//! runs it in two phases, a hash table and a growing counter vector per
+//! aggregate in every partition and again after the repartition; at 30
+//! conditions those vectors' growth, the kernel zeroing their pages and the
+//! merge were most of the run. When the profile ids form a dense range (the
+//! planner already knows whether they do), the group of a row is its id minus
+//! the range's start: [`DenseCountExec`] keeps one row of `u32` counters per
+//! profile of the range, allocated once, with every input partition adding
+//! into it in turn (the counting holds a lock only while it adds; evaluating
+//! the filters and decoding the input run in parallel), and emits the
+//! profiles it saw in ascending id order.
+//!
+//! It is the same aggregation: a profile is emitted when at least one input
+//! row had its id, whatever the filters (as a hash aggregate creates a group
+//! for every key it sees), ids outside the range and a null id are counted in
+//! a map beside the arrays, and a counter that passes `u32::MAX` carries into
+//! a 64-bit side table. The rule applies only where the arrays fit a quarter of
+//! the memory pool (`SEG_MEMORY_LIMIT`); elsewhere DataFusion's aggregation,
+//! which can spill, runs as before.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
+use datafusion::arrow::compute::prep_null_mask_filter;
+use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::runtime::SpawnedTask;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{internal_err, DataFusionError, ScalarValue};
+use datafusion::error::Result;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::ColumnarValue;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::expressions::{Column, Literal};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    apply_expression_roots, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties,
+    Partitioning, PlanProperties,
+};
+use futures::{StreamExt, TryStreamExt};
+
+/// The rule: a two-phase aggregation of `count(*)`s grouped by `profile_id`
+/// (an `Int64`) becomes a [`DenseCountExec`] over the profiles' range. It runs before
+/// DataFusion distributes the plan (`EnsureRequirements`), so that what reads
+/// the operator's single partition is repartitioned as it needs.
+#[derive(Debug)]
+pub struct DenseCounts {
+    /// The profiles' dense range, `[lo, hi]`, once planning has read it
+    /// (`None` inside: the ids are not dense, or there are no profiles).
+    range: Arc<OnceLock<Option<(i64, i64)>>>,
+    /// The most bytes of counters the operator may hold.
+    budget: usize,
+}
+
+impl DenseCounts {
+    pub fn new(range: Arc<OnceLock<Option<(i64, i64)>>>, budget: usize) -> DenseCounts {
+        DenseCounts { range, budget }
+    }
+}
+
+impl PhysicalOptimizerRule for DenseCounts {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(&Some((lo, hi))) = self.range.get() else {
+            return Ok(plan);
+        };
+        plan.transform_up(|node| {
+            Ok(match dense(&node, lo, hi, self.budget) {
+                Some(exec) => Transformed::yes(Arc::new(exec) as Arc<dyn ExecutionPlan>),
+                None => Transformed::no(node),
+            })
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "seg_dense_counts"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// `node` as a [`DenseCountExec`], when it is a final aggregation over a
+/// partial one that counts rows by `profile_id`, and its counters fit.
+fn dense(node: &Arc<dyn ExecutionPlan>, lo: i64, hi: i64, budget: usize) -> Option<DenseCountExec> {
+    let last = node.downcast_ref::<AggregateExec>()?;
+    if !matches!(
+        last.mode(),
+        AggregateMode::Final | AggregateMode::FinalPartitioned
+    ) || last.limit_options().is_some()
+    {
+        return None;
+    }
+    let first = last.input().downcast_ref::<AggregateExec>()?;
+    if *first.mode() != AggregateMode::Partial || first.limit_options().is_some() {
+        return None;
+    }
+    let group = first.group_expr();
+    let [(key, _)] = group.expr() else {
+        return None;
+    };
+    let input = first.input();
+    // The range is the profile ids': the key must be that column.
+    let is_profile = key
+        .downcast_ref::<Column>()
+        .is_some_and(|c| c.name() == "profile_id");
+    if group.has_grouping_set()
+        || !is_profile
+        || key.data_type(&input.schema()).ok()? != DataType::Int64
+    {
+        return None;
+    }
+    let aggregates = first.aggr_expr();
+    let arguments = aggregates
+        .iter()
+        .map(|a| counted(a))
+        .collect::<Option<Vec<_>>>()?;
+    if aggregates.is_empty() {
+        return None;
+    }
+    let len = usize::try_from(hi.checked_sub(lo)?.checked_add(1)?).ok()?;
+    if len.checked_mul(aggregates.len())?.checked_mul(4)? > budget {
+        return None;
+    }
+    Some(DenseCountExec::new(
+        Arc::clone(input),
+        Arc::clone(key),
+        first.filter_expr().to_vec(),
+        arguments,
+        last.schema(),
+        lo,
+        len,
+    ))
+}
+
+/// What a plain `count` counts: `Some(None)` for `count(*)` (planned as
+/// `count(1)`), every row its filter keeps; `Some(Some(c))` for `count(c)`,
+/// those where the column `c` is not NULL; `None` for anything else.
+#[allow(clippy::option_option)]
+fn counted(a: &AggregateFunctionExpr) -> Option<Option<Arc<dyn PhysicalExpr>>> {
+    if a.fun().name() != "count" || a.is_distinct() || !a.order_bys().is_empty() {
+        return None;
+    }
+    match a.expressions().as_slice() {
+        [e] if e
+            .downcast_ref::<Literal>()
+            .is_some_and(|l| !l.value().is_null()) =>
+        {
+            Some(None)
+        }
+        [e] if e.downcast_ref::<Column>().is_some() => Some(Some(Arc::clone(e))),
+        _ => None,
+    }
+}
+
+/// Counts the rows of its input per key, one count per filter, in arrays
+/// indexed by `key - lo` (see the module documentation). One output
+/// partition: the keys seen, ascending, then any outside the range.
+#[derive(Debug)]
+pub struct DenseCountExec {
+    input: Arc<dyn ExecutionPlan>,
+    key: Arc<dyn PhysicalExpr>,
+    /// One per count; `None` counts every row.
+    filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    /// One per count: a column whose NULLs it does not count.
+    arguments: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    lo: i64,
+    len: usize,
+    properties: Arc<PlanProperties>,
+}
+
+impl DenseCountExec {
+    pub fn new(
+        input: Arc<dyn ExecutionPlan>,
+        key: Arc<dyn PhysicalExpr>,
+        filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+        arguments: Vec<Option<Arc<dyn PhysicalExpr>>>,
+        schema: SchemaRef,
+        lo: i64,
+        len: usize,
+    ) -> DenseCountExec {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        );
+        DenseCountExec {
+            input,
+            key,
+            filters,
+            arguments,
+            lo,
+            len,
+            properties: Arc::new(properties),
+        }
+    }
+}
+
+impl DisplayAs for DenseCountExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let hi = self.lo.saturating_add(self.len as i64 - 1);
+        write!(
+            f,
+            "DenseCountExec: key={}, range=[{}, {}], counts=[",
+            self.key, self.lo, hi
+        )?;
+        for (i, (filter, argument)) in self.filters.iter().zip(&self.arguments).enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            match argument {
+                Some(a) => write!(f, "count({a})")?,
+                None => write!(f, "count(*)")?,
+            }
+            if let Some(e) = filter {
+                write!(f, " FILTER (WHERE {e})")?;
+            }
+        }
+        write!(f, "]")
+    }
+}
+
+impl ExecutionPlan for DenseCountExec {
+    fn name(&self) -> &str {
+        "DenseCountExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        apply_expression_roots(
+            std::iter::once(&self.key)
+                .chain(self.filters.iter().flatten())
+                .chain(self.arguments.iter().flatten()),
+            f,
+        )
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.len() != 1 {
+            return internal_err!("DenseCountExec has one child, not {}", children.len());
+        }
+        Ok(Arc::new(DenseCountExec {
+            input: children.swap_remove(0),
+            key: Arc::clone(&self.key),
+            filters: self.filters.clone(),
+            arguments: self.arguments.clone(),
+            lo: self.lo,
+            len: self.len,
+            properties: Arc::clone(&self.properties),
+        }))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return internal_err!("DenseCountExec has one partition, not {partition}");
+        }
+        let schema = self.schema();
+        let bytes = self.len * self.filters.len() * 4 + self.len.div_ceil(64) * 8;
+        let reservation = MemoryConsumer::new("DenseCountExec").register(context.memory_pool());
+        reservation.try_grow(bytes)?;
+        let counter = Arc::new(Counter {
+            key: Arc::clone(&self.key),
+            filters: self.filters.clone(),
+            arguments: self.arguments.clone(),
+            lo: self.lo,
+            state: Mutex::new(Counts::new(self.len, self.filters.len(), reservation)),
+        });
+        let input = Arc::clone(&self.input);
+        let batch_size = context.session_config().batch_size();
+        let out_schema = Arc::clone(&schema);
+        let counted = async move {
+            let parts = input.output_partitioning().partition_count();
+            let mut tasks = Vec::with_capacity(parts);
+            for p in 0..parts {
+                let stream = input.execute(p, Arc::clone(&context))?;
+                let counter = Arc::clone(&counter);
+                tasks.push(SpawnedTask::spawn(
+                    async move { counter.consume(stream).await },
+                ));
+            }
+            for task in tasks {
+                task.join_unwind()
+                    .await
+                    .map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))??;
+            }
+            let counts = std::mem::replace(
+                &mut *counter.state.lock().map_err(poisoned)?,
+                Counts::empty(),
+            );
+            Ok::<_, DataFusionError>(futures::stream::iter(Emit::new(
+                counts, counter.lo, out_schema, batch_size,
+            )))
+        };
+        let stream = futures::stream::once(counted).try_flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+}
+
+fn poisoned<T>(_: T) -> DataFusionError {
+    DataFusionError::Internal("DenseCountExec: a counting task panicked".into())
+}
+
+/// What the counting tasks share.
+struct Counter {
+    key: Arc<dyn PhysicalExpr>,
+    filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    arguments: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    lo: i64,
+    state: Mutex<Counts>,
+}
+
+/// The rows one filter keeps of a batch.
+enum Kept {
+    All,
+    None,
+    Some(BooleanArray),
+}
+
+impl Counter {
+    async fn consume(&self, mut stream: SendableRecordBatchStream) -> Result<()> {
+        let mut masks = Vec::new();
+        while let Some(batch) = stream.next().await {
+            self.add(&batch?, &mut masks)?;
+        }
+        Ok(())
+    }
+
+    /// Counts one batch: the filters are evaluated and each row's counts
+    /// gathered into a bit mask (64 counts a word) outside the lock; the
+    /// lock is held while the masks are added.
+    fn add(&self, batch: &RecordBatch, masks: &mut Vec<u64>) -> Result<()> {
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        let keys = self.key.evaluate(batch)?.into_array(rows)?;
+        let Some(keys) = keys.as_primitive_opt::<Int64Type>() else {
+            return internal_err!("DenseCountExec: the key is {}, not Int64", keys.data_type());
+        };
+        let words = self.filters.len().div_ceil(64);
+        masks.clear();
+        masks.resize(rows * words, 0);
+        for (k, (filter, argument)) in self.filters.iter().zip(&self.arguments).enumerate() {
+            let (word, bit) = (k / 64, 1u64 << (k % 64));
+            match kept(filter.as_ref(), argument.as_ref(), batch)? {
+                Kept::All => (0..rows).for_each(|i| masks[i * words + word] |= bit),
+                Kept::None => {}
+                Kept::Some(b) => b
+                    .values()
+                    .set_indices()
+                    .for_each(|i| masks[i * words + word] |= bit),
+            }
+        }
+        let mut counts = self.state.lock().map_err(poisoned)?;
+        counts.add(keys, masks, self.lo)
+    }
+}
+
+/// The rows where `filter` holds and `argument` is not NULL.
+fn kept(
+    filter: Option<&Arc<dyn PhysicalExpr>>,
+    argument: Option<&Arc<dyn PhysicalExpr>>,
+    batch: &RecordBatch,
+) -> Result<Kept> {
+    let kept = filtered(filter, batch)?;
+    let Some(argument) = argument else {
+        return Ok(kept);
+    };
+    let valid = match argument.evaluate(batch)? {
+        ColumnarValue::Scalar(v) if v.is_null() => return Ok(Kept::None),
+        ColumnarValue::Scalar(_) => return Ok(kept),
+        ColumnarValue::Array(a) => match a.logical_nulls() {
+            None => return Ok(kept),
+            Some(nulls) => nulls.into_inner(),
+        },
+    };
+    Ok(match kept {
+        Kept::None => Kept::None,
+        Kept::All => Kept::Some(BooleanArray::new(valid, None)),
+        Kept::Some(b) => Kept::Some(BooleanArray::new(b.values() & &valid, None)),
+    })
+}
+
+/// The rows where `filter` holds.
+fn filtered(filter: Option<&Arc<dyn PhysicalExpr>>, batch: &RecordBatch) -> Result<Kept> {
+    let Some(filter) = filter else {
+        return Ok(Kept::All);
+    };
+    Ok(match filter.evaluate(batch)? {
+        ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))) => Kept::All,
+        ColumnarValue::Scalar(_) => Kept::None,
+        ColumnarValue::Array(a) => {
+            let Some(b) = a.as_boolean_opt() else {
+                return internal_err!("DenseCountExec: a filter is {}", a.data_type());
+            };
+            Kept::Some(if b.null_count() > 0 {
+                prep_null_mask_filter(b)
+            } else {
+                b.clone()
+            })
+        }
+    })
+}
+
+/// The counters: `n` per profile of the range, row after row.
+struct Counts {
+    n: usize,
+    counters: Vec<u32>,
+    /// Which profiles of the range had a row.
+    seen: Vec<u64>,
+    /// Counters past `u32::MAX`: the multiples of 2^32 to add.
+    carries: HashMap<usize, u64>,
+    /// Keys outside the range, and the null key.
+    outside: HashMap<Option<i64>, Vec<u64>>,
+    reservation: Option<MemoryReservation>,
+}
+
+impl Counts {
+    fn new(len: usize, n: usize, reservation: MemoryReservation) -> Counts {
+        Counts {
+            n,
+            counters: vec![0; len * n],
+            seen: vec![0; len.div_ceil(64)],
+            carries: HashMap::new(),
+            outside: HashMap::new(),
+            reservation: Some(reservation),
+        }
+    }
+
+    fn empty() -> Counts {
+        Counts {
+            n: 0,
+            counters: Vec::new(),
+            seen: Vec::new(),
+            carries: HashMap::new(),
+            outside: HashMap::new(),
+            reservation: None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.seen.len() * 64
+    }
+
+    fn add(&mut self, keys: &Int64Array, masks: &[u64], lo: i64) -> Result<()> {
+        let (n, words) = (self.n, self.n.div_ceil(64));
+        let len = self.counters.len().checked_div(n).unwrap_or(0);
+        let values = keys.values();
+        for (i, &id) in values.iter().enumerate() {
+            let mask = &masks[i * words..(i + 1) * words];
+            // `id - lo` wraps to a value below `len` only when `id` is in the
+            // range, since `lo + len - 1` is an i64.
+            let off = id.wrapping_sub(lo) as u64 as usize;
+            if off < len && keys.is_valid(i) {
+                self.seen[off / 64] |= 1 << (off % 64);
+                let base = off * n;
+                for (w, &word) in mask.iter().enumerate() {
+                    let mut m = word;
+                    while m != 0 {
+                        let at = base + w * 64 + m.trailing_zeros() as usize;
+                        let c = &mut self.counters[at];
+                        *c = c.wrapping_add(1);
+                        if *c == 0 {
+                            *self.carries.entry(at).or_default() += 1 << 32;
+                        }
+                        m &= m - 1;
+                    }
+                }
+            } else {
+                let key = keys.is_valid(i).then_some(id);
+                if !self.outside.contains_key(&key) {
+                    if let Some(r) = &self.reservation {
+                        r.try_grow(n * 8 + 48)?;
+                    }
+                }
+                let row = self.outside.entry(key).or_insert_with(|| vec![0; n]);
+                for (w, &word) in mask.iter().enumerate() {
+                    let mut m = word;
+                    while m != 0 {
+                        row[w * 64 + m.trailing_zeros() as usize] += 1;
+                        m &= m - 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The output batches: the profiles of the range that were seen, in id
+/// order, then the other keys.
+struct Emit {
+    counts: Counts,
+    lo: i64,
+    schema: SchemaRef,
+    batch_size: usize,
+    /// The next offset in the range to look at.
+    next: usize,
+    outside: Option<Vec<(Option<i64>, Vec<u64>)>>,
+}
+
+impl Emit {
+    fn new(counts: Counts, lo: i64, schema: SchemaRef, batch_size: usize) -> Emit {
+        Emit {
+            counts,
+            lo,
+            schema,
+            batch_size: batch_size.max(1),
+            next: 0,
+            outside: None,
+        }
+    }
+
+    fn batch(&self, ids: Vec<Option<i64>>, columns: Vec<Vec<i64>>) -> Result<RecordBatch> {
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len() + 1);
+        arrays.push(Arc::new(Int64Array::from(ids)));
+        arrays.extend(
+            columns
+                .into_iter()
+                .map(|c| Arc::new(Int64Array::from(c)) as ArrayRef),
+        );
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), arrays)?)
+    }
+}
+
+impl Iterator for Emit {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Result<RecordBatch>> {
+        let n = self.counts.n;
+        let len = self.counts.len();
+        let mut ids = Vec::with_capacity(self.batch_size);
+        let mut columns = vec![Vec::with_capacity(self.batch_size); n];
+        while self.next < len && ids.len() < self.batch_size {
+            let word = self.counts.seen[self.next / 64] >> (self.next % 64);
+            if word == 0 {
+                self.next = (self.next / 64 + 1) * 64;
+                continue;
+            }
+            let off = self.next + word.trailing_zeros() as usize;
+            self.next = off + 1;
+            ids.push(Some(self.lo + off as i64));
+            let base = off * n;
+            for (k, column) in columns.iter_mut().enumerate() {
+                let at = base + k;
+                let carry = if self.counts.carries.is_empty() {
+                    0
+                } else {
+                    self.counts.carries.get(&at).copied().unwrap_or(0)
+                };
+                column.push((u64::from(self.counts.counters[at]) + carry) as i64);
+            }
+        }
+        if ids.is_empty() {
+            let outside = self.outside.get_or_insert_with(|| {
+                let mut rows: Vec<_> = self.counts.outside.drain().collect();
+                rows.sort_by_key(|(k, _)| *k);
+                rows.reverse();
+                rows
+            });
+            while ids.len() < self.batch_size {
+                let Some((key, row)) = outside.pop() else {
+                    break;
+                };
+                ids.push(key);
+                for (column, c) in columns.iter_mut().zip(row) {
+                    column.push(c as i64);
+                }
+            }
+            if ids.is_empty() {
+                self.counts = Counts::empty();
+                return None;
+            }
+        }
+        Some(self.batch(ids, columns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::datasource::MemTable;
+    use datafusion::execution::SessionStateBuilder;
+    use datafusion::physical_plan::{collect, displayable};
+    use datafusion::prelude::{SessionConfig, SessionContext};
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("profile_id", DataType::Int64, true),
+            Field::new("x", DataType::Int64, false),
+        ]))
+    }
+
+    /// One batch per partition of `(profile_id, x)` rows.
+    fn partitions(parts: &[&[(Option<i64>, i64)]]) -> Vec<Vec<RecordBatch>> {
+        parts
+            .iter()
+            .map(|rows| {
+                let (ids, xs): (Vec<_>, Vec<_>) = rows.iter().copied().unzip();
+                vec![RecordBatch::try_new(
+                    schema(),
+                    vec![
+                        Arc::new(Int64Array::from(ids)),
+                        Arc::new(Int64Array::from(xs)),
+                    ],
+                )
+                .unwrap()]
+            })
+            .collect()
+    }
+
+    /// The output rows as `(id, counts)`, in output order.
+    fn rows(batches: &[RecordBatch]) -> Vec<(Option<i64>, Vec<i64>)> {
+        let mut out = Vec::new();
+        for b in batches {
+            let ids = b.column(0).as_primitive::<Int64Type>();
+            for r in 0..b.num_rows() {
+                let counts = (1..b.num_columns())
+                    .map(|c| b.column(c).as_primitive::<Int64Type>().value(r))
+                    .collect();
+                out.push((ids.is_valid(r).then(|| ids.value(r)), counts));
+            }
+        }
+        out
+    }
+
+    const DATA: &[&[(Option<i64>, i64)]] = &[
+        &[
+            (Some(3), 1),
+            (Some(1), 5),
+            (Some(3), 7),
+            (Some(99), 2),
+            (None, 9),
+        ],
+        &[
+            (Some(3), 0),
+            (Some(2), 0),
+            (Some(-5), 8),
+            (Some(1), 1),
+            (None, 0),
+        ],
+    ];
+
+    #[tokio::test]
+    async fn counts_per_key_across_partitions_with_keys_outside_the_range() {
+        let input = MemorySourceConfig::try_new_exec(&partitions(DATA), schema(), None).unwrap();
+        let out = Arc::new(Schema::new(vec![
+            Field::new("profile_id", DataType::Int64, true),
+            Field::new("big", DataType::Int64, false),
+            Field::new("all", DataType::Int64, false),
+        ]));
+        let x = datafusion::physical_expr::expressions::col("x", &schema()).unwrap();
+        let big: Arc<dyn PhysicalExpr> =
+            Arc::new(datafusion::physical_expr::expressions::BinaryExpr::new(
+                x,
+                datafusion::logical_expr::Operator::Gt,
+                datafusion::physical_expr::expressions::lit(1i64),
+            ));
+        let key = datafusion::physical_expr::expressions::col("profile_id", &schema()).unwrap();
+        // The range [1, 4]: 99, -5 and the null id are outside it.
+        let exec = Arc::new(DenseCountExec::new(
+            input,
+            key,
+            vec![Some(big), None],
+            vec![None, None],
+            out,
+            1,
+            4,
+        ));
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_batch_size(2));
+        let batches = collect(exec, ctx.task_ctx()).await.unwrap();
+        assert!(batches.iter().all(|b| b.num_rows() <= 2), "batch size kept");
+        assert_eq!(
+            rows(&batches),
+            vec![
+                (Some(1), vec![1, 2]),
+                (Some(2), vec![0, 1]),
+                (Some(3), vec![1, 3]),
+                (None, vec![1, 2]),
+                (Some(-5), vec![1, 1]),
+                (Some(99), vec![1, 1]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_counter_past_u32_max_carries() {
+        let pool: Arc<dyn datafusion::execution::memory_pool::MemoryPool> =
+            Arc::new(datafusion::execution::memory_pool::UnboundedMemoryPool::default());
+        let mut counts = Counts::new(2, 1, MemoryConsumer::new("t").register(&pool));
+        counts.counters[1] = u32::MAX - 1;
+        let keys = Int64Array::from(vec![11, 11, 11, 10]);
+        counts.add(&keys, &[1, 1, 1, 1], 10).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("profile_id", DataType::Int64, true),
+            Field::new("c", DataType::Int64, false),
+        ]));
+        let batches: Vec<_> = Emit::new(counts, 10, schema, 8)
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(
+            rows(&batches),
+            vec![(Some(10), vec![1]), (Some(11), vec![u32::MAX as i64 + 2])]
+        );
+    }
+
+    /// A session of two partitions with the rule, the range `[1, 4]` and
+    /// `budget` bytes for counters.
+    fn session(budget: usize) -> SessionContext {
+        let range = Arc::new(OnceLock::new());
+        range.set(Some((1, 4))).unwrap();
+        let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
+        let at = rules
+            .iter()
+            .position(|r| r.name() == "EnsureRequirements")
+            .unwrap();
+        rules.insert(at, Arc::new(DenseCounts::new(range, budget)));
+        let state = SessionStateBuilder::new()
+            .with_config(SessionConfig::new().with_target_partitions(2))
+            .with_default_features()
+            .with_physical_optimizer_rules(rules)
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let table = MemTable::try_new(schema(), partitions(DATA)).unwrap();
+        ctx.register_table("t", Arc::new(table)).unwrap();
+        ctx
+    }
+
+    const QUERY: &str = "SELECT profile_id, count(*) FILTER (WHERE x > 1) AS big, count(*) AS n, \
+                         count(profile_id) AS ids FROM t GROUP BY profile_id ORDER BY profile_id NULLS LAST";
+
+    async fn run(ctx: &SessionContext, sql: &str) -> (String, Vec<(Option<i64>, Vec<i64>)>) {
+        let df = ctx.sql(sql).await.unwrap();
+        let plan = df.clone().create_physical_plan().await.unwrap();
+        let shown = displayable(plan.as_ref()).indent(false).to_string();
+        (shown, rows(&df.collect().await.unwrap()))
+    }
+
+    #[tokio::test]
+    async fn the_rule_plans_the_operator_only_for_row_counts_that_fit() {
+        let (plan, got) = run(&session(1 << 20), QUERY).await;
+        assert!(
+            plan.contains("DenseCountExec: key=profile_id@0, range=[1, 4]"),
+            "{plan}"
+        );
+        assert!(!plan.contains("AggregateExec"), "{plan}");
+        // `count(profile_id)` leaves the NULL ids out.
+        let want = vec![
+            (Some(-5), vec![1, 1, 1]),
+            (Some(1), vec![1, 2, 2]),
+            (Some(2), vec![0, 1, 1]),
+            (Some(3), vec![1, 3, 3]),
+            (Some(99), vec![1, 1, 1]),
+            (None, vec![1, 2, 0]),
+        ];
+        assert_eq!(got, want);
+        // Too little memory for 4 × 2 counters: DataFusion's aggregation.
+        let (plan, got) = run(&session(31), QUERY).await;
+        assert!(!plan.contains("DenseCountExec"), "{plan}");
+        assert_eq!(got, want);
+        // A distinct count is planned as two groupings, the second a count
+        // of non-NULL values.
+        let (plan, got) = run(
+            &session(1 << 20),
+            "SELECT profile_id, count(DISTINCT x) FROM t GROUP BY profile_id \
+             ORDER BY profile_id NULLS LAST",
+        )
+        .await;
+        assert!(plan.contains("DenseCountExec"), "{plan}");
+        let ids = [Some(-5), Some(1), Some(2), Some(3), Some(99), None];
+        let distinct = [1, 2, 1, 3, 1, 2].map(|n| vec![n]);
+        assert_eq!(got, ids.into_iter().zip(distinct).collect::<Vec<_>>());
+        // A sum, or a count alongside another aggregate, is not a row count.
+        for sql in [
+            "SELECT profile_id, sum(x) FROM t GROUP BY profile_id",
+            "SELECT profile_id, count(*), max(x) FROM t GROUP BY profile_id",
+            "SELECT x, count(*) FROM t GROUP BY x",
+        ] {
+            let (plan, _) = run(&session(1 << 20), sql).await;
+            assert!(!plan.contains("DenseCountExec"), "{sql}: {plan}");
+        }
+    }
+}
