@@ -26,9 +26,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, RecordBatch,
+};
+use datafusion::arrow::compute::kernels::boolean::or;
+use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::compute::prep_null_mask_filter;
-use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type, SchemaRef};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
@@ -37,8 +41,10 @@ use datafusion::error::Result;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::ColumnarValue;
+use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use datafusion::physical_expr::expressions::{Column, Literal};
+use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
+use datafusion::physical_expr::utils::split_conjunction;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
@@ -292,9 +298,11 @@ impl ExecutionPlan for DenseCountExec {
         let bytes = self.len * self.filters.len() * 4 + self.len.div_ceil(64) * 8;
         let reservation = MemoryConsumer::new("DenseCountExec").register(context.memory_pool());
         reservation.try_grow(bytes)?;
+        let (terms, filters) = terms(&self.filters);
         let counter = Arc::new(Counter {
             key: Arc::clone(&self.key),
-            filters: self.filters.clone(),
+            terms,
+            filters,
             arguments: self.arguments.clone(),
             lo: self.lo,
             state: Mutex::new(Counts::new(self.len, self.filters.len(), reservation)),
@@ -337,7 +345,10 @@ fn poisoned<T>(_: T) -> DataFusionError {
 /// What the counting tasks share.
 struct Counter {
     key: Arc<dyn PhysicalExpr>,
-    filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    /// The distinct conjuncts of the filters, each evaluated once a batch.
+    terms: Vec<Arc<dyn PhysicalExpr>>,
+    /// Per count, the terms its filter is the conjunction of.
+    filters: Vec<Vec<usize>>,
     arguments: Vec<Option<Arc<dyn PhysicalExpr>>>,
     lo: i64,
     state: Mutex<Counts>,
@@ -374,9 +385,14 @@ impl Counter {
         let words = self.filters.len().div_ceil(64);
         masks.clear();
         masks.resize(rows * words, 0);
+        let terms = self
+            .terms
+            .iter()
+            .map(|t| term(t, batch))
+            .collect::<Result<Vec<_>>>()?;
         for (k, (filter, argument)) in self.filters.iter().zip(&self.arguments).enumerate() {
             let (word, bit) = (k / 64, 1u64 << (k % 64));
-            match kept(filter.as_ref(), argument.as_ref(), batch)? {
+            match kept(filter, &terms, argument.as_ref(), batch)? {
                 Kept::All => (0..rows).for_each(|i| masks[i * words + word] |= bit),
                 Kept::None => {}
                 Kept::Some(b) => b
@@ -390,13 +406,47 @@ impl Counter {
     }
 }
 
-/// The rows where `filter` holds and `argument` is not NULL.
+/// The distinct conjuncts of `filters`, and each filter as indices into them.
+fn terms(
+    filters: &[Option<Arc<dyn PhysicalExpr>>],
+) -> (Vec<Arc<dyn PhysicalExpr>>, Vec<Vec<usize>>) {
+    let mut terms: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
+    let indices = filters
+        .iter()
+        .map(|f| {
+            f.iter()
+                .flat_map(split_conjunction)
+                .map(|c| match terms.iter().position(|t| t == c) {
+                    Some(i) => i,
+                    None => {
+                        terms.push(Arc::clone(c));
+                        terms.len() - 1
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    (terms, indices)
+}
+
+/// The rows where all of `filter`'s terms hold and `argument` is not NULL.
 fn kept(
-    filter: Option<&Arc<dyn PhysicalExpr>>,
+    filter: &[usize],
+    terms: &[Kept],
     argument: Option<&Arc<dyn PhysicalExpr>>,
     batch: &RecordBatch,
 ) -> Result<Kept> {
-    let kept = filtered(filter, batch)?;
+    let mut kept = Kept::All;
+    for &t in filter {
+        kept = match (kept, &terms[t]) {
+            (Kept::None, _) | (_, Kept::None) => Kept::None,
+            (k, Kept::All) => k,
+            (Kept::All, Kept::Some(b)) => Kept::Some(b.clone()),
+            (Kept::Some(a), Kept::Some(b)) => {
+                Kept::Some(BooleanArray::new(a.values() & b.values(), None))
+            }
+        };
+    }
     let Some(argument) = argument else {
         return Ok(kept);
     };
@@ -415,12 +465,12 @@ fn kept(
     })
 }
 
-/// The rows where `filter` holds.
-fn filtered(filter: Option<&Arc<dyn PhysicalExpr>>, batch: &RecordBatch) -> Result<Kept> {
-    let Some(filter) = filter else {
-        return Ok(Kept::All);
-    };
-    Ok(match filter.evaluate(batch)? {
+/// The rows where `term` holds (not NULL).
+fn term(term: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<Kept> {
+    if let Some(kept) = dictionary_eq(term, batch)? {
+        return Ok(kept);
+    }
+    Ok(match term.evaluate(batch)? {
         ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))) => Kept::All,
         ColumnarValue::Scalar(_) => Kept::None,
         ColumnarValue::Array(a) => {
@@ -434,6 +484,59 @@ fn filtered(filter: Option<&Arc<dyn PhysicalExpr>>, batch: &RecordBatch) -> Resu
             })
         }
     })
+}
+
+/// `column = 'text'` over a dictionary-encoded column, as a comparison of
+/// its keys with the keys of `text` in this batch's dictionary (Arrow's
+/// comparison compares the dictionary's values and then gathers a bit per
+/// row by key, which was a fifth of a 20-segment run). `None` when `term` is
+/// not such a test.
+fn dictionary_eq(term: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<Option<Kept>> {
+    let Some(b) = term.downcast_ref::<BinaryExpr>() else {
+        return Ok(None);
+    };
+    let (column, literal) = match (
+        b.left().downcast_ref::<Column>(),
+        b.right().downcast_ref::<Literal>(),
+    ) {
+        (Some(c), Some(l)) if *b.op() == Operator::Eq => (c, l),
+        _ => return Ok(None),
+    };
+    let text = match literal.value() {
+        ScalarValue::Dictionary(_, v) => match v.as_ref() {
+            ScalarValue::Utf8(Some(t)) => t,
+            _ => return Ok(None),
+        },
+        ScalarValue::Utf8(Some(t)) => t,
+        _ => return Ok(None),
+    };
+    let Some(dictionary) = batch
+        .column(column.index())
+        .as_dictionary_opt::<Int32Type>()
+    else {
+        return Ok(None);
+    };
+    let Some(values) = dictionary.values().as_string_opt::<i32>() else {
+        return Ok(None);
+    };
+    let keys = dictionary.keys();
+    let mut kept: Option<BooleanArray> = None;
+    for (k, v) in values.iter().enumerate() {
+        if v != Some(text.as_str()) {
+            continue;
+        }
+        let k = i32::try_from(k).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let hit = eq(keys, &Int32Array::new_scalar(k))?;
+        kept = Some(match kept {
+            None => hit,
+            Some(before) => or(&before, &hit)?,
+        });
+    }
+    Ok(Some(match kept {
+        None => Kept::None,
+        Some(b) if b.null_count() > 0 => Kept::Some(prep_null_mask_filter(&b)),
+        Some(b) => Kept::Some(b),
+    }))
 }
 
 /// The counters: `n` per profile of the range, row after row.
@@ -737,6 +840,45 @@ mod tests {
         assert_eq!(
             rows(&batches),
             vec![(Some(10), vec![1]), (Some(11), vec![u32::MAX as i64 + 2])]
+        );
+    }
+
+    #[test]
+    fn a_dictionary_equality_compares_keys_as_arrow_compares_values() {
+        use datafusion::arrow::array::{DictionaryArray, StringArray};
+        // 'click' twice in the dictionary, a NULL key and a NULL value.
+        let values = StringArray::from(vec![Some("click"), Some("open"), Some("click"), None]);
+        let keys = Int32Array::from(vec![Some(0), Some(1), None, Some(2), Some(3), Some(0)]);
+        let dictionary = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values)).unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "event",
+            dictionary.data_type().clone(),
+            true,
+        )]));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(dictionary)]).unwrap();
+        let column = datafusion::physical_expr::expressions::col("event", &schema).unwrap();
+        for text in ["click", "open", "absent"] {
+            let literal = ScalarValue::Dictionary(
+                Box::new(DataType::Int32),
+                Box::new(ScalarValue::Utf8(Some(text.into()))),
+            );
+            let test: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
+                Arc::clone(&column),
+                Operator::Eq,
+                datafusion::physical_expr::expressions::lit(literal),
+            ));
+            let fast = match dictionary_eq(&test, &batch).unwrap() {
+                Some(Kept::Some(b)) => b.values().iter().collect::<Vec<_>>(),
+                Some(Kept::None) => vec![false; 6],
+                _ => panic!("{text}: not the fast path"),
+            };
+            let arrow = test.evaluate(&batch).unwrap().into_array(6).unwrap();
+            let arrow: Vec<bool> = arrow.as_boolean().iter().map(|b| b == Some(true)).collect();
+            assert_eq!(fast, arrow, "{text}");
+        }
+        assert!(
+            dictionary_eq(&column, &batch).unwrap().is_none(),
+            "only equalities"
         );
     }
 
