@@ -23,6 +23,7 @@ use crate::data::{load_objects, DataDir, DataError};
 use crate::plan::{segment_plan, segments_plan, PlanEnv};
 
 mod dense_count;
+mod dictionary_eq;
 mod filter_order;
 mod mmap_store;
 

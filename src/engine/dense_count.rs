@@ -26,13 +26,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, RecordBatch,
-};
-use datafusion::arrow::compute::kernels::boolean::or;
-use datafusion::arrow::compute::kernels::cmp::eq;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
 use datafusion::arrow::compute::prep_null_mask_filter;
-use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
@@ -41,9 +37,8 @@ use datafusion::error::Result;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::ColumnarValue;
-use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
+use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_expr::utils::split_conjunction;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
@@ -144,10 +139,19 @@ fn dense(node: &Arc<dyn ExecutionPlan>, lo: i64, hi: i64, budget: usize) -> Opti
     if len.checked_mul(aggregates.len())?.checked_mul(4)? > budget {
         return None;
     }
+    let schema = input.schema();
+    let filters = first
+        .filter_expr()
+        .iter()
+        .map(|f| {
+            f.as_ref()
+                .map(|f| super::dictionary_eq::rewrite(f, &schema).unwrap_or_else(|| Arc::clone(f)))
+        })
+        .collect();
     Some(DenseCountExec::new(
         Arc::clone(input),
         Arc::clone(key),
-        first.filter_expr().to_vec(),
+        filters,
         arguments,
         last.schema(),
         lo,
@@ -467,9 +471,6 @@ fn kept(
 
 /// The rows where `term` holds (not NULL).
 fn term(term: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<Kept> {
-    if let Some(kept) = dictionary_eq(term, batch)? {
-        return Ok(kept);
-    }
     Ok(match term.evaluate(batch)? {
         ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))) => Kept::All,
         ColumnarValue::Scalar(_) => Kept::None,
@@ -484,59 +485,6 @@ fn term(term: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<Kept> {
             })
         }
     })
-}
-
-/// `column = 'text'` over a dictionary-encoded column, as a comparison of
-/// its keys with the keys of `text` in this batch's dictionary (Arrow's
-/// comparison compares the dictionary's values and then gathers a bit per
-/// row by key, which was a fifth of a 20-segment run). `None` when `term` is
-/// not such a test.
-fn dictionary_eq(term: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<Option<Kept>> {
-    let Some(b) = term.downcast_ref::<BinaryExpr>() else {
-        return Ok(None);
-    };
-    let (column, literal) = match (
-        b.left().downcast_ref::<Column>(),
-        b.right().downcast_ref::<Literal>(),
-    ) {
-        (Some(c), Some(l)) if *b.op() == Operator::Eq => (c, l),
-        _ => return Ok(None),
-    };
-    let text = match literal.value() {
-        ScalarValue::Dictionary(_, v) => match v.as_ref() {
-            ScalarValue::Utf8(Some(t)) => t,
-            _ => return Ok(None),
-        },
-        ScalarValue::Utf8(Some(t)) => t,
-        _ => return Ok(None),
-    };
-    let Some(dictionary) = batch
-        .column(column.index())
-        .as_dictionary_opt::<Int32Type>()
-    else {
-        return Ok(None);
-    };
-    let Some(values) = dictionary.values().as_string_opt::<i32>() else {
-        return Ok(None);
-    };
-    let keys = dictionary.keys();
-    let mut kept: Option<BooleanArray> = None;
-    for (k, v) in values.iter().enumerate() {
-        if v != Some(text.as_str()) {
-            continue;
-        }
-        let k = i32::try_from(k).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let hit = eq(keys, &Int32Array::new_scalar(k))?;
-        kept = Some(match kept {
-            None => hit,
-            Some(before) => or(&before, &hit)?,
-        });
-    }
-    Ok(Some(match kept {
-        None => Kept::None,
-        Some(b) if b.null_count() > 0 => Kept::Some(prep_null_mask_filter(&b)),
-        Some(b) => Kept::Some(b),
-    }))
 }
 
 /// The counters: `n` per profile of the range, row after row.
@@ -840,45 +788,6 @@ mod tests {
         assert_eq!(
             rows(&batches),
             vec![(Some(10), vec![1]), (Some(11), vec![u32::MAX as i64 + 2])]
-        );
-    }
-
-    #[test]
-    fn a_dictionary_equality_compares_keys_as_arrow_compares_values() {
-        use datafusion::arrow::array::{DictionaryArray, StringArray};
-        // 'click' twice in the dictionary, a NULL key and a NULL value.
-        let values = StringArray::from(vec![Some("click"), Some("open"), Some("click"), None]);
-        let keys = Int32Array::from(vec![Some(0), Some(1), None, Some(2), Some(3), Some(0)]);
-        let dictionary = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values)).unwrap();
-        let schema = Arc::new(Schema::new(vec![Field::new(
-            "event",
-            dictionary.data_type().clone(),
-            true,
-        )]));
-        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(dictionary)]).unwrap();
-        let column = datafusion::physical_expr::expressions::col("event", &schema).unwrap();
-        for text in ["click", "open", "absent"] {
-            let literal = ScalarValue::Dictionary(
-                Box::new(DataType::Int32),
-                Box::new(ScalarValue::Utf8(Some(text.into()))),
-            );
-            let test: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
-                Arc::clone(&column),
-                Operator::Eq,
-                datafusion::physical_expr::expressions::lit(literal),
-            ));
-            let fast = match dictionary_eq(&test, &batch).unwrap() {
-                Some(Kept::Some(b)) => b.values().iter().collect::<Vec<_>>(),
-                Some(Kept::None) => vec![false; 6],
-                _ => panic!("{text}: not the fast path"),
-            };
-            let arrow = test.evaluate(&batch).unwrap().into_array(6).unwrap();
-            let arrow: Vec<bool> = arrow.as_boolean().iter().map(|b| b == Some(true)).collect();
-            assert_eq!(fast, arrow, "{text}");
-        }
-        assert!(
-            dictionary_eq(&column, &batch).unwrap().is_none(),
-            "only equalities"
         );
     }
 

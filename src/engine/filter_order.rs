@@ -11,6 +11,9 @@
 //! time. This rule puts equalities with a literal first, then other
 //! comparisons with a literal, then IN lists, then the rest (ORs, LIKE), each
 //! group in its former order.
+//!
+//! It also makes each `column = 'text'` over a dictionary-encoded column, in
+//! filters and projections, a comparison of keys ([`dictionary_eq`]).
 
 use std::sync::Arc;
 
@@ -23,6 +26,9 @@ use datafusion::physical_expr::utils::{conjunction, split_conjunction};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
+use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
+
+use super::dictionary_eq;
 use datafusion::physical_plan::ExecutionPlan;
 
 /// See the module documentation.
@@ -36,10 +42,38 @@ impl PhysicalOptimizerRule for CheapFirst {
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_up(|node| {
+            if let Some(projection) = node.downcast_ref::<ProjectionExec>() {
+                // `__common_expr_1 = event = 'click'`, and the like.
+                let schema = projection.input().schema();
+                let mut changed = false;
+                let exprs: Vec<ProjectionExpr> = projection
+                    .expr()
+                    .iter()
+                    .map(|p| match dictionary_eq::rewrite(&p.expr, &schema) {
+                        Some(expr) => {
+                            changed = true;
+                            ProjectionExpr::new(expr, p.alias.clone())
+                        }
+                        None => p.clone(),
+                    })
+                    .collect();
+                if !changed {
+                    return Ok(Transformed::no(node));
+                }
+                let projection = ProjectionExec::try_new(exprs, Arc::clone(projection.input()))?;
+                return Ok(Transformed::yes(
+                    Arc::new(projection) as Arc<dyn ExecutionPlan>
+                ));
+            }
             let Some(filter) = node.downcast_ref::<FilterExec>() else {
                 return Ok(Transformed::no(node));
             };
-            let Some(predicate) = reordered(filter.predicate()) else {
+            let ordered = reordered(filter.predicate());
+            let fast = dictionary_eq::rewrite(
+                ordered.as_ref().unwrap_or(filter.predicate()),
+                &filter.input().schema(),
+            );
+            let Some(predicate) = fast.or(ordered) else {
                 return Ok(Transformed::no(node));
             };
             let filter = FilterExecBuilder::from(filter)
