@@ -33,6 +33,7 @@ fn env(objects: &ObjectIndex) -> PlanEnv<'_> {
         ts_type: seglang::data::canonical_ts_type(),
         as_of: chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap_or_default(),
         sql: None,
+        dense_counters: 0,
     }
 }
 

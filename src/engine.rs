@@ -106,7 +106,7 @@ impl Engine {
             at,
             Arc::new(dense_count::DenseCounts::new(
                 Arc::clone(&profiles_range),
-                memory_limit / 4,
+                dense_counters(memory_limit),
             )),
         );
         rules.push(Arc::new(filter_order::CheapFirst));
@@ -190,6 +190,7 @@ impl Engine {
             ts_type: self.data.ts_type(),
             as_of,
             sql: None,
+            dense_counters: dense_counters(self.memory_limit),
         })
     }
 
@@ -272,6 +273,12 @@ impl Engine {
             }
         })
     }
+}
+
+/// The most one-byte counters `DenseCountExec` may hold: a quarter of the
+/// memory pool.
+fn dense_counters(memory_limit: usize) -> usize {
+    memory_limit / 4
 }
 
 /// A profiles file and its `dense_range`.

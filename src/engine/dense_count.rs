@@ -603,9 +603,9 @@ impl Emit {
         }
     }
 
-    fn batch(&self, ids: Vec<Option<i64>>, columns: Vec<Vec<i64>>) -> Result<RecordBatch> {
+    fn batch(&self, ids: Int64Array, columns: Vec<Vec<i64>>) -> Result<RecordBatch> {
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len() + 1);
-        arrays.push(Arc::new(Int64Array::from(ids)));
+        arrays.push(Arc::new(ids));
         arrays.extend(
             columns
                 .into_iter()
@@ -613,17 +613,14 @@ impl Emit {
         );
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), arrays)?)
     }
-}
 
-impl Iterator for Emit {
-    type Item = Result<RecordBatch>;
-
-    fn next(&mut self) -> Option<Result<RecordBatch>> {
-        let n = self.counts.n;
-        let len = self.counts.len();
-        let mut ids = Vec::with_capacity(self.batch_size);
-        let mut columns = vec![Vec::with_capacity(self.batch_size); n];
-        while self.next < len && ids.len() < self.batch_size {
+    /// The next batch of the range's profiles: their offsets first, then
+    /// each count's column at once.
+    fn in_range(&mut self) -> Option<Result<RecordBatch>> {
+        let (n, len) = (self.counts.n, self.counts.len());
+        let mut offsets = Vec::with_capacity(self.batch_size);
+        let mut carried = false;
+        while self.next < len && offsets.len() < self.batch_size {
             let word = self.counts.seen[self.next / 64] >> (self.next % 64);
             if word == 0 {
                 self.next = (self.next / 64 + 1) * 64;
@@ -631,42 +628,63 @@ impl Iterator for Emit {
             }
             let off = self.next + word.trailing_zeros() as usize;
             self.next = off + 1;
-            ids.push(Some(self.lo + off as i64));
-            let base = off * n;
-            let row = &self.counts.counters[base..base + n];
-            if self.counts.carried[off / 64] & (1 << (off % 64)) == 0 {
-                for (column, &c) in columns.iter_mut().zip(row) {
-                    column.push(i64::from(c));
+            carried |= self.counts.carried[off / 64] & (1 << (off % 64)) != 0;
+            offsets.push(off);
+        }
+        if offsets.is_empty() {
+            return None;
+        }
+        let counters = &self.counts.counters;
+        let columns = (0..n)
+            .map(|k| {
+                let plain = offsets.iter().map(|&o| i64::from(counters[o * n + k]));
+                if !carried {
+                    return plain.collect();
                 }
-            } else {
-                for (k, (column, &c)) in columns.iter_mut().zip(row).enumerate() {
-                    let carry = self.counts.carries.get(&(base + k)).copied().unwrap_or(0);
-                    column.push((u64::from(c) + carry) as i64);
-                }
+                plain
+                    .zip(&offsets)
+                    .map(|(c, &o)| {
+                        let carry = self.counts.carries.get(&(o * n + k)).copied();
+                        c + carry.unwrap_or(0) as i64
+                    })
+                    .collect()
+            })
+            .collect();
+        let ids = Int64Array::from_iter_values(offsets.iter().map(|&o| self.lo + o as i64));
+        Some(self.batch(ids, columns))
+    }
+}
+
+impl Iterator for Emit {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Result<RecordBatch>> {
+        if let Some(batch) = self.in_range() {
+            return Some(batch);
+        }
+        // Then the keys outside the range, in order (NULL first).
+        let outside = self.outside.get_or_insert_with(|| {
+            let mut rows: Vec<_> = self.counts.outside.drain().collect();
+            rows.sort_by_key(|(k, _)| *k);
+            rows.reverse();
+            rows
+        });
+        let mut ids = Vec::with_capacity(self.batch_size);
+        let mut columns = vec![Vec::with_capacity(self.batch_size); self.counts.n];
+        while ids.len() < self.batch_size {
+            let Some((key, row)) = outside.pop() else {
+                break;
+            };
+            ids.push(key);
+            for (column, c) in columns.iter_mut().zip(row) {
+                column.push(c as i64);
             }
         }
         if ids.is_empty() {
-            let outside = self.outside.get_or_insert_with(|| {
-                let mut rows: Vec<_> = self.counts.outside.drain().collect();
-                rows.sort_by_key(|(k, _)| *k);
-                rows.reverse();
-                rows
-            });
-            while ids.len() < self.batch_size {
-                let Some((key, row)) = outside.pop() else {
-                    break;
-                };
-                ids.push(key);
-                for (column, c) in columns.iter_mut().zip(row) {
-                    column.push(c as i64);
-                }
-            }
-            if ids.is_empty() {
-                self.counts = Counts::empty();
-                return None;
-            }
+            self.counts = Counts::empty();
+            return None;
         }
-        Some(self.batch(ids, columns))
+        Some(self.batch(Int64Array::from(ids), columns))
     }
 }
 

@@ -136,6 +136,17 @@ impl fmt::Display for DictionaryEq {
 }
 
 impl PhysicalExpr for DictionaryEq {
+    // All three, so that none goes through the default `return_field`,
+    // which formats the expression (and `BinaryExpr` asks its children's
+    // types at every batch).
+    fn data_type(&self, input_schema: &Schema) -> Result<DataType> {
+        self.comparison.data_type(input_schema)
+    }
+
+    fn nullable(&self, input_schema: &Schema) -> Result<bool> {
+        self.comparison.nullable(input_schema)
+    }
+
     fn return_field(&self, input_schema: &Schema) -> Result<FieldRef> {
         self.comparison.return_field(input_schema)
     }
