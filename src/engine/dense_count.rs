@@ -20,9 +20,9 @@
 //! a map beside the arrays, and a counter that passes 255 carries into a
 //! 64-bit side table. (Bytes, because the kernel zeroes every page of the
 //! arrays on first touch: at 16 counts per profile, 4-byte counters spent an
-//! eighth of a 20-segment run there.) The rule applies only where the arrays fit a quarter of
-//! the memory pool (`SEG_MEMORY_LIMIT`); elsewhere DataFusion's aggregation,
-//! which can spill, runs as before.
+//! eighth of a 20-segment run there.) The rule applies only where the arrays
+//! fit half of the memory pool (`SEG_MEMORY_LIMIT`); elsewhere DataFusion's
+//! aggregation, which can spill, runs as before.
 
 use std::collections::HashMap;
 use std::fmt;
