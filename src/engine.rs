@@ -246,6 +246,22 @@ impl Engine {
         Ok(self.ctx.state().optimize(&plan)?)
     }
 
+    /// The physical plan of a segment as it will run (Seg's operators
+    /// included), indented, one operator a line.
+    pub async fn physical_plan(
+        &self,
+        program: &Program,
+        segment: usize,
+        as_of: DateTime<Utc>,
+    ) -> Result<String, DataError> {
+        let plan = self.plan(program, segment, as_of)?;
+        let physical = self.ctx.state().create_physical_plan(&plan).await?;
+        let shown = datafusion::physical_plan::displayable(physical.as_ref())
+            .indent(false)
+            .to_string();
+        Ok(shown)
+    }
+
     /// The ids of a segment, ascending.
     pub async fn run(
         &self,

@@ -380,6 +380,55 @@ fn compile_emits_the_ast_and_the_optimized_plan() {
 }
 
 #[test]
+fn compile_emits_the_physical_plan_with_seg_s_operators() {
+    let physical = |limit: &str| {
+        common::seg()
+            .env("SEG_MEMORY_LIMIT", limit)
+            .args([
+                "compile",
+                &example("retargeting.seg"),
+                "--segment",
+                "target",
+                "--emit",
+                "physical",
+                "--data",
+                &data(),
+                "--as-of",
+                "2026-11-01",
+            ])
+            .output()
+            .expect("run seg")
+    };
+    let out = physical("1G");
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{plan}");
+    // The example's 2 000 profile ids are a range: counts in arrays, and
+    // dictionary equalities shown as the comparisons they replace.
+    assert_eq!(
+        plan.matches("DenseCountExec: key=profile_id@0, range=[1, 2000]")
+            .count(),
+        1,
+        "{plan}"
+    );
+    assert!(!plan.contains("AggregateExec"), "{plan}");
+    assert!(plan.contains("event@2 = unsubscribe_click"), "{plan}");
+    // 2 000 profiles × 5 counts do not fit half of 8 KiB: DataFusion's
+    // aggregation.
+    let out = physical("8K");
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{plan}");
+    assert!(!plan.contains("DenseCountExec"), "{plan}");
+    assert!(
+        plan.contains("AggregateExec: mode=FinalPartitioned"),
+        "{plan}"
+    );
+    // Without data there is no plan to show.
+    let (code, _, err) = seg_out(&["compile", &example("retargeting.seg"), "--emit", "physical"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--emit physical needs --data DIR"), "{err}");
+}
+
+#[test]
 fn a_small_memory_limit_spills_and_a_tiny_one_says_what_to_raise() {
     let args = [
         "run",

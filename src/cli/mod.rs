@@ -136,14 +136,15 @@ enum Command {
         /// The segment, when the script defines several.
         #[arg(long)]
         segment: Option<String>,
-        /// What to print: the syntax tree, the optimized logical plan, or one
-        /// standalone SQL SELECT of the segment's ids.
+        /// What to print: the syntax tree, the optimized logical plan, the
+        /// physical plan as it will run, or one standalone SQL SELECT of the
+        /// segment's ids.
         #[arg(long, value_enum)]
         emit: run::Emit,
         /// The SQL dialect for `--emit sql` (default: datafusion).
         #[arg(long, value_enum)]
         dialect: Option<run::SqlDialect>,
-        /// The data directory: needed for `plan`; for `sql`, tailors the SQL
+        /// The data directory: needed for `plan` and `physical`; for `sql`, tailors the SQL
         /// to the tables present and the type of `ts`.
         #[arg(long)]
         data: Option<PathBuf>,

@@ -27,6 +27,8 @@ pub enum OutputFormat {
 pub enum Emit {
     Ast,
     Plan,
+    /// The physical plan, as DataFusion and Seg's rules will run it.
+    Physical,
     Sql,
 }
 
@@ -346,16 +348,29 @@ pub fn compile_cmd(args: CompileArgs<'_>) -> u8 {
                 }
                 println!("{:#?}", parsed.script);
             }
-            Emit::Plan => {
+            Emit::Plan | Emit::Physical => {
                 let program = compile(&file, engine.as_ref(), false, args.color)?;
                 let Some(engine) = engine else {
-                    return Err(fail("--emit plan needs --data DIR (the plan reads its tables' schemas and resolves selectors)"));
+                    return Err(fail(format!(
+                        "--emit {} needs --data DIR (the plan reads its tables' schemas and resolves selectors)",
+                        if args.emit == Emit::Plan { "plan" } else { "physical" }
+                    )));
                 };
                 let chosen = select(&program, args.segment, false)?;
-                let plan = engine
-                    .optimized_plan(&program, chosen[0], as_of)
-                    .map_err(fail)?;
-                println!("{}", plan.display_indent());
+                if args.emit == Emit::Plan {
+                    let plan = engine
+                        .optimized_plan(&program, chosen[0], as_of)
+                        .map_err(fail)?;
+                    println!("{}", plan.display_indent());
+                } else {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .map_err(fail)?;
+                    let plan = runtime
+                        .block_on(engine.physical_plan(&program, chosen[0], as_of))
+                        .map_err(fail)?;
+                    print!("{plan}");
+                }
             }
             Emit::Sql => {
                 let program = compile(&file, engine.as_ref(), false, args.color)?;
