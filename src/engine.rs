@@ -53,8 +53,10 @@ impl Engine {
     pub fn open_for_queries(root: &std::path::Path) -> Result<Engine, DataError> {
         let profiles = root.join("profiles.parquet");
         let pending = profiles.is_file().then(|| {
-            let path = profiles.clone();
-            std::thread::spawn(move || (path.clone(), crate::data::dense_range(&path)))
+            std::thread::spawn(move || {
+                let range = crate::data::dense_range(&profiles);
+                (profiles, range)
+            })
         });
         let engine = Engine::open(root)?;
         if let Some(handle) = pending {

@@ -119,14 +119,12 @@ fn dense(node: &Arc<dyn ExecutionPlan>, lo: i64, hi: i64, budget: usize) -> Opti
         return None;
     };
     let input = first.input();
+    let schema = input.schema();
     // The range is the profile ids': the key must be that column.
     let is_profile = key
         .downcast_ref::<Column>()
         .is_some_and(|c| c.name() == "profile_id");
-    if group.has_grouping_set()
-        || !is_profile
-        || key.data_type(&input.schema()).ok()? != DataType::Int64
-    {
+    if group.has_grouping_set() || !is_profile || key.data_type(&schema).ok()? != DataType::Int64 {
         return None;
     }
     let aggregates = first.aggr_expr();
@@ -134,14 +132,10 @@ fn dense(node: &Arc<dyn ExecutionPlan>, lo: i64, hi: i64, budget: usize) -> Opti
         .iter()
         .map(|a| counted(a))
         .collect::<Option<Vec<_>>>()?;
-    if aggregates.is_empty() {
+    if aggregates.is_empty() || !crate::plan::counters_fit((lo, hi), aggregates.len(), budget) {
         return None;
     }
     let len = usize::try_from(hi.checked_sub(lo)?.checked_add(1)?).ok()?;
-    if len.checked_mul(aggregates.len())? > budget {
-        return None;
-    }
-    let schema = input.schema();
     let filters = first
         .filter_expr()
         .iter()
@@ -331,10 +325,7 @@ impl ExecutionPlan for DenseCountExec {
                     .await
                     .map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))??;
             }
-            let counts = std::mem::replace(
-                &mut *counter.state.lock().map_err(poisoned)?,
-                Counts::empty(),
-            );
+            let counts = std::mem::take(&mut *counter.state.lock().map_err(poisoned)?);
             Ok::<_, DataFusionError>(futures::stream::iter(Emit::new(
                 counts, counter.lo, out_schema, batch_size,
             )))
@@ -490,7 +481,10 @@ fn term(term: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<Kept> {
 }
 
 /// The counters: `n` per profile of the range, row after row.
+#[derive(Default)]
 struct Counts {
+    /// The profiles of the range.
+    len: usize,
     n: usize,
     counters: Vec<u8>,
     /// Which profiles of the range had a row.
@@ -507,6 +501,7 @@ struct Counts {
 impl Counts {
     fn new(len: usize, n: usize, reservation: MemoryReservation) -> Counts {
         Counts {
+            len,
             n,
             counters: vec![0; len * n],
             seen: vec![0; len.div_ceil(64)],
@@ -517,25 +512,8 @@ impl Counts {
         }
     }
 
-    fn empty() -> Counts {
-        Counts {
-            n: 0,
-            counters: Vec::new(),
-            seen: Vec::new(),
-            carries: HashMap::new(),
-            carried: Vec::new(),
-            outside: HashMap::new(),
-            reservation: None,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.seen.len() * 64
-    }
-
     fn add(&mut self, keys: &Int64Array, masks: &[u64], lo: i64) -> Result<()> {
-        let (n, words) = (self.n, self.n.div_ceil(64));
-        let len = self.counters.len().checked_div(n).unwrap_or(0);
+        let (len, n, words) = (self.len, self.n, self.n.div_ceil(64));
         let values = keys.values();
         for (i, &id) in values.iter().enumerate() {
             let mask = &masks[i * words..(i + 1) * words];
@@ -545,19 +523,14 @@ impl Counts {
             if off < len && keys.is_valid(i) {
                 self.seen[off / 64] |= 1 << (off % 64);
                 let base = off * n;
-                for (w, &word) in mask.iter().enumerate() {
-                    let mut m = word;
-                    while m != 0 {
-                        let at = base + w * 64 + m.trailing_zeros() as usize;
-                        let c = &mut self.counters[at];
-                        *c = c.wrapping_add(1);
-                        if *c == 0 {
-                            *self.carries.entry(at).or_default() += 256;
-                            self.carried[off / 64] |= 1 << (off % 64);
-                        }
-                        m &= m - 1;
+                for_each_bit(mask, |k| {
+                    let c = &mut self.counters[base + k];
+                    *c = c.wrapping_add(1);
+                    if *c == 0 {
+                        *self.carries.entry(base + k).or_default() += 256;
+                        self.carried[off / 64] |= 1 << (off % 64);
                     }
-                }
+                });
             } else {
                 let key = keys.is_valid(i).then_some(id);
                 if !self.outside.contains_key(&key) {
@@ -566,16 +539,23 @@ impl Counts {
                     }
                 }
                 let row = self.outside.entry(key).or_insert_with(|| vec![0; n]);
-                for (w, &word) in mask.iter().enumerate() {
-                    let mut m = word;
-                    while m != 0 {
-                        row[w * 64 + m.trailing_zeros() as usize] += 1;
-                        m &= m - 1;
-                    }
-                }
+                for_each_bit(mask, |k| row[k] += 1);
             }
         }
         Ok(())
+    }
+}
+
+/// Calls `f` with the index of each bit set in `mask` (64 a word),
+/// ascending.
+#[inline]
+fn for_each_bit(mask: &[u64], mut f: impl FnMut(usize)) {
+    for (w, &word) in mask.iter().enumerate() {
+        let mut m = word;
+        while m != 0 {
+            f(w * 64 + m.trailing_zeros() as usize);
+            m &= m - 1;
+        }
     }
 }
 
@@ -617,7 +597,7 @@ impl Emit {
     /// The next batch of the range's profiles: their offsets first, then
     /// each count's column at once.
     fn in_range(&mut self) -> Option<Result<RecordBatch>> {
-        let (n, len) = (self.counts.n, self.counts.len());
+        let (n, len) = (self.counts.n, self.counts.len);
         let mut offsets = Vec::with_capacity(self.batch_size);
         let mut carried = false;
         while self.next < len && offsets.len() < self.batch_size {
@@ -681,7 +661,7 @@ impl Iterator for Emit {
             }
         }
         if ids.is_empty() {
-            self.counts = Counts::empty();
+            self.counts = Counts::default();
             return None;
         }
         Some(self.batch(Int64Array::from(ids), columns))

@@ -391,15 +391,9 @@ impl<'a, 'e> Lowering<'a, 'e> {
         // row by row, was a fifth of the run: it is left out. (The profiles
         // with such rows only get a group of zero counts, which the formula
         // treats as it treats no group.)
-        let dense = match range {
-            Some((lo, hi)) => {
-                let len = usize::try_from(hi.saturating_sub(lo)).unwrap_or(usize::MAX);
-                lone_distinct.is_none()
-                    && !distinct_counts
-                    && len.saturating_add(1).saturating_mul(counts.len()) <= self.env.dense_counters
-            }
-            None => false,
-        };
+        let dense = range.is_some_and(|r| {
+            !distinct_counts && counters_fit(r, counts.len(), self.env.dense_counters)
+        });
         if dense {
             kept.retain(|c| Some(c) != any_of.as_ref());
         }
@@ -428,16 +422,17 @@ impl<'a, 'e> Lowering<'a, 'e> {
         .alias("counts")?
         .build()?;
 
+        // The universe is joined: its profiles without events have no counts.
+        let joined = silent && with_profiles.is_none();
         let members = formulas
             .iter()
-            .map(|f| self.formula(f, silent && with_profiles.is_none(), &columns))
+            .map(|f| self.formula(f, joined, &columns))
             .collect::<Result<Vec<_>, _>>()?;
         let predicate = members
             .iter()
             .cloned()
             .reduce(Expr::or)
             .unwrap_or(lit(false));
-        let joined = silent && with_profiles.is_none();
         let id = if joined {
             "universe.profile_id"
         } else {
@@ -943,6 +938,18 @@ fn factor_or(preds: Vec<Expr>) -> (Vec<Expr>, Option<Expr>) {
         }
     }
     (common, rest.into_iter().reduce(Expr::or))
+}
+
+/// Whether `counts` one-byte counters for every profile of the range
+/// `[lo, hi]` fit `budget` bytes: the test by which the engine counts in
+/// arrays by profile id (`engine::dense_count`), which the plan's shape
+/// follows.
+pub(crate) fn counters_fit((lo, hi): (i64, i64), counts: usize, budget: usize) -> bool {
+    hi.checked_sub(lo)
+        .and_then(|d| d.checked_add(1))
+        .and_then(|len| usize::try_from(len).ok())
+        .and_then(|len| len.checked_mul(counts))
+        .is_some_and(|bytes| bytes <= budget)
 }
 
 fn in_ids(column: &str, ids: BTreeSet<i64>) -> Expr {
