@@ -1,0 +1,469 @@
+//! The `seg` binary as a black box: exit codes, formats, files.
+
+use crate::common;
+
+use common::*;
+
+fn example(name: &str) -> String {
+    examples_dir().join(name).display().to_string()
+}
+
+fn data() -> String {
+    examples_dir().join("data").display().to_string()
+}
+
+fn write_script(dir: &std::path::Path, name: &str, text: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write script");
+    p.display().to_string()
+}
+
+#[test]
+fn check_clean_scripts_exits_0_silently() {
+    let (code, out, err) = seg_out(&[
+        "check",
+        &example("retargeting.seg"),
+        &example("01_exists.seg"),
+    ]);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+}
+
+#[test]
+fn check_errors_exit_1_and_report_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write_script(dir.path(), "a.seg", b"clik.email exists");
+    let b = write_script(dir.path(), "b.seg", b"opened.viber exists");
+    let (code, _, err) = seg_out(&["check", "--color", "never", &a, &b]);
+    assert_eq!(code, 1);
+    assert!(err.contains("[E010] Error: unknown event `clik`"), "{err}");
+    assert!(err.contains("[E012]"), "{err}");
+    assert!(err.contains("a.seg:1:1"), "{err}");
+    assert!(
+        !err.contains("\u{1b}["),
+        "no colour when not a terminal: {err}"
+    );
+}
+
+#[test]
+fn check_json_is_one_array_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write_script(
+        dir.path(),
+        "a.seg",
+        "segment a = click.email exists;\nsegment b = clik.emial exists;".as_bytes(),
+    );
+    let (code, out, _) = seg_out(&["check", "--format", "json", &a]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let arr = v.as_array().expect("array");
+    assert_eq!(arr.len(), 2);
+    assert_eq!(arr[0]["code"], "E010");
+    assert_eq!(arr[0]["severity"], "error");
+    assert_eq!(arr[0]["line"], 2);
+    assert_eq!(arr[0]["column"], 13);
+    assert_eq!(arr[0]["start"], 44);
+    assert_eq!(arr[0]["end"], 48);
+    assert_eq!(arr[0]["help"], "did you mean `click`?");
+    assert_eq!(arr[1]["code"], "E011");
+    // Clean input: an empty array.
+    let (code, out, _) = seg_out(&["check", "--format", "json", &example("01_exists.seg")]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), "[]");
+}
+
+#[test]
+fn check_reads_stdin_and_reports_non_utf8() {
+    use std::io::Write;
+    let mut child = seg()
+        .args(["check", "--color", "never", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"click.email \xff exists")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[E008]") && err.contains("0xff at offset 12"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_empty_file_is_clean_and_missing_file_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = write_script(dir.path(), "empty.seg", b"");
+    assert_eq!(seg_out(&["check", &empty]).0, 0);
+    let (code, _, err) = seg_out(&["check", "/nonexistent/x.seg"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read /nonexistent/x.seg"), "{err}");
+}
+
+#[test]
+fn warnings_do_not_fail_unless_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write_script(dir.path(), "w.seg", b"click.email at_least 0");
+    let (code, _, err) = seg_out(&["check", "--color", "never", &w]);
+    assert_eq!(code, 0);
+    assert!(err.contains("[W005] Warning"), "{err}");
+    assert_eq!(seg_out(&["check", "--deny-warnings", &w]).0, 1);
+}
+
+#[test]
+fn check_with_data_warns_about_unknown_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = write_script(
+        dir.path(),
+        "w.seg",
+        b"click.email at_least 1 in campaigns tagged \"Onlin store\"",
+    );
+    let (code, _, err) = seg_out(&["check", "--color", "never", "--data", &data(), &w]);
+    assert_eq!(code, 0);
+    assert!(
+        err.contains("[W003]") && err.contains("did you mean \"Online store\"?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn hostile_inputs_exit_1_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = format!(
+        "{}click.email exists{}",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
+    for (name, text) in [
+        ("deep.seg", deep.into_bytes()),
+        ("bytes.seg", (0..=255u8).cycle().take(100_000).collect()),
+        ("nul.seg", b"click.email\0exists".to_vec()),
+    ] {
+        let p = write_script(dir.path(), name, &text);
+        let (code, _, err) = seg_out(&["check", "--color", "never", &p]);
+        assert_eq!(code, 1, "{name}: {err}");
+        assert!(err.contains("Error"), "{name}");
+        assert!(!err.contains("panicked"), "{name}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(seg_out(&["check"]).0, 2);
+    assert_eq!(seg_out(&["frobnicate"]).0, 2);
+    assert_eq!(seg_out(&["run", "-e", "click.email exists"]).0, 2); // --data missing
+}
+
+#[test]
+fn run_formats() {
+    let d = Data::new(&[
+        ev("click.email", 3, "2026-01-10"),
+        ev("click.email", 1, "2026-01-10"),
+        ev("opened.email", 2, "2026-01-10"),
+    ]);
+    let data = d.path().display().to_string();
+    let run = |format: &str| {
+        let (code, out, err) = seg_out(&[
+            "run",
+            "-e",
+            "click.email exists",
+            "--data",
+            &data,
+            "--as-of",
+            "2026-02-01",
+            "--format",
+            format,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    assert_eq!(run("csv"), "profile_id\n1\n3\n");
+    assert_eq!(run("count"), "2\n");
+    assert_eq!(run("table"), "profile_id\n----------\n1\n3\n(2 profiles)\n");
+    let v: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
+    assert_eq!(v["profile_ids"], serde_json::json!([1, 3]));
+    assert_eq!(v["count"], 2);
+}
+
+#[test]
+fn run_parquet_output_is_written_atomically_and_readable() {
+    let d = Data::new(&[
+        ev("click.email", 5, "2026-01-10"),
+        ev("click.email", 4, "2026-01-10"),
+    ]);
+    let out = d.path().join("out.parquet");
+    let (code, _, err) = seg_out(&[
+        "run",
+        "-e",
+        "click.email exists",
+        "--data",
+        &d.path().display().to_string(),
+        "--format",
+        "parquet",
+        "--output",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let file = std::fs::File::open(&out).unwrap();
+    let reader =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+    let mut ids = Vec::new();
+    for b in reader {
+        let b = b.unwrap();
+        use datafusion::arrow::array::AsArray;
+        ids.extend(
+            b.column(0)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                .values()
+                .iter()
+                .copied(),
+        );
+    }
+    assert_eq!(ids, vec![4, 5]);
+    // Parquet needs a file.
+    assert_eq!(
+        seg_out(&[
+            "run",
+            "-e",
+            "click.email exists",
+            "--data",
+            &d.path().display().to_string(),
+            "--format",
+            "parquet"
+        ])
+        .0,
+        2
+    );
+}
+
+#[test]
+fn a_failed_run_leaves_no_output_file() {
+    let d = Data::empty();
+    write_table(
+        &d.path().join("events.parquet"),
+        vec![("profile_id", strs(&["x"]))],
+    );
+    let out = d.path().join("out.csv");
+    let (code, _, err) = seg_out(&[
+        "run",
+        "-e",
+        "click.email exists",
+        "--data",
+        &d.path().display().to_string(),
+        "--format",
+        "csv",
+        "--output",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("events.parquet: column `profile_id` has type Utf8, expected int64"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "only events.parquet remains");
+}
+
+#[test]
+fn missing_columns_name_the_file_and_column() {
+    let d = Data::empty();
+    write_table(
+        &d.path().join("events.parquet"),
+        vec![("profile_id", ints(&[1])), ("channel", strs(&["email"]))],
+    );
+    let (code, _, err) = seg_out(&[
+        "run",
+        "-e",
+        "click.email exists",
+        "--data",
+        &d.path().display().to_string(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("events.parquet: missing required column `event`"),
+        "{err}"
+    );
+    let (code, _, err) = seg_out(&["run", "-e", "click.email exists", "--data", "/nonexistent"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a directory"), "{err}");
+}
+
+#[test]
+fn several_segments_need_segment_or_all() {
+    let (code, _, err) = seg_out(&["run", &example("retargeting.seg"), "--data", &data()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("store_clickers, gone_quiet, unsubscribed, target"),
+        "{err}"
+    );
+    let (code, _, err) = seg_out(&[
+        "run",
+        &example("retargeting.seg"),
+        "--data",
+        &data(),
+        "--segment",
+        "targte",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean `target`?"), "{err}");
+}
+
+#[test]
+fn run_all_prints_counts_or_the_long_csv() {
+    let args = [
+        "run",
+        &example("retargeting.seg"),
+        "--data",
+        &data(),
+        "--as-of",
+        "2026-11-01",
+        "--all",
+    ];
+    let (code, table, _) = seg_out(&args);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 5);
+    assert!(lines[0].starts_with("segment"));
+    let (_, csv, _) = seg_out(&[&args[..], &["--format", "csv"]].concat());
+    assert!(csv.starts_with("segment,profile_id\n"));
+    let target_rows = csv.lines().filter(|l| l.starts_with("target,")).count();
+    let target_count: usize = lines[4].split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert_eq!(target_rows, target_count);
+}
+
+#[test]
+fn run_with_script_errors_exits_1() {
+    let (code, out, err) = seg_out(&[
+        "run",
+        "-e",
+        "clik.email exists",
+        "--data",
+        &data(),
+        "--color",
+        "never",
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert!(err.contains("E010"));
+}
+
+#[test]
+fn compile_emits_the_ast_and_the_optimized_plan() {
+    let (code, out, _) = seg_out(&["compile", &example("01_exists.seg"), "--emit", "ast"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Condition"));
+    let (code, plan, err) = seg_out(&[
+        "compile",
+        &example("retargeting.seg"),
+        "--segment",
+        "target",
+        "--emit",
+        "plan",
+        "--data",
+        &data(),
+        "--as-of",
+        "2026-11-01",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // One scan of events for four conditions.
+    assert_eq!(plan.matches("TableScan: events").count(), 1, "{plan}");
+    insta::assert_snapshot!("retargeting_target_plan", plan);
+}
+
+#[test]
+fn compile_emits_the_physical_plan_with_seg_s_operators() {
+    let physical = |limit: &str| {
+        common::seg()
+            .env("SEG_MEMORY_LIMIT", limit)
+            .args([
+                "compile",
+                &example("retargeting.seg"),
+                "--segment",
+                "target",
+                "--emit",
+                "physical",
+                "--data",
+                &data(),
+                "--as-of",
+                "2026-11-01",
+            ])
+            .output()
+            .expect("run seg")
+    };
+    let out = physical("1G");
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{plan}");
+    // The example's 2 000 profile ids are a range: counts in arrays, and
+    // dictionary equalities shown as the comparisons they replace.
+    assert_eq!(
+        plan.matches("DenseCountExec: key=profile_id@0, range=[1, 2000]")
+            .count(),
+        1,
+        "{plan}"
+    );
+    assert!(!plan.contains("AggregateExec"), "{plan}");
+    assert!(plan.contains("event@2 = unsubscribe_click"), "{plan}");
+    // 2 000 profiles × 5 counts do not fit half of 8 KiB: DataFusion's
+    // aggregation.
+    let out = physical("8K");
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{plan}");
+    assert!(!plan.contains("DenseCountExec"), "{plan}");
+    assert!(
+        plan.contains("AggregateExec: mode=FinalPartitioned"),
+        "{plan}"
+    );
+    // Without data there is no plan to show.
+    let (code, _, err) = seg_out(&["compile", &example("retargeting.seg"), "--emit", "physical"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--emit physical needs --data DIR"), "{err}");
+}
+
+#[test]
+fn a_small_memory_limit_spills_and_a_tiny_one_says_what_to_raise() {
+    let args = [
+        "run",
+        &example("retargeting.seg"),
+        "--data",
+        &data(),
+        "--all",
+        "--as-of",
+        "2026-11-01",
+        "--format",
+        "csv",
+    ];
+    let run = |limit: Option<&str>| {
+        let mut cmd = common::seg();
+        if let Some(l) = limit {
+            cmd.env("SEG_MEMORY_LIMIT", l);
+        }
+        cmd.args(args).output().expect("run seg")
+    };
+    let unbounded = run(None);
+    assert!(unbounded.status.success());
+    let bounded = run(Some("64M"));
+    assert!(bounded.status.success());
+    assert_eq!(bounded.stdout, unbounded.stdout);
+
+    let tiny = run(Some("16K"));
+    assert_eq!(tiny.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&tiny.stderr);
+    assert!(
+        err.contains("raise it, for example SEG_MEMORY_LIMIT=4G"),
+        "{err}"
+    );
+    assert!(tiny.stdout.is_empty());
+
+    let bad = run(Some("lots"));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("SEG_MEMORY_LIMIT"));
+}

@@ -1,0 +1,728 @@
+//! SPEC §6, rule by rule, on tiny Parquet fixtures: each test has profiles that
+//! must match and profiles that must not.
+
+use crate::common;
+
+use common::*;
+use datafusion::arrow::datatypes::TimeUnit;
+
+const AS_OF: &str = "2026-03-01T00:00:00Z";
+
+#[test]
+fn exists_needs_one_event_of_the_type_in_the_channel() {
+    let d = Data::new(&[
+        ev("click.email", 1, "2026-01-01"),
+        ev("click.sms", 2, "2026-01-01"),
+        ev("opened.email", 3, "2026-01-01"),
+    ]);
+    assert_eq!(d.ids("click.email exists", AS_OF), vec![1]);
+}
+
+#[test]
+fn not_exists_selects_the_universe_without_the_event_including_silent_profiles() {
+    let d = Data::new(&[
+        ev("click.email", 1, "2026-01-01"),
+        ev("sent.email", 2, "2026-01-01"),
+    ])
+    .profiles(&[1, 2, 3]);
+    assert_eq!(d.ids("click.email not_exists", AS_OF), vec![2, 3]);
+}
+
+#[test]
+fn universe_without_profiles_is_every_profile_with_an_event_up_to_as_of() {
+    let d = Data::new(&[
+        ev("sent.email", 1, "2026-01-01"),
+        ev("click.email", 2, "2026-01-01"),
+        ev("sent.email", 3, "2026-04-01"),
+    ]);
+    // 3's only event is after as_of: it is not in the universe.
+    assert_eq!(d.ids("click.email not_exists", AS_OF), vec![1]);
+}
+
+#[test]
+fn events_after_as_of_do_not_exist() {
+    let d = Data::new(&[
+        ev("click.email", 1, "2026-02-28T23:59:59Z"),
+        ev("click.email", 2, "2026-03-01T00:00:00Z"),
+        ev("click.email", 3, "2026-03-01T00:00:01Z"),
+    ]);
+    assert_eq!(d.ids("click.email exists", AS_OF), vec![1, 2]);
+}
+
+#[test]
+fn orphan_events_outside_the_profiles_table_never_count() {
+    let d = Data::new(&[
+        ev("click.email", 1, "2026-01-01"),
+        ev("click.email", 9, "2026-01-01"),
+    ])
+    .profiles(&[1, 2, 2]);
+    assert_eq!(d.ids("click.email exists", AS_OF), vec![1]);
+    // Duplicate profile rows are one profile.
+    assert_eq!(d.ids("not click.email exists", AS_OF), vec![2]);
+}
+
+/// A universe of consecutive ids is a range test instead of a join; every
+/// other universe (gaps, duplicates, disorder, NULLs) keeps the join. Both
+/// must drop the same orphans.
+#[test]
+fn a_consecutive_universe_is_a_range_and_others_are_joined() {
+    let events = [
+        ev("click.email", 0, "2026-01-01"),
+        ev("click.email", 1, "2026-01-01"),
+        ev("click.email", 3, "2026-01-01"),
+        ev("click.email", 4, "2026-01-01"),
+        ev("click.email", 9, "2026-01-01"),
+    ];
+    for (profiles, range, expected) in [
+        (vec![1, 2, 3, 4], Some((1, 4)), vec![1, 3, 4]),
+        (vec![1, 3, 4], None, vec![1, 3, 4]),
+        (vec![1, 2, 3, 3], None, vec![1, 3]),
+        (vec![3, 1, 2, 4], None, vec![1, 3, 4]),
+        (vec![0, 1, 2, 3], Some((0, 3)), vec![0, 1, 3]),
+    ] {
+        let d = Data::new(&events).profiles(&profiles);
+        let data = seglang::data::DataDir::open(d.path()).unwrap();
+        assert_eq!(
+            data.profiles_range().unwrap(),
+            range,
+            "profiles {profiles:?}"
+        );
+        assert_eq!(
+            d.ids("click.email exists", AS_OF),
+            expected,
+            "profiles {profiles:?}"
+        );
+    }
+}
+
+#[test]
+fn at_least_at_most_exactly_compare_the_count() {
+    let mut rows = Vec::new();
+    for (p, n) in [(1, 1), (2, 2), (3, 3)] {
+        for _ in 0..n {
+            rows.push(ev("click.email", p, "2026-01-01"));
+        }
+    }
+    let d = Data::new(&rows).profiles(&[1, 2, 3, 4]);
+    assert_eq!(d.ids("click.email at_least 2", AS_OF), vec![2, 3]);
+    assert_eq!(d.ids("click.email at_most 2", AS_OF), vec![1, 2, 4]);
+    assert_eq!(d.ids("click.email exactly 2", AS_OF), vec![2]);
+    assert_eq!(d.ids("click.email exactly 0", AS_OF), vec![4]);
+    assert_eq!(d.ids("click.email at_most 0", AS_OF), vec![4]);
+}
+
+#[test]
+fn duplicate_event_rows_are_separate_events() {
+    let d = Data::new(&[
+        ev("click.email", 1, "2026-01-01"),
+        ev("click.email", 1, "2026-01-01"),
+    ]);
+    assert_eq!(d.ids("click.email exactly 2", AS_OF), vec![1]);
+}
+
+#[test]
+fn units_count_distinct_messages_campaigns_templates_and_days() {
+    let d = Data::new(&[
+        ev("click.email", 1, "2026-01-01T10:00:00Z")
+            .msg(1)
+            .camp(10)
+            .tmpl(100),
+        ev("click.email", 1, "2026-01-01T11:00:00Z")
+            .msg(1)
+            .camp(10)
+            .tmpl(100),
+        ev("click.email", 1, "2026-01-02T10:00:00Z")
+            .msg(2)
+            .camp(11)
+            .tmpl(101),
+        ev("click.email", 2, "2026-01-01T10:00:00Z")
+            .msg(3)
+            .camp(10)
+            .tmpl(100),
+        ev("click.email", 2, "2026-01-01T12:00:00Z")
+            .msg(4)
+            .camp(10)
+            .tmpl(100),
+        // Null ids are not counted as messages/campaigns/templates.
+        ev("click.email", 3, "2026-01-05"),
+        ev("click.email", 3, "2026-01-06"),
+    ]);
+    assert_eq!(d.ids("click.email at_least 2 messages", AS_OF), vec![1, 2]);
+    assert_eq!(d.ids("click.email at_least 2 campaigns", AS_OF), vec![1]);
+    assert_eq!(d.ids("click.email at_least 2 templates", AS_OF), vec![1]);
+    assert_eq!(d.ids("click.email at_least 2 days", AS_OF), vec![1, 3]);
+    assert_eq!(d.ids("click.email at_least 3 times", AS_OF), vec![1]);
+}
+
+#[test]
+fn days_are_utc_dates() {
+    let d = Data::new(&[
+        ev("click.email", 1, "2026-01-01T23:30:00+00:00"),
+        ev("click.email", 1, "2026-01-02T00:30:00+00:00"),
+        // The same UTC day, written with an offset.
+        ev("click.email", 2, "2026-01-01T23:30:00+03:00"),
+        ev("click.email", 2, "2026-01-01T10:00:00Z"),
+    ]);
+    assert_eq!(d.ids("click.email at_least 2 days", AS_OF), vec![1]);
+}
+
+#[test]
+fn last_window_is_open_at_the_start_and_closed_at_as_of() {
+    let d = Data::new(&[
+        ev("click.email", 1, "2026-02-22T00:00:00Z"), // exactly as_of - 7d: excluded
+        ev("click.email", 2, "2026-02-22T00:00:00.000001Z"),
+        ev("click.email", 3, "2026-03-01T00:00:00Z"), // exactly as_of: included
+    ]);
+    assert_eq!(d.ids("click.email at_least 1 last 7d", AS_OF), vec![2, 3]);
+}
+
+#[test]
+fn between_includes_the_start_and_excludes_the_end() {
+    let d = Data::new(&[
+        ev("click.email", 1, "2026-01-10T00:00:00Z"),
+        ev("click.email", 2, "2026-01-20T00:00:00Z"),
+        ev("click.email", 3, "2026-01-19T23:59:59Z"),
+        ev("click.email", 4, "2026-01-09T23:59:59Z"),
+    ]);
+    assert_eq!(
+        d.ids(
+            "click.email at_least 1 between 2026-01-10 and 2026-01-20",
+            AS_OF
+        ),
+        vec![1, 3]
+    );
+}
+
+#[test]
+fn since_and_before_bound_one_side() {
+    let d = Data::new(&[
+        ev("click.email", 1, "2026-01-10T00:00:00Z"),
+        ev("click.email", 2, "2026-01-09T23:59:59Z"),
+    ]);
+    assert_eq!(
+        d.ids("click.email at_least 1 since 2026-01-10", AS_OF),
+        vec![1]
+    );
+    assert_eq!(
+        d.ids("click.email at_least 1 before 2026-01-10", AS_OF),
+        vec![2]
+    );
+    assert_eq!(
+        d.ids(
+            "click.email at_least 1 since 2026-01-10T03:00:00+03:00",
+            AS_OF
+        ),
+        vec![1]
+    );
+}
+
+#[test]
+fn ago_instants_are_relative_to_as_of() {
+    let d = Data::new(&[
+        ev("click.email", 1, "2025-12-01T00:00:00Z"), // 90d before as_of: included
+        ev("click.email", 2, "2026-01-30T00:00:00Z"), // 30d before as_of: excluded
+        ev("click.email", 3, "2026-01-29T23:59:59Z"),
+        ev("click.email", 4, "2025-11-30T23:59:59Z"),
+    ]);
+    assert_eq!(
+        d.ids("click.email at_least 1 between 90d ago and 30d ago", AS_OF),
+        vec![1, 3]
+    );
+}
+
+#[test]
+fn window_bounds_are_exact_in_every_timestamp_unit() {
+    for unit in [
+        TimeUnit::Second,
+        TimeUnit::Millisecond,
+        TimeUnit::Microsecond,
+        TimeUnit::Nanosecond,
+    ] {
+        let enc = Encoding {
+            dictionary: false,
+            unit,
+            zoned: false,
+        };
+        let d = Data::with_encoding(
+            &[
+                ev("click.email", 1, "2026-01-10T00:00:00Z"),
+                ev("click.email", 2, "2026-01-09T23:59:59Z"),
+            ],
+            enc,
+        );
+        assert_eq!(
+            d.ids("click.email at_least 1 since 2026-01-09T23:59:59.5Z", AS_OF),
+            vec![1],
+            "{unit:?}"
+        );
+        assert_eq!(
+            d.ids(
+                "click.email at_least 1 before 2026-01-09T23:59:59.5Z",
+                AS_OF
+            ),
+            vec![2],
+            "{unit:?}"
+        );
+    }
+}
+
+#[test]
+fn millisecond_and_microsecond_files_mix_in_one_events_folder() {
+    let d = Data::empty();
+    write_events(
+        &d.path().join("events/a.parquet"),
+        &[ev("click.email", 1, "2026-01-10T00:00:00.001Z")],
+        Encoding {
+            dictionary: true,
+            unit: TimeUnit::Millisecond,
+            zoned: true,
+        },
+    );
+    write_events(
+        &d.path().join("events/date=2026-01-11/b.parquet"),
+        &[ev("click.email", 2, "2026-01-11T00:00:00.000001Z")],
+        PLAIN_US,
+    );
+    // Hidden and underscore files are ignored.
+    write_events(
+        &d.path().join("events/_tmp.parquet"),
+        &[ev("click.email", 3, "2026-01-11")],
+        PLAIN_US,
+    );
+    write_events(
+        &d.path().join("events/.x.parquet"),
+        &[ev("click.email", 4, "2026-01-11")],
+        PLAIN_US,
+    );
+    assert_eq!(d.ids("click.email exists", AS_OF), vec![1, 2]);
+    assert_eq!(
+        d.ids("click.email at_least 1 since 2026-01-11", AS_OF),
+        vec![2]
+    );
+}
+
+#[test]
+fn dictionary_and_plain_strings_give_the_same_answer() {
+    let rows = [
+        ev("click.email", 1, "2026-01-10").link("https://a/x"),
+        ev("link_click.email", 2, "2026-01-10").link("https://a/x"),
+        ev("link_click.email", 3, "2026-01-10").link("https://b/y"),
+    ];
+    for dictionary in [false, true] {
+        let d = Data::with_encoding(
+            &rows,
+            Encoding {
+                dictionary,
+                unit: TimeUnit::Microsecond,
+                zoned: true,
+            },
+        );
+        assert_eq!(
+            d.ids(
+                "link_click.email at_least 1 link like \"https://a/%\"",
+                AS_OF
+            ),
+            vec![2]
+        );
+    }
+}
+
+#[test]
+fn star_counts_every_channel_where_the_event_exists() {
+    let d = Data::new(&[
+        ev("click.email", 1, "2026-01-10"),
+        ev("click.viber", 1, "2026-01-11"),
+        ev("click.sms", 2, "2026-01-10"),
+        ev("opened.email", 3, "2026-01-10"),
+    ]);
+    assert_eq!(d.ids("click.* at_least 2", AS_OF), vec![1]);
+    assert_eq!(d.ids("click.* exists", AS_OF), vec![1, 2]);
+    assert_eq!(d.ids("click.* at_least 2 days", AS_OF), vec![1]);
+}
+
+fn scoped_data() -> Data {
+    Data::new(&[
+        ev("click.email", 1, "2026-01-10").camp(10).tmpl(100),
+        ev("click.email", 2, "2026-01-10").camp(11).tmpl(101),
+        ev("click.email", 3, "2026-01-10").camp(12).tmpl(102),
+        ev("click.email", 4, "2026-01-10").camp(99),
+        ev("click.email", 5, "2026-01-10"), // null campaign id
+    ])
+    .campaigns(&[
+        (10, "Black Friday"),
+        (11, "Cyber Monday"),
+        (12, "Black Friday"),
+    ])
+    .templates(&[(100, "Promo A"), (101, "Promo B"), (102, "Digest")])
+    .tags(&[
+        ("campaign", 10, "Online store"),
+        ("campaign", 11, "Online store"),
+        ("campaign", 12, "Retail"),
+        ("template", 102, "Online store"),
+    ])
+    .attributes(&[
+        ("campaign", 10, "region", "EU"),
+        ("campaign", 11, "region", "US"),
+        ("campaign", 12, "region", "EU"),
+        ("campaign", 10, "goal", "sales"),
+        ("campaign", 12, "goal", "retention"),
+        ("template", 100, "region", "US"),
+    ])
+}
+
+#[test]
+fn scope_by_id_selects_itself_even_when_unlisted() {
+    let d = scoped_data();
+    assert_eq!(
+        d.ids("click.email at_least 1 in campaigns 11, 99", AS_OF),
+        vec![2, 4]
+    );
+}
+
+#[test]
+fn scope_by_name_selects_every_object_with_the_name_exactly() {
+    let d = scoped_data();
+    assert_eq!(
+        d.ids(
+            "click.email at_least 1 in campaigns \"Black Friday\"",
+            AS_OF
+        ),
+        vec![1, 3]
+    );
+    assert!(d
+        .ids(
+            "click.email at_least 1 in campaigns \"black friday\"",
+            AS_OF
+        )
+        .is_empty());
+    assert!(d
+        .ids(
+            "click.email at_least 1 in campaigns \"Black Friday \"",
+            AS_OF
+        )
+        .is_empty());
+}
+
+#[test]
+fn scope_by_tag_matches_any_tag_of_the_right_object_kind() {
+    let d = scoped_data();
+    assert_eq!(
+        d.ids(
+            "click.email at_least 1 in campaigns tagged \"Online store\"",
+            AS_OF
+        ),
+        vec![1, 2]
+    );
+    assert_eq!(
+        d.ids(
+            "click.email at_least 1 in campaigns tagged \"Retail\", \"Online store\"",
+            AS_OF
+        ),
+        vec![1, 2, 3]
+    );
+    assert_eq!(
+        d.ids(
+            "click.email at_least 1 in templates tagged \"Online store\"",
+            AS_OF
+        ),
+        vec![3]
+    );
+    assert_eq!(
+        d.ids(
+            "click.email at_least 1 in messages tagged \"Online store\"",
+            AS_OF
+        ),
+        vec![3]
+    );
+}
+
+#[test]
+fn scope_by_attribute_equal_not_equal_and_conjunction() {
+    let d = scoped_data();
+    assert_eq!(
+        d.ids(
+            "click.email at_least 1 in campaigns where region = \"EU\"",
+            AS_OF
+        ),
+        vec![1, 3]
+    );
+    // != needs the attribute, with another value.
+    assert_eq!(
+        d.ids(
+            "click.email at_least 1 in campaigns where goal != \"sales\"",
+            AS_OF
+        ),
+        vec![3]
+    );
+    assert_eq!(
+        d.ids(
+            "click.email at_least 1 in campaigns where (region = \"EU\" and goal = \"sales\")",
+            AS_OF
+        ),
+        vec![1]
+    );
+    assert_eq!(
+        d.ids(
+            "click.email at_least 1 in templates where region = \"US\"",
+            AS_OF
+        ),
+        vec![1]
+    );
+}
+
+#[test]
+fn a_selection_that_matches_nothing_selects_nothing() {
+    let d = scoped_data().profiles(&[1, 2, 3, 4, 5]);
+    assert!(d
+        .ids("click.email at_least 1 in campaigns tagged \"nope\"", AS_OF)
+        .is_empty());
+    // ...so not_happened in it holds for everyone.
+    assert_eq!(
+        d.ids(
+            "click.email not_happened in campaigns tagged \"nope\"",
+            AS_OF
+        ),
+        vec![1, 2, 3, 4, 5]
+    );
+}
+
+#[test]
+fn null_campaign_ids_are_never_in_a_scope() {
+    let d = scoped_data().profiles(&[1, 2, 3, 4, 5]);
+    let ids = d.ids(
+        "click.email not_happened in campaigns 10, 11, 12, 99",
+        AS_OF,
+    );
+    assert_eq!(ids, vec![5]);
+}
+
+#[test]
+fn not_happened_over_several_objects_means_none_in_all_of_them() {
+    let d = Data::new(&[
+        ev("opened.email", 1, "2026-01-10").camp(10),
+        ev("opened.email", 2, "2026-01-10").camp(11),
+        ev("opened.email", 3, "2026-01-10").camp(12),
+        ev("sent.email", 4, "2026-01-10").camp(10),
+    ]);
+    assert_eq!(
+        d.ids("opened.email not_happened in campaigns 10, 11", AS_OF),
+        vec![3, 4]
+    );
+}
+
+#[test]
+fn not_happened_after_requires_the_preceding_event() {
+    let d = Data::new(&[
+        // delivered, not opened: in
+        ev("delivered.email", 1, "2026-01-10").camp(10),
+        // delivered and opened: out
+        ev("delivered.email", 2, "2026-01-10").camp(10),
+        ev("opened.email", 2, "2026-01-11").camp(10),
+        // never delivered: out
+        ev("sent.email", 3, "2026-01-10").camp(10),
+        // delivered in another campaign: out (same scope)
+        ev("delivered.email", 4, "2026-01-10").camp(11),
+        // delivered by sms: out (same channel)
+        ev("delivered.sms", 5, "2026-01-10").camp(10),
+        // opened before delivered: no order in time, still out
+        ev("opened.email", 6, "2026-01-09").camp(10),
+        ev("delivered.email", 6, "2026-01-10").camp(10),
+    ]);
+    assert_eq!(
+        d.ids(
+            "opened.email not_happened in campaigns 10 after delivered",
+            AS_OF
+        ),
+        vec![1]
+    );
+}
+
+#[test]
+fn after_respects_the_window() {
+    let d = Data::new(&[
+        ev("delivered.email", 1, "2026-02-25"),
+        ev("delivered.email", 2, "2025-12-01"),
+    ]);
+    assert_eq!(
+        d.ids("opened.email not_happened last 30d after delivered", AS_OF),
+        vec![1]
+    );
+}
+
+#[test]
+fn after_with_star_counts_the_preceding_event_over_the_conditions_channels() {
+    let d = Data::new(&[
+        ev("delivered.sms", 1, "2026-01-10"),
+        ev("delivered.viber", 2, "2026-01-10"),
+        ev("delivered.email", 3, "2026-01-10"),
+        ev("opened.email", 3, "2026-01-10"),
+    ]);
+    // opened exists in email, sms, push: a viber delivery does not count.
+    assert_eq!(
+        d.ids("opened.* not_happened after delivered", AS_OF),
+        vec![1]
+    );
+}
+
+#[test]
+fn link_exact_and_like_with_escapes() {
+    let d = Data::new(&[
+        ev("link_click.email", 1, "2026-01-10").link("https://shop/a_b"),
+        ev("link_click.email", 2, "2026-01-10").link("https://shop/axb"),
+        ev("link_click.email", 3, "2026-01-10").link("https://SHOP/a_b"),
+        ev("unique_link_click.viber", 4, "2026-01-10").link("https://shop/100%"),
+    ]);
+    assert_eq!(
+        d.ids(
+            "link_click.email at_least 1 link \"https://shop/a_b\"",
+            AS_OF
+        ),
+        vec![1]
+    );
+    assert_eq!(
+        d.ids(
+            "link_click.email at_least 1 link like \"https://shop/a_b\"",
+            AS_OF
+        ),
+        vec![1, 2]
+    );
+    assert_eq!(
+        d.ids(
+            r#"link_click.email at_least 1 link like "https://shop/a\\_b""#,
+            AS_OF
+        ),
+        vec![1]
+    );
+    assert_eq!(
+        d.ids("link_click.email at_least 1 link like \"%shop%\"", AS_OF),
+        vec![1, 2]
+    );
+    assert_eq!(
+        d.ids(
+            r#"unique_link_click.viber at_least 1 link like "%\\%""#,
+            AS_OF
+        ),
+        vec![4]
+    );
+}
+
+#[test]
+fn unsubscribe_clicks_are_not_clicks() {
+    let d = Data::new(&[
+        ev("unsubscribe_click.email", 1, "2026-01-10"),
+        ev("click.email", 2, "2026-01-10"),
+    ]);
+    assert_eq!(d.ids("click.email exists", AS_OF), vec![2]);
+    assert_eq!(d.ids("unsubscribe_click.email exists", AS_OF), vec![1]);
+}
+
+#[test]
+fn and_or_not_are_set_operations_over_the_universe() {
+    let d = Data::new(&[
+        ev("click.email", 1, "2026-01-10"),
+        ev("opened.email", 1, "2026-01-10"),
+        ev("click.email", 2, "2026-01-10"),
+        ev("opened.email", 3, "2026-01-10"),
+    ])
+    .profiles(&[1, 2, 3, 4]);
+    assert_eq!(
+        d.ids("click.email exists and opened.email exists", AS_OF),
+        vec![1]
+    );
+    assert_eq!(
+        d.ids("click.email exists or opened.email exists", AS_OF),
+        vec![1, 2, 3]
+    );
+    assert_eq!(d.ids("not click.email exists", AS_OF), vec![3, 4]);
+    assert_eq!(
+        d.ids("not click.email exists and not opened.email exists", AS_OF),
+        vec![4]
+    );
+    assert_eq!(
+        d.ids("not (click.email exists or opened.email exists)", AS_OF),
+        vec![4]
+    );
+    // not binds tighter than and, and tighter than or.
+    assert_eq!(
+        d.ids(
+            "opened.email exists or click.email exists and not opened.email exists",
+            AS_OF
+        ),
+        vec![1, 2, 3]
+    );
+}
+
+#[test]
+fn references_resolve_before_or_after_their_definition() {
+    let d = Data::new(&[
+        ev("click.email", 1, "2026-01-10"),
+        ev("unsubscribe_click.email", 1, "2026-01-11"),
+        ev("click.email", 2, "2026-01-10"),
+        ev("opened.email", 3, "2026-01-10"),
+    ]);
+    let script = "
+        segment target = clickers and not unsub;
+        segment clickers = click.email exists;
+        segment unsub = unsubscribe_click.email exists or unsubscribed.telegram_bot exists;
+        segment last_one = target or opened.email exists;
+    ";
+    assert_eq!(d.ids(script, AS_OF), vec![2, 3]);
+}
+
+#[test]
+fn the_same_data_and_as_of_always_give_the_same_set() {
+    let d = scoped_data();
+    let a = d.ids("click.email at_least 1 last 90d", AS_OF);
+    let b = d.ids("click.email at_least 1 last 90d", AS_OF);
+    assert_eq!(a, b);
+    assert_eq!(a, vec![1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn a_window_of_a_date_and_an_ago_that_inverts_at_as_of_is_a_run_error() {
+    let d = Data::new(&[ev("click.email", 1, "2026-01-10")]);
+    let engine = seglang::Engine::open(d.path()).unwrap();
+    let compiled = seglang::compile("click.email at_least 1 between 2026-02-01 and 7d ago", None)
+        .expect("checks clean");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let at = |t: &str| seglang::syntax::literal::parse_datetime(t).unwrap();
+    // On 2026-03-01, 7d ago is 2026-02-22: a fine window.
+    assert!(rt
+        .block_on(engine.run(&compiled.program, 0, at("2026-03-01")))
+        .is_ok());
+    // On 2026-02-05, 7d ago is 2026-01-29: before the start.
+    let err = rt
+        .block_on(engine.run(&compiled.program, 0, at("2026-02-05")))
+        .unwrap_err();
+    assert!(
+        err.message.contains("E019") && err.message.contains("inverted"),
+        "{err}"
+    );
+}
+
+#[test]
+fn running_all_segments_in_one_scan_gives_each_segments_own_ids() {
+    let dir = common::examples_dir();
+    let engine = seglang::Engine::open(&dir.join("data")).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let as_of = seglang::syntax::literal::parse_datetime("2026-11-01").unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "seg") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let program = seglang::compile(&text, Some(engine.objects()))
+            .unwrap()
+            .program;
+        let all: Vec<usize> = (0..program.segments.len()).collect();
+        let together = rt.block_on(engine.run_many(&program, &all, as_of)).unwrap();
+        for (i, ids) in together.iter().enumerate() {
+            let alone = rt.block_on(engine.run(&program, i, as_of)).unwrap();
+            assert_eq!(ids, &alone, "{} segment {i}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "{checked}");
+}
