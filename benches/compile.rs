@@ -34,6 +34,7 @@ fn env(objects: &ObjectIndex) -> PlanEnv<'_> {
         as_of: chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap_or_default(),
         sql: None,
         dense_counters: 0,
+        ts_span: None,
     }
 }
 

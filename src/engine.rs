@@ -193,6 +193,7 @@ impl Engine {
             as_of,
             sql: None,
             dense_counters: dense_counters(self.memory_limit),
+            ts_span: self.data.ts_span,
         })
     }
 

@@ -113,15 +113,83 @@ pub fn canonical_ts_type() -> DataType {
 
 /// Reads the Arrow schema of a Parquet file (its footer only).
 pub fn parquet_schema(path: &Path) -> Result<SchemaRef, DataError> {
+    Ok(Arc::clone(footer(path)?.schema()))
+}
+
+/// A Parquet file's footer: its schemas and row groups, nothing of the data.
+fn footer(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, DataError> {
     let file = File::open(path)
         .map_err(|e| DataError::new(format!("{}: cannot open: {e}", path.display())))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
+    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
         DataError::new(format!(
             "{}: not a readable Parquet file: {e}",
             path.display()
         ))
-    })?;
-    Ok(Arc::clone(builder.schema()))
+    })
+}
+
+/// What a file's footer says of its `ts` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileSpan {
+    /// The file has no rows.
+    Empty,
+    /// Its earliest and latest `ts`, in nanoseconds since the epoch, and no
+    /// row has a NULL `ts`.
+    Known(i128, i128),
+    /// A row group lacks statistics, or has NULLs.
+    Unknown,
+}
+
+/// The span of `ts` in one file, from its row groups' statistics.
+fn file_ts_span(builder: &ParquetRecordBatchReaderBuilder<File>) -> FileSpan {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::Int64Type;
+    use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+
+    let schema = builder.schema();
+    let Ok(DataType::Timestamp(unit, _)) = schema.field_with_name("ts").map(|f| f.data_type())
+    else {
+        return FileSpan::Unknown;
+    };
+    let groups: Vec<_> = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .filter(|g| g.num_rows() > 0)
+        .collect();
+    if groups.is_empty() {
+        return FileSpan::Empty;
+    }
+    let Ok(stats) = StatisticsConverter::try_new("ts", schema, builder.parquet_schema())
+        .map(|c| c.with_missing_null_counts_as_zero(false))
+    else {
+        return FileSpan::Unknown;
+    };
+    let bounds = |a: datafusion::error::Result<_, _>| {
+        a.ok()
+            .and_then(|a| cast(&a, &DataType::Int64).ok())
+            .filter(|a| a.null_count() == 0)
+    };
+    let (Ok(nulls), Some(mins), Some(maxes)) = (
+        stats.row_group_null_counts(groups.iter().copied()),
+        bounds(stats.row_group_mins(groups.iter().copied())),
+        bounds(stats.row_group_maxes(groups.iter().copied())),
+    ) else {
+        return FileSpan::Unknown;
+    };
+    if nulls.null_count() > 0 || nulls.values().iter().any(|&n| n > 0) {
+        return FileSpan::Unknown;
+    }
+    let scale = 10i128.pow(9 - 3 * u32::from(unit_rank(unit)));
+    let (mins, maxes) = (
+        mins.as_primitive::<Int64Type>(),
+        maxes.as_primitive::<Int64Type>(),
+    );
+    match (mins.values().iter().min(), maxes.values().iter().max()) {
+        (Some(&lo), Some(&hi)) => FileSpan::Known(i128::from(lo) * scale, i128::from(hi) * scale),
+        _ => FileSpan::Unknown,
+    }
 }
 
 /// Checks that `schema` (of `path`) has each column with the right type.
@@ -171,6 +239,11 @@ pub struct DataDir {
     pub events_schema: SchemaRef,
     /// `profiles.parquet`, when present.
     pub profiles: Option<PathBuf>,
+    /// The earliest and the latest `ts` of any event, in nanoseconds since
+    /// the epoch, when the files' footers tell them (statistics in every row
+    /// group) and no event has a NULL `ts`. A time bound that every event
+    /// meets is then left out of the plan, and `ts` is not read for it.
+    pub ts_span: Option<(i128, i128)>,
 }
 
 impl DataDir {
@@ -205,7 +278,7 @@ impl DataDir {
             )))
             }
         };
-        let events_schema = events_schema(&event_files)?;
+        let (events_schema, ts_span) = events_schema(&event_files)?;
         let profiles = root.join("profiles.parquet");
         let profiles = if profiles.is_file() {
             let schema = parquet_schema(&profiles)?;
@@ -219,6 +292,7 @@ impl DataDir {
             event_files,
             events_schema,
             profiles,
+            ts_span,
         })
     }
 
@@ -335,10 +409,19 @@ fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> 
 /// Validates every events file and computes the one schema they are read as:
 /// a column keeps its type when every file agrees, strings fall back to utf8,
 /// and `ts` takes the finest unit present so no file loses precision.
-fn events_schema(files: &[PathBuf]) -> Result<SchemaRef, DataError> {
+///
+/// Also returns the span of `ts` over all files (see [`DataDir::ts_span`]).
+fn events_schema(files: &[PathBuf]) -> Result<(SchemaRef, Option<(i128, i128)>), DataError> {
     let mut found: Vec<Vec<DataType>> = vec![Vec::new(); EVENT_COLUMNS.len()];
+    let mut span = FileSpan::Empty;
     for file in files {
-        let schema = parquet_schema(file)?;
+        let footer = footer(file)?;
+        span = match (span, file_ts_span(&footer)) {
+            (FileSpan::Empty, s) | (s, FileSpan::Empty) => s,
+            (FileSpan::Known(a, b), FileSpan::Known(c, d)) => FileSpan::Known(a.min(c), b.max(d)),
+            _ => FileSpan::Unknown,
+        };
+        let schema = Arc::clone(footer.schema());
         for (i, t) in validate(file, &schema, &EVENT_COLUMNS)?
             .into_iter()
             .enumerate()
@@ -376,7 +459,11 @@ fn events_schema(files: &[PathBuf]) -> Result<SchemaRef, DataError> {
             Field::new(*name, t, true)
         })
         .collect();
-    Ok(Arc::new(Schema::new(fields)))
+    let span = match span {
+        FileSpan::Known(lo, hi) => Some((lo, hi)),
+        _ => None,
+    };
+    Ok((Arc::new(Schema::new(fields)), span))
 }
 
 fn unit_rank(u: &TimeUnit) -> u8 {

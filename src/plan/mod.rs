@@ -19,6 +19,11 @@
 //! profile has a group, and the counts count only event rows
 //! (`count(__event)`, which is 1 on events and NULL on profiles).
 //!
+//! A time bound that every event meets, by the footers' statistics
+//! (`DataDir::ts_span`), is left out of Seg's own plan (not the SQL): when
+//! all events are before as_of, `ts <= as_of` goes, and a segment without
+//! windows does not read `ts` at all.
+//!
 //! Every condition of the segment, including those reached through references,
 //! becomes one conditional aggregate over the same scan. Scope selectors are
 //! resolved against the small dimension tables into id lists first.
@@ -68,6 +73,10 @@ pub struct PlanEnv<'a> {
     /// The most one-byte counters (profiles × counts) the engine counts in
     /// arrays indexed by profile id (`engine::dense_count`); 0 for none.
     pub dense_counters: usize,
+    /// The earliest and latest `ts` of the events in nanoseconds
+    /// (`DataDir::ts_span`), when known: a time bound every event meets is
+    /// left out. `None` for SQL, which must hold for any data.
+    pub ts_span: Option<(i128, i128)>,
 }
 
 /// A plan for SQL emission (see `crate::sql`) differs from an executed one in
@@ -293,7 +302,11 @@ impl<'a, 'e> Lowering<'a, 'e> {
     /// The plan of one or more formulas over one scan; with `membership`,
     /// one boolean column per formula.
     fn plan(&self, formulas: &[Formula], membership: bool) -> Result<LogicalPlan, DataError> {
-        let as_of = window::at_most(self.env, self.env.as_of)?;
+        // `ts <= as_of`, unless every event is known to be that early.
+        let until_as_of = match self.all_before(window::nanos(self.env.as_of), true) {
+            true => None,
+            false => Some(self.ts().lt_eq(window::at_most(self.env, self.env.as_of)?)),
+        };
         // Per aggregate: its name, the condition it counts and the rows it
         // counts.
         let mut counted_rows = Vec::new();
@@ -308,7 +321,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
 
         // Rows no condition can count are dropped before grouping; the
         // hoisted IN lists and time bound let the Parquet scan prune.
-        let mut prefilter = vec![self.ts().lt_eq(as_of.clone())];
+        let mut prefilter: Vec<Expr> = until_as_of.iter().cloned().collect();
         if self.env.sql.is_some() {
             // Another engine's GROUP BY would return a NULL id as a row.
             prefilter.push(col("profile_id").is_not_null());
@@ -450,7 +463,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
         let plan = if joined {
             // Silent profiles (no counted events) belong to the segment: start
             // from the universe and look their counts up.
-            LogicalPlanBuilder::from(self.universe(as_of)?)
+            LogicalPlanBuilder::from(self.universe(until_as_of)?)
                 .alias("universe")?
                 .join(
                     counted,
@@ -521,12 +534,19 @@ impl<'a, 'e> Lowering<'a, 'e> {
             .alias("events")?)
     }
 
-    /// The universe: the profiles table, or every profile with an event up to as_of.
-    fn universe(&self, as_of: Expr) -> Result<LogicalPlan, DataError> {
+    /// The universe: the profiles table, or every profile with an event up
+    /// to as_of (`until_as_of`: the bound, when some event may be later).
+    fn universe(&self, until_as_of: Option<Expr>) -> Result<LogicalPlan, DataError> {
         let b = match &self.env.profiles {
             Some(profiles) => LogicalPlanBuilder::scan("profiles", Arc::clone(profiles), None)?,
-            None => LogicalPlanBuilder::scan("events", Arc::clone(&self.env.events), None)?
-                .filter(self.ts().lt_eq(as_of))?,
+            None => {
+                let events =
+                    LogicalPlanBuilder::scan("events", Arc::clone(&self.env.events), None)?;
+                match until_as_of {
+                    Some(bound) => events.filter(bound)?,
+                    None => events,
+                }
+            }
         };
         Ok(b.filter(col("profile_id").is_not_null())?
             .aggregate(vec![col("profile_id")], Vec::<Expr>::new())?
@@ -557,7 +577,9 @@ impl<'a, 'e> Lowering<'a, 'e> {
             }
         }
         if let (true, Some(l)) = (all_windowed, lower) {
-            earliest = Some(self.ts().gt_eq(window::literal_ceil(self.env, l)?));
+            if !self.all_after(l, true) {
+                earliest = Some(self.ts().gt_eq(window::literal_ceil(self.env, l)?));
+            }
         }
         let mut out = vec![in_strings("event", events.iter().map(|e| e.name()))];
         if channels.len() < crate::catalog::CHANNELS.len() {
@@ -630,21 +652,43 @@ impl<'a, 'e> Lowering<'a, 'e> {
         let mut out = Vec::new();
         if let Some(start) = &w.start {
             let at = window::resolve(self.env, start.at)?;
-            out.push(if start.inclusive {
-                self.ts().gt_eq(window::at_least(self.env, at)?)
-            } else {
-                self.ts().gt(window::at_most(self.env, at)?)
-            });
+            if !self.all_after(window::nanos(at), start.inclusive) {
+                out.push(if start.inclusive {
+                    self.ts().gt_eq(window::at_least(self.env, at)?)
+                } else {
+                    self.ts().gt(window::at_most(self.env, at)?)
+                });
+            }
         }
         if let Some(end) = &w.end {
             let at = window::resolve(self.env, end.at)?;
-            out.push(if end.inclusive {
-                self.ts().lt_eq(window::at_most(self.env, at)?)
-            } else {
-                self.ts().lt(window::at_least(self.env, at)?)
-            });
+            if !self.all_before(window::nanos(at), end.inclusive) {
+                out.push(if end.inclusive {
+                    self.ts().lt_eq(window::at_most(self.env, at)?)
+                } else {
+                    self.ts().lt(window::at_least(self.env, at)?)
+                });
+            }
         }
         Ok(out)
+    }
+
+    /// Whether every event is known to be after the instant `nanos` (or at
+    /// it, when `inclusive`), so that bound can be left out. Exact in the
+    /// column's unit: a value `v` of unit `u` with `v·u ≥ nanos` meets
+    /// `v ≥ ⌈nanos/u⌉`, and with `v·u > nanos` meets `v > ⌊nanos/u⌋`.
+    fn all_after(&self, nanos: i128, inclusive: bool) -> bool {
+        self.env
+            .ts_span
+            .is_some_and(|(lo, _)| lo > nanos || (inclusive && lo == nanos))
+    }
+
+    /// Whether every event is known to be before the instant `nanos` (or at
+    /// it, when `inclusive`); see [`Lowering::all_after`].
+    fn all_before(&self, nanos: i128, inclusive: bool) -> bool {
+        self.env
+            .ts_span
+            .is_some_and(|(_, hi)| hi < nanos || (inclusive && hi == nanos))
     }
 
     /// The count of a condition, by its unit, over the rows where `pred`

@@ -280,6 +280,38 @@ impl Data {
     }
 }
 
+impl Data {
+    /// The plan of a bare expression or one-segment script at `as_of`, after
+    /// DataFusion's optimizer (its scans list the columns they read).
+    pub fn optimized_plan(&self, script: &str, as_of: &str) -> String {
+        let engine = seglang::Engine::open(self.path()).expect("open data");
+        let compiled = seglang::compile(script, Some(engine.objects()))
+            .unwrap_or_else(|d| panic!("script {script:?} does not compile: {d:?}"));
+        let last = compiled.program.segments.len() - 1;
+        let as_of = seglang::syntax::literal::parse_datetime(as_of).expect("as_of");
+        engine
+            .optimized_plan(&compiled.program, last, as_of)
+            .unwrap_or_else(|e| panic!("planning {script:?}: {e}"))
+            .display_indent()
+            .to_string()
+    }
+
+    /// The columns the plan of `script` reads from events.
+    pub fn event_columns_read(&self, script: &str, as_of: &str) -> Vec<String> {
+        let plan = self.optimized_plan(script, as_of);
+        let scan = plan
+            .lines()
+            .find(|l| l.contains("TableScan: events"))
+            .unwrap_or_else(|| panic!("no scan of events in\n{plan}"));
+        let list = scan
+            .split("projection=[")
+            .nth(1)
+            .and_then(|r| r.split(']').next())
+            .unwrap_or_else(|| panic!("no projection in {scan}"));
+        list.split(", ").map(str::to_string).collect()
+    }
+}
+
 /// The built `seg` binary.
 pub fn seg() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_seg"));

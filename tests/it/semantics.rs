@@ -267,6 +267,98 @@ fn window_bounds_are_exact_in_every_timestamp_unit() {
 }
 
 #[test]
+fn time_bounds_every_event_meets_are_left_out_exactly_at_their_edges() {
+    for unit in [
+        TimeUnit::Second,
+        TimeUnit::Millisecond,
+        TimeUnit::Microsecond,
+        TimeUnit::Nanosecond,
+    ] {
+        let enc = Encoding {
+            dictionary: false,
+            unit,
+            zoned: false,
+        };
+        // The first event is exactly 30 days before as_of, the last at as_of.
+        let d = Data::with_encoding(
+            &[
+                ev("click.email", 1, "2026-01-30T00:00:00Z"),
+                ev("click.email", 2, "2026-02-10T00:00:00Z"),
+                ev("click.email", 3, AS_OF),
+            ],
+            enc,
+        );
+        let span = seglang::data::DataDir::open(d.path())
+            .expect("open")
+            .ts_span;
+        let first = i128::from(nanos("2026-01-30T00:00:00Z"));
+        let last = i128::from(nanos(AS_OF));
+        assert_eq!(span, Some((first, last)), "{unit:?}");
+        let reads_ts = |script: &str, as_of: &str| {
+            d.event_columns_read(script, as_of)
+                .contains(&"ts".to_string())
+        };
+
+        // Every event is at or before as_of: `ts <= as_of` goes, and `ts`
+        // is not read.
+        assert_eq!(d.ids("click.email exists", AS_OF), vec![1, 2, 3]);
+        assert!(!reads_ts("click.email exists", AS_OF), "{unit:?}");
+        // One second earlier, the last event is after as_of.
+        let earlier = "2026-02-28T23:59:59Z";
+        assert_eq!(d.ids("click.email exists", earlier), vec![1, 2]);
+        assert!(reads_ts("click.email exists", earlier), "{unit:?}");
+        // `last 30d` is open at its start, which is the first event: the
+        // bound stays and leaves it out.
+        assert_eq!(d.ids("click.email at_least 1 last 30d", AS_OF), vec![2, 3]);
+        assert!(reads_ts("click.email at_least 1 last 30d", AS_OF));
+        // `since` is closed: every event meets it.
+        let since = "click.email at_least 1 since 2026-01-30";
+        assert_eq!(d.ids(since, AS_OF), vec![1, 2, 3]);
+        assert!(!reads_ts(since, AS_OF), "{unit:?}");
+        // `before` is open at its end: the last event does not meet it.
+        let before = "click.email at_least 1 before 2026-03-01";
+        assert_eq!(d.ids(before, AS_OF), vec![1, 2]);
+        assert!(reads_ts(before, AS_OF), "{unit:?}");
+        // … and one nanosecond later, every event does.
+        let before = "click.email at_least 1 before 2026-03-01T00:00:00.000000001Z";
+        assert_eq!(d.ids(before, AS_OF), vec![1, 2, 3]);
+        assert!(!reads_ts(before, AS_OF), "{unit:?}");
+        // Negation, over the same data with a profiles table.
+        let d = d.profiles(&[1, 2, 3, 4]);
+        assert_eq!(d.ids("not click.email exists", AS_OF), vec![4]);
+        let read = d.event_columns_read("not click.email exists", AS_OF);
+        assert!(!read.contains(&"ts".to_string()), "{unit:?}: {read:?}");
+    }
+}
+
+#[test]
+fn a_null_ts_keeps_the_as_of_bound_so_the_event_never_counts() {
+    use datafusion::arrow::array::{ArrayRef, TimestampMicrosecondArray};
+    use std::sync::Arc;
+    let d = Data::empty();
+    let ts: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![
+        Some(nanos("2026-01-10") / 1_000),
+        None,
+    ]));
+    write_table(
+        &d.path().join("events/a.parquet"),
+        vec![
+            ("profile_id", ints(&[1, 2])),
+            ("channel", strs(&["email", "email"])),
+            ("event", strs(&["click", "click"])),
+            ("ts", ts),
+        ],
+    );
+    let d = d.profiles(&[1, 2, 3]);
+    let span = seglang::data::DataDir::open(d.path())
+        .expect("open")
+        .ts_span;
+    assert_eq!(span, None);
+    assert_eq!(d.ids("click.email exists", AS_OF), vec![1]);
+    assert_eq!(d.ids("not click.email exists", AS_OF), vec![2, 3]);
+}
+
+#[test]
 fn millisecond_and_microsecond_files_mix_in_one_events_folder() {
     let d = Data::empty();
     write_events(
@@ -298,6 +390,17 @@ fn millisecond_and_microsecond_files_mix_in_one_events_folder() {
     assert_eq!(
         d.ids("click.email at_least 1 since 2026-01-11", AS_OF),
         vec![2]
+    );
+    // The span of `ts` over both files, each in its own unit.
+    let span = seglang::data::DataDir::open(d.path())
+        .expect("open")
+        .ts_span;
+    assert_eq!(
+        span,
+        Some((
+            i128::from(nanos("2026-01-10T00:00:00.001Z")),
+            i128::from(nanos("2026-01-11T00:00:00.000001Z"))
+        ))
     );
 }
 

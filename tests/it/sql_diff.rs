@@ -433,6 +433,25 @@ fn emitted_sql_agrees_when_the_profile_ids_are_a_range() {
     differential(data, seed, env_or("SEG_DIFF_CASES", 300) as usize / 2);
 }
 
+/// Every event before as_of: Seg's plan leaves out `ts <= as_of`, and the
+/// starts of windows that begin before the first event, by the files'
+/// statistics (`DataDir::ts_span`); the SQL keeps every bound.
+#[test]
+fn emitted_sql_agrees_when_every_event_precedes_as_of() {
+    let seed = env_or("SEG_DIFF_SEED", 20261129) + 3;
+    let data = data(seed, Universe::Range);
+    let dir = seglang::data::DataDir::open(data.path()).expect("open");
+    let (_, last) = dir.ts_span.expect("the footers give the span of ts");
+    let as_of = parse(AS_OF) + TimeDelta::days(4);
+    assert!(last <= i128::from(as_of.timestamp_nanos_opt().expect("in range")));
+    differential_at(
+        data,
+        seed,
+        env_or("SEG_DIFF_CASES", 300) as usize / 2,
+        as_of,
+    );
+}
+
 /// The universe from events (no `profiles`), lookups of absent tables, and a
 /// `ts` without a zone (TIMESTAMP, not TIMESTAMPTZ, in DuckDB and PostgreSQL).
 #[test]
@@ -446,8 +465,11 @@ fn emitted_sql_agrees_without_optional_tables_and_with_naive_timestamps() {
 }
 
 fn differential(data: Data, seed: u64, cases: usize) {
+    differential_at(data, seed, cases, parse(AS_OF));
+}
+
+fn differential_at(data: Data, seed: u64, cases: usize, as_of: DateTime<Utc>) {
     let engine = seglang::Engine::open(data.path()).expect("open");
-    let as_of = parse(AS_OF);
     let options = |d| SqlOptions::for_data(d, engine.data(), engine.objects());
 
     let mut runner = TestRunner::new_with_rng(
