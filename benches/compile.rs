@@ -35,6 +35,7 @@ fn env(objects: &ObjectIndex) -> PlanEnv<'_> {
         sql: None,
         dense_counters: 0,
         ts_span: None,
+        event_files: None,
     }
 }
 

@@ -20,7 +20,7 @@ use datafusion::execution::SessionStateBuilder;
 
 use crate::check::{ObjectIndex, Program};
 use crate::data::{load_objects, DataDir, DataError};
-use crate::plan::{segment_plan, segments_plan, PlanEnv};
+use crate::plan::{segment_plan, segments_plan, EventFiles, PlanEnv};
 
 mod dense_count;
 mod dictionary_eq;
@@ -194,6 +194,7 @@ impl Engine {
             sql: None,
             dense_counters: dense_counters(self.memory_limit),
             ts_span: self.data.ts_span,
+            event_files: (self.data.event_files.len() > 1).then_some(self as &dyn EventFiles),
         })
     }
 
@@ -332,6 +333,23 @@ fn memory_limit() -> Result<usize, DataError> {
                 "SEG_MEMORY_LIMIT: `{text}` is not a size (write 2G, 512M or a number of bytes)"
             ))
         })
+}
+
+/// The events files one by one, for plans that read the files whose time is
+/// decided without `ts` (`plan::split`).
+impl EventFiles for Engine {
+    fn spans(&self) -> &[Option<(i128, i128)>] {
+        &self.data.file_ts_spans
+    }
+
+    fn table(&self, files: &[usize]) -> Result<Arc<dyn TableSource>, DataError> {
+        let paths: Vec<std::path::PathBuf> = files
+            .iter()
+            .filter_map(|&i| self.data.event_files.get(i).cloned())
+            .collect();
+        let table = listing(&paths, Arc::clone(&self.data.events_schema))?;
+        Ok(provider_as_source(table))
+    }
 }
 
 fn listing(

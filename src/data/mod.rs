@@ -244,6 +244,9 @@ pub struct DataDir {
     /// group) and no event has a NULL `ts`. A time bound that every event
     /// meets is then left out of the plan, and `ts` is not read for it.
     pub ts_span: Option<(i128, i128)>,
+    /// Per events file (in the order of `event_files`), its earliest and
+    /// latest `ts` in nanoseconds, when known (as for `ts_span`).
+    pub file_ts_spans: Vec<Option<(i128, i128)>>,
 }
 
 impl DataDir {
@@ -278,7 +281,11 @@ impl DataDir {
             )))
             }
         };
-        let (events_schema, ts_span) = events_schema(&event_files)?;
+        let EventsSchema {
+            schema: events_schema,
+            span: ts_span,
+            file_spans: file_ts_spans,
+        } = events_schema(&event_files)?;
         let profiles = root.join("profiles.parquet");
         let profiles = if profiles.is_file() {
             let schema = parquet_schema(&profiles)?;
@@ -293,6 +300,7 @@ impl DataDir {
             events_schema,
             profiles,
             ts_span,
+            file_ts_spans,
         })
     }
 
@@ -410,13 +418,20 @@ fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> 
 /// a column keeps its type when every file agrees, strings fall back to utf8,
 /// and `ts` takes the finest unit present so no file loses precision.
 ///
-/// Also returns the span of `ts` over all files (see [`DataDir::ts_span`]).
-fn events_schema(files: &[PathBuf]) -> Result<(SchemaRef, Option<(i128, i128)>), DataError> {
+/// Also returns the span of `ts` of each file and over all files (see
+/// [`DataDir::ts_span`]).
+fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
     let mut found: Vec<Vec<DataType>> = vec![Vec::new(); EVENT_COLUMNS.len()];
     let mut span = FileSpan::Empty;
+    let mut file_spans = Vec::with_capacity(files.len());
     for file in files {
         let footer = footer(file)?;
-        span = match (span, file_ts_span(&footer)) {
+        let this = file_ts_span(&footer);
+        file_spans.push(match this {
+            FileSpan::Known(lo, hi) => Some((lo, hi)),
+            _ => None,
+        });
+        span = match (span, this) {
             (FileSpan::Empty, s) | (s, FileSpan::Empty) => s,
             (FileSpan::Known(a, b), FileSpan::Known(c, d)) => FileSpan::Known(a.min(c), b.max(d)),
             _ => FileSpan::Unknown,
@@ -463,7 +478,17 @@ fn events_schema(files: &[PathBuf]) -> Result<(SchemaRef, Option<(i128, i128)>),
         FileSpan::Known(lo, hi) => Some((lo, hi)),
         _ => None,
     };
-    Ok((Arc::new(Schema::new(fields)), span))
+    Ok(EventsSchema {
+        schema: Arc::new(Schema::new(fields)),
+        span,
+        file_spans,
+    })
+}
+
+struct EventsSchema {
+    schema: SchemaRef,
+    span: Option<(i128, i128)>,
+    file_spans: Vec<Option<(i128, i128)>>,
 }
 
 fn unit_rank(u: &TimeUnit) -> u8 {

@@ -28,7 +28,10 @@
 //! becomes one conditional aggregate over the same scan. Scope selectors are
 //! resolved against the small dimension tables into id lists first.
 
+mod split;
 mod window;
+
+pub use split::EventFiles;
 
 /// With profile rows in the aggregate's input: 1 on event rows, NULL on
 /// profile rows.
@@ -77,6 +80,9 @@ pub struct PlanEnv<'a> {
     /// (`DataDir::ts_span`), when known: a time bound every event meets is
     /// left out. `None` for SQL, which must hold for any data.
     pub ts_span: Option<(i128, i128)>,
+    /// The events table file by file, when files whose time is decided may
+    /// be read without `ts` (`split`); `None` for SQL.
+    pub event_files: Option<&'a dyn EventFiles>,
 }
 
 /// A plan for SQL emission (see `crate::sql`) differs from an executed one in
@@ -254,7 +260,8 @@ pub fn segment_plan(
     let mut inliner = Inliner::new(program);
     let formula = inliner.segment(segment)?;
     let atoms = inliner.atoms;
-    Lowering::new(env, &atoms).plan(&[formula], false)
+    let plan = Lowering::new(env, &atoms).plan(&[formula], false)?;
+    split::by_time(env, plan)
 }
 
 /// One plan for several segments, still with one scan of events: it returns
@@ -274,7 +281,8 @@ pub fn segments_plan(
         formulas.push(inliner.segment(s)?);
     }
     let atoms = inliner.atoms;
-    Lowering::new(env, &atoms).plan(&formulas, true)
+    let plan = Lowering::new(env, &atoms).plan(&formulas, true)?;
+    split::by_time(env, plan)
 }
 
 struct Lowering<'a, 'e> {

@@ -17,7 +17,7 @@ pub(super) fn nanos(t: DateTime<Utc>) -> i128 {
     i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos())
 }
 
-fn unit_nanos(ts_type: &DataType) -> i128 {
+pub(super) fn unit_nanos(ts_type: &DataType) -> i128 {
     match ts_type {
         DataType::Timestamp(TimeUnit::Second, _) => 1_000_000_000,
         DataType::Timestamp(TimeUnit::Millisecond, _) => 1_000_000,

@@ -191,6 +191,20 @@ impl Data {
         Data { dir }
     }
 
+    /// Events in `files` files under `events/`, each a stretch of time (in
+    /// the order of `ts`), as partitioned event tables are.
+    pub fn in_time_files(events: &[Ev], files: usize) -> Data {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sorted = events.to_vec();
+        sorted.sort_by_key(|e| nanos(e.ts));
+        let per_file = sorted.len().div_ceil(files.max(1)).max(1);
+        for (i, chunk) in sorted.chunks(per_file).enumerate() {
+            let path = dir.path().join(format!("events/part-{i:05}.parquet"));
+            write_events(&path, chunk, PLAIN_US);
+        }
+        Data { dir }
+    }
+
     /// An empty data directory (add tables yourself).
     pub fn empty() -> Data {
         Data {

@@ -332,6 +332,87 @@ fn time_bounds_every_event_meets_are_left_out_exactly_at_their_edges() {
 }
 
 #[test]
+fn files_whose_time_is_decided_are_read_without_ts_and_answer_the_same() {
+    // Sixty days of events up to as_of, in six files of ten days each (in
+    // three units), and the same events in one file, where nothing splits.
+    let mut rows = Vec::new();
+    for day in 0..60i64 {
+        for p in 1..=6i64 {
+            if (day + p) % 3 == 0 {
+                let at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+                    .expect("time")
+                    + chrono::TimeDelta::days(day)
+                    + chrono::TimeDelta::hours(p);
+                let at: &'static str = Box::leak(at.to_rfc3339().into_boxed_str());
+                let what = if (day + p) % 2 == 0 {
+                    "click.email"
+                } else {
+                    "opened.email"
+                };
+                rows.push(ev(what, p, at));
+            }
+        }
+    }
+    let split = Data::empty();
+    let units = [
+        TimeUnit::Second,
+        TimeUnit::Millisecond,
+        TimeUnit::Nanosecond,
+    ];
+    for (i, chunk) in rows.chunks(rows.len().div_ceil(6)).enumerate() {
+        write_events(
+            &split.path().join(format!("events/part-{i}.parquet")),
+            chunk,
+            Encoding {
+                dictionary: i % 2 == 0,
+                unit: units[i % 3],
+                zoned: true,
+            },
+        );
+    }
+    let split = split.profiles(&[1, 2, 3, 4, 5, 6, 7]);
+    let one = Data::new(&rows).profiles(&[1, 2, 3, 4, 5, 6, 7]);
+    let scripts = [
+        "click.email at_least 2 last 14d",
+        "click.email at_least 2 last 25d",
+        "click.email at_least 1 between 2026-01-05 and 2026-01-25",
+        "click.email at_least 1 since 2026-01-21T01:00:00Z",
+        "click.email at_least 2 last 20d and not opened.email at_least 3 last 45d",
+        "not click.email at_least 1 last 10d",
+        "click.email at_least 3 days last 30d",
+        "opened.email at_least 1 before 2026-01-11 or click.email at_least 4 last 7d",
+    ];
+    for script in scripts {
+        assert_eq!(split.ids(script, AS_OF), one.ids(script, AS_OF), "{script}");
+        assert_eq!(
+            split.ids(script, "2026-02-15"),
+            one.ids(script, "2026-02-15"),
+            "{script} at 2026-02-15"
+        );
+    }
+    // A 25-day window: the files that straddle its start or as_of read
+    // `ts` (one scan), the one between them reads no `ts`, and the older
+    // ones drop out.
+    let plan = split.optimized_plan("click.email at_least 2 last 25d", AS_OF);
+    let scans: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.contains("TableScan: events"))
+        .collect();
+    assert_eq!(scans.len(), 2, "{plan}");
+    assert_eq!(
+        scans.iter().filter(|l| l.contains(", ts")).count(),
+        1,
+        "{plan}"
+    );
+    // Distinct days date `ts`: no file is read without it.
+    let plan = split.optimized_plan("click.email at_least 3 days last 30d", AS_OF);
+    assert!(plan
+        .lines()
+        .filter(|l| l.contains("TableScan: events"))
+        .all(|l| l.contains(", ts")));
+}
+
+#[test]
 fn a_null_ts_keeps_the_as_of_bound_so_the_event_never_counts() {
     use datafusion::arrow::array::{ArrayRef, TimestampMicrosecondArray};
     use std::sync::Arc;
