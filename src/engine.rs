@@ -26,6 +26,7 @@ mod dense_count;
 mod dictionary_eq;
 mod filter_order;
 mod mmap_store;
+mod union_partitions;
 
 /// A data directory opened for queries: validated tables registered in a
 /// DataFusion session, and the dimension tables indexed.
@@ -112,6 +113,7 @@ impl Engine {
             )),
         );
         rules.push(Arc::new(filter_order::CheapFirst));
+        rules.push(Arc::new(union_partitions::UnionPartitions));
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)

@@ -391,6 +391,7 @@ fn compile_emits_the_physical_plan_with_seg_s_operators() {
     let physical = |limit: &str| {
         common::seg()
             .env("SEG_MEMORY_LIMIT", limit)
+            .env("DATAFUSION_EXECUTION_TARGET_PARTITIONS", "2")
             .args([
                 "compile",
                 &example("retargeting.seg"),
@@ -427,6 +428,24 @@ fn compile_emits_the_physical_plan_with_seg_s_operators() {
     assert!(!plan.contains("DenseCountExec"), "{plan}");
     assert!(
         plan.contains("AggregateExec: mode=FinalPartitioned"),
+        "{plan}"
+    );
+    // The events are a union of scans (files read with and without `ts`),
+    // with more partitions than the target: the partial aggregation still
+    // runs in two.
+    let lines: Vec<&str> = plan.lines().map(str::trim).collect();
+    let partial = lines
+        .iter()
+        .position(|l| l.starts_with("AggregateExec: mode=Partial"))
+        .unwrap_or_else(|| panic!("no partial aggregation in {plan}"));
+    assert!(
+        lines[partial + 1].starts_with("RepartitionExec: partitioning=RoundRobinBatch(2)"),
+        "{plan}"
+    );
+    assert!(
+        lines[partial + 2..]
+            .iter()
+            .any(|l| l.starts_with("UnionExec")),
         "{plan}"
     );
     // Without data there is no plan to show.
