@@ -195,7 +195,7 @@ impl Engine {
             as_of,
             sql: None,
             dense_counters: dense_counters(self.memory_limit),
-            ts_span: self.data.ts_span,
+            ts_span: self.data.ts_span(),
             event_files: (self.data.event_files.len() > 1).then_some(self as &dyn EventFiles),
         })
     }
@@ -340,7 +340,7 @@ fn memory_limit() -> Result<usize, DataError> {
 /// The events files one by one, for plans that read the files whose time is
 /// decided without `ts` (`plan::split`).
 impl EventFiles for Engine {
-    fn spans(&self) -> &[Option<(i128, i128)>] {
+    fn spans(&self) -> &[crate::data::FileSpan] {
         &self.data.file_ts_spans
     }
 

@@ -130,7 +130,7 @@ fn footer(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, DataErro
 
 /// What a file's footer says of its `ts` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FileSpan {
+pub enum FileSpan {
     /// The file has no rows.
     Empty,
     /// Its earliest and latest `ts`, in nanoseconds since the epoch, and no
@@ -138,6 +138,26 @@ enum FileSpan {
     Known(i128, i128),
     /// A row group lacks statistics, or has NULLs.
     Unknown,
+}
+
+impl FileSpan {
+    /// The earliest and latest `ts`, when known.
+    pub fn known(self) -> Option<(i128, i128)> {
+        match self {
+            FileSpan::Known(lo, hi) => Some((lo, hi)),
+            _ => None,
+        }
+    }
+}
+
+/// Nanoseconds in one `unit`.
+pub(crate) fn unit_nanos(unit: &TimeUnit) -> i128 {
+    match unit {
+        TimeUnit::Second => 1_000_000_000,
+        TimeUnit::Millisecond => 1_000_000,
+        TimeUnit::Microsecond => 1_000,
+        TimeUnit::Nanosecond => 1,
+    }
 }
 
 /// The span of `ts` in one file, from its row groups' statistics.
@@ -181,7 +201,7 @@ fn file_ts_span(builder: &ParquetRecordBatchReaderBuilder<File>) -> FileSpan {
     if nulls.null_count() > 0 || nulls.values().iter().any(|&n| n > 0) {
         return FileSpan::Unknown;
     }
-    let scale = 10i128.pow(9 - 3 * u32::from(unit_rank(unit)));
+    let scale = unit_nanos(unit);
     let (mins, maxes) = (
         mins.as_primitive::<Int64Type>(),
         maxes.as_primitive::<Int64Type>(),
@@ -239,14 +259,9 @@ pub struct DataDir {
     pub events_schema: SchemaRef,
     /// `profiles.parquet`, when present.
     pub profiles: Option<PathBuf>,
-    /// The earliest and the latest `ts` of any event, in nanoseconds since
-    /// the epoch, when the files' footers tell them (statistics in every row
-    /// group) and no event has a NULL `ts`. A time bound that every event
-    /// meets is then left out of the plan, and `ts` is not read for it.
-    pub ts_span: Option<(i128, i128)>,
-    /// Per events file (in the order of `event_files`), its earliest and
-    /// latest `ts` in nanoseconds, when known (as for `ts_span`).
-    pub file_ts_spans: Vec<Option<(i128, i128)>>,
+    /// Per events file (in the order of `event_files`), what its footer
+    /// says of `ts`.
+    pub file_ts_spans: Vec<FileSpan>,
 }
 
 impl DataDir {
@@ -281,11 +296,7 @@ impl DataDir {
             )))
             }
         };
-        let EventsSchema {
-            schema: events_schema,
-            span: ts_span,
-            file_spans: file_ts_spans,
-        } = events_schema(&event_files)?;
+        let (events_schema, file_ts_spans) = events_schema(&event_files)?;
         let profiles = root.join("profiles.parquet");
         let profiles = if profiles.is_file() {
             let schema = parquet_schema(&profiles)?;
@@ -299,7 +310,6 @@ impl DataDir {
             event_files,
             events_schema,
             profiles,
-            ts_span,
             file_ts_spans,
         })
     }
@@ -313,6 +323,23 @@ impl DataDir {
             Some(p) => dense_range(p),
             None => Ok(None),
         }
+    }
+
+    /// The earliest and the latest `ts` of any event, in nanoseconds since
+    /// the epoch, when the files' footers tell them (statistics in every row
+    /// group) and no event has a NULL `ts`. A time bound that every event
+    /// meets is then left out of the plan, and `ts` is not read for it.
+    pub fn ts_span(&self) -> Option<(i128, i128)> {
+        self.file_ts_spans
+            .iter()
+            .try_fold(FileSpan::Empty, |span, &file| match (span, file) {
+                (FileSpan::Empty, s) | (s, FileSpan::Empty) => Some(s),
+                (FileSpan::Known(a, b), FileSpan::Known(c, d)) => {
+                    Some(FileSpan::Known(a.min(c), b.max(d)))
+                }
+                _ => None,
+            })
+            .and_then(FileSpan::known)
     }
 
     /// The type of the `ts` column as the events table reads it.
@@ -418,24 +445,13 @@ fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> 
 /// a column keeps its type when every file agrees, strings fall back to utf8,
 /// and `ts` takes the finest unit present so no file loses precision.
 ///
-/// Also returns the span of `ts` of each file and over all files (see
-/// [`DataDir::ts_span`]).
-fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
+/// Also returns what each file's footer says of `ts`.
+fn events_schema(files: &[PathBuf]) -> Result<(SchemaRef, Vec<FileSpan>), DataError> {
     let mut found: Vec<Vec<DataType>> = vec![Vec::new(); EVENT_COLUMNS.len()];
-    let mut span = FileSpan::Empty;
-    let mut file_spans = Vec::with_capacity(files.len());
+    let mut spans = Vec::with_capacity(files.len());
     for file in files {
         let footer = footer(file)?;
-        let this = file_ts_span(&footer);
-        file_spans.push(match this {
-            FileSpan::Known(lo, hi) => Some((lo, hi)),
-            _ => None,
-        });
-        span = match (span, this) {
-            (FileSpan::Empty, s) | (s, FileSpan::Empty) => s,
-            (FileSpan::Known(a, b), FileSpan::Known(c, d)) => FileSpan::Known(a.min(c), b.max(d)),
-            _ => FileSpan::Unknown,
-        };
+        spans.push(file_ts_span(&footer));
         let schema = Arc::clone(footer.schema());
         for (i, t) in validate(file, &schema, &EVENT_COLUMNS)?
             .into_iter()
@@ -474,21 +490,7 @@ fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
             Field::new(*name, t, true)
         })
         .collect();
-    let span = match span {
-        FileSpan::Known(lo, hi) => Some((lo, hi)),
-        _ => None,
-    };
-    Ok(EventsSchema {
-        schema: Arc::new(Schema::new(fields)),
-        span,
-        file_spans,
-    })
-}
-
-struct EventsSchema {
-    schema: SchemaRef,
-    span: Option<(i128, i128)>,
-    file_spans: Vec<Option<(i128, i128)>>,
+    Ok((Arc::new(Schema::new(fields)), spans))
 }
 
 fn unit_rank(u: &TimeUnit) -> u8 {

@@ -26,14 +26,13 @@ use datafusion::logical_expr::{
 
 use super::window::unit_nanos;
 use super::{ts_scalar, PlanEnv};
-use crate::data::DataError;
+use crate::data::{DataError, FileSpan};
 
 /// The events table file by file, for plans that read some files without
 /// `ts` (see the module documentation).
 pub trait EventFiles: Send + Sync {
-    /// Per file, the earliest and latest `ts` in nanoseconds since the epoch,
-    /// when its footer gives them and it has no NULL `ts`.
-    fn spans(&self) -> &[Option<(i128, i128)>];
+    /// Per file, what its footer says of `ts`.
+    fn spans(&self) -> &[FileSpan];
     /// The events table of the given files (indexes into [`EventFiles::spans`]).
     fn table(&self, files: &[usize]) -> Result<Arc<dyn TableSource>, DataError>;
 }
@@ -54,7 +53,7 @@ pub(super) fn by_time(env: &PlanEnv<'_>, plan: LogicalPlan) -> Result<LogicalPla
     // Files by their answers to the bounds; `None`: some bound is undecided.
     let mut groups: BTreeMap<Option<Vec<bool>>, Vec<usize>> = BTreeMap::new();
     for (i, span) in spans.iter().enumerate() {
-        let answers = span.and_then(|(lo, hi)| {
+        let answers = span.known().and_then(|(lo, hi)| {
             bounds
                 .iter()
                 .map(|&(op, n)| answer(op, n, lo, hi))
@@ -73,7 +72,7 @@ pub(super) fn by_time(env: &PlanEnv<'_>, plan: LogicalPlan) -> Result<LogicalPla
             None => scan.build()?,
             Some(_) => {
                 // The first file's earliest instant stands for the group.
-                let Some((lo, _)) = spans[members[0]] else {
+                let Some((lo, _)) = spans[members[0]].known() else {
                     return Ok(plan);
                 };
                 let Ok(value) = i64::try_from(lo / unit) else {
@@ -189,14 +188,15 @@ fn is_comparison(op: Operator) -> bool {
 
 /// A timestamp literal in nanoseconds since the epoch.
 fn nanos(v: &ScalarValue) -> Option<i128> {
-    let (value, scale) = match v {
-        ScalarValue::TimestampSecond(Some(v), _) => (*v, 1_000_000_000),
-        ScalarValue::TimestampMillisecond(Some(v), _) => (*v, 1_000_000),
-        ScalarValue::TimestampMicrosecond(Some(v), _) => (*v, 1_000),
-        ScalarValue::TimestampNanosecond(Some(v), _) => (*v, 1),
-        _ => return None,
-    };
-    Some(i128::from(value) * scale)
+    match v {
+        ScalarValue::TimestampSecond(Some(t), _)
+        | ScalarValue::TimestampMillisecond(Some(t), _)
+        | ScalarValue::TimestampMicrosecond(Some(t), _)
+        | ScalarValue::TimestampNanosecond(Some(t), _) => {
+            Some(i128::from(*t) * unit_nanos(&v.data_type()))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

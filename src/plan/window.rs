@@ -5,7 +5,7 @@
 //! with a finer fraction than the column never shifts an event across it.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{lit, Expr};
 
 use super::{ts_scalar, PlanEnv};
@@ -19,9 +19,7 @@ pub(super) fn nanos(t: DateTime<Utc>) -> i128 {
 
 pub(super) fn unit_nanos(ts_type: &DataType) -> i128 {
     match ts_type {
-        DataType::Timestamp(TimeUnit::Second, _) => 1_000_000_000,
-        DataType::Timestamp(TimeUnit::Millisecond, _) => 1_000_000,
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1,
+        DataType::Timestamp(unit, _) => crate::data::unit_nanos(unit),
         _ => 1_000,
     }
 }

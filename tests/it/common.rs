@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
     ArrayRef, DictionaryArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
     TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
@@ -281,30 +282,35 @@ impl Data {
         self
     }
 
-    /// Runs a bare expression or a one-segment script at `as_of`.
-    pub fn ids(&self, script: &str, as_of: &str) -> Vec<i64> {
+    /// Opens the data and compiles a bare expression or a one-segment
+    /// script: the engine, the program, its last segment and `as_of`.
+    fn compiled(
+        &self,
+        script: &str,
+        as_of: &str,
+    ) -> (seglang::Engine, seglang::Program, usize, DateTime<Utc>) {
         let engine = seglang::Engine::open(self.path()).expect("open data");
         let compiled = seglang::compile(script, Some(engine.objects()))
             .unwrap_or_else(|d| panic!("script {script:?} does not compile: {d:?}"));
         let last = compiled.program.segments.len() - 1;
         let as_of = seglang::syntax::literal::parse_datetime(as_of).expect("as_of");
+        (engine, compiled.program, last, as_of)
+    }
+
+    /// Runs a bare expression or a one-segment script at `as_of`.
+    pub fn ids(&self, script: &str, as_of: &str) -> Vec<i64> {
+        let (engine, program, last, as_of) = self.compiled(script, as_of);
         let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(engine.run(&compiled.program, last, as_of))
+        rt.block_on(engine.run(&program, last, as_of))
             .unwrap_or_else(|e| panic!("running {script:?}: {e}"))
     }
-}
 
-impl Data {
     /// The plan of a bare expression or one-segment script at `as_of`, after
     /// DataFusion's optimizer (its scans list the columns they read).
     pub fn optimized_plan(&self, script: &str, as_of: &str) -> String {
-        let engine = seglang::Engine::open(self.path()).expect("open data");
-        let compiled = seglang::compile(script, Some(engine.objects()))
-            .unwrap_or_else(|d| panic!("script {script:?} does not compile: {d:?}"));
-        let last = compiled.program.segments.len() - 1;
-        let as_of = seglang::syntax::literal::parse_datetime(as_of).expect("as_of");
+        let (engine, program, last, as_of) = self.compiled(script, as_of);
         engine
-            .optimized_plan(&compiled.program, last, as_of)
+            .optimized_plan(&program, last, as_of)
             .unwrap_or_else(|e| panic!("planning {script:?}: {e}"))
             .display_indent()
             .to_string()

@@ -290,7 +290,7 @@ fn time_bounds_every_event_meets_are_left_out_exactly_at_their_edges() {
         );
         let span = seglang::data::DataDir::open(d.path())
             .expect("open")
-            .ts_span;
+            .ts_span();
         let first = i128::from(nanos("2026-01-30T00:00:00Z"));
         let last = i128::from(nanos(AS_OF));
         assert_eq!(span, Some((first, last)), "{unit:?}");
@@ -433,7 +433,7 @@ fn a_null_ts_keeps_the_as_of_bound_so_the_event_never_counts() {
     let d = d.profiles(&[1, 2, 3]);
     let span = seglang::data::DataDir::open(d.path())
         .expect("open")
-        .ts_span;
+        .ts_span();
     assert_eq!(span, None);
     assert_eq!(d.ids("click.email exists", AS_OF), vec![1]);
     assert_eq!(d.ids("not click.email exists", AS_OF), vec![2, 3]);
@@ -475,7 +475,7 @@ fn millisecond_and_microsecond_files_mix_in_one_events_folder() {
     // The span of `ts` over both files, each in its own unit.
     let span = seglang::data::DataDir::open(d.path())
         .expect("open")
-        .ts_span;
+        .ts_span();
     assert_eq!(
         span,
         Some((

@@ -447,7 +447,7 @@ fn emitted_sql_agrees_when_every_event_precedes_as_of() {
     let seed = env_or("SEG_DIFF_SEED", 20261129) + 3;
     let data = data(seed, Universe::Range);
     let dir = seglang::data::DataDir::open(data.path()).expect("open");
-    let (_, last) = dir.ts_span.expect("the footers give the span of ts");
+    let (_, last) = dir.ts_span().expect("the footers give the span of ts");
     let as_of = parse(AS_OF) + TimeDelta::days(4);
     assert!(last <= i128::from(as_of.timestamp_nanos_opt().expect("in range")));
     differential_at(
