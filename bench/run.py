@@ -2,15 +2,19 @@
 """Benchmarks: Seg (release `seg run`) against hand-written SQL on DuckDB.
 
     python3 bench/run.py [--events 10000000] [--runs 5] [--threads 2] [--out bench/out]
+                         [--layout seg,duckdb,pyarrow,spark,unsorted,small-files | all]
 
-Generates data with `seg gen` (kept between runs in --out), runs each suite
-segment through `seg run --format count`, runs the same segment as expert SQL on
-DuckDB (same thread count), and a bare filtered scan of the events on DuckDB as
-the floor. It also runs Seg's own SQL for DuckDB (`seg compile --emit sql`)
+Generates data with `seg gen` (kept between runs in --out) and rewrites it as
+other writers would (`--layout`: DuckDB's COPY, pyarrow's defaults, Spark's
+INT96 and many uneven files, random order, small Hive-partitioned files).
+Over each layout it runs each suite segment through `seg run --format count`,
+the same segment as expert SQL on DuckDB (same thread count) and on
+DataFusion's Python package when installed, and a bare filtered scan of the
+events on DuckDB as the floor. It also runs Seg's own SQL for DuckDB (`seg compile --emit sql`)
 there. Prints medians, the ratios Seg/DuckDB and Seg/floor, and peak RSS, and
 writes docs/benchmarks.md (and a PNG chart when matplotlib is installed).
 `--check` fails on any count disagreement (the CI smoke run uses it).
-Needs: `pip install duckdb` (and matplotlib for the chart).
+Needs: `pip install duckdb pyarrow` (datafusion for its column, matplotlib for the chart).
 """
 import argparse
 import datetime
@@ -24,21 +28,41 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AS_OF = "2026-11-01T00:00:00Z"
-AS_OF_SQL = "TIMESTAMPTZ '2026-11-01 00:00:00+00'"
 
 CHANNELS = ["email", "sms", "push", "telegram_bot", "max_bot", "whatsapp", "viber", "vk_notify"]
 
 
-def ago(days):
-    return f"({AS_OF_SQL} - INTERVAL {days} DAY)"
+class Dialect:
+    """The few spellings in which DuckDB's and DataFusion's SQL differ."""
+
+    def __init__(self, name):
+        self.name = name
+        if name == "duckdb":
+            self.as_of = "TIMESTAMPTZ '2026-11-01 00:00:00+00'"
+        else:
+            self.as_of = "to_timestamp_micros('2026-11-01T00:00:00Z')"
+
+    def ago(self, days):
+        if self.name == "duckdb":
+            return f"({self.as_of} - INTERVAL {days} DAY)"
+        return f"({self.as_of} - INTERVAL '{days} days')"
+
+    def day(self, col):
+        # The session's time zone is UTC in both.
+        return f"CAST({col} AS DATE)" if self.name == "duckdb" else f"date_trunc('day', {col})"
 
 
-def window_sql(days):
-    return f"ts > {ago(days)} AND ts <= {AS_OF_SQL}"
+DUCKDB = Dialect("duckdb")
 
 
-# (name, seg script, expert DuckDB SQL returning the ids)
-def suite():
+# (name, seg script, expert SQL returning the ids, in dialect d)
+def suite(d=DUCKDB):
+    AS_OF_SQL = d.as_of
+    ago = d.ago
+
+    def window_sql(days):
+        return f"ts > {ago(days)} AND ts <= {AS_OF_SQL}"
+
     universe = "profile_id IN (SELECT profile_id FROM profiles)"
     cases = [
         (
@@ -69,7 +93,7 @@ def suite():
             "distinct days, click.*",
             "click.* at_least 3 days last 30d",
             f"""SELECT profile_id FROM events WHERE event = 'click' AND {window_sql(30)} AND {universe}
-                GROUP BY profile_id HAVING count(DISTINCT CAST(timezone('UTC', ts) AS DATE)) >= 3""",
+                GROUP BY profile_id HAVING count(DISTINCT {d.day('ts')}) >= 3""",
         ),
         (
             "universe negation",
@@ -103,9 +127,112 @@ def suite():
     return cases
 
 
-def twenty_segments():
+# --- Layouts: the same events as other writers would have written them. ---
+
+LAYOUTS = ["seg", "duckdb", "pyarrow", "spark", "unsorted", "small-files"]
+DIMENSIONS = ["profiles", "campaigns", "templates", "tags", "attributes"]
+
+LAYOUT_NOTES = {
+    "seg": "`seg gen`'s own files: dictionary types in the Arrow schema, LZ4, one ~1 M-row row group per time-sorted file",
+    "duckdb": "DuckDB `COPY … (FORMAT parquet)` with its defaults: one file, Snappy, 122 880-row row groups, plain strings, `ts` as naive `timestamp[us]`",
+    "pyarrow": "`pyarrow.parquet.write_table` defaults, one file per `seg gen` file: plain `string` columns (dictionary pages), Snappy, 1 Mi-row groups",
+    "spark": "as Spark writes: INT96 `ts`, plain strings, Snappy, 200 `part-…` files of uneven size (hash-distributed by profile, no time locality), one row group each, `_SUCCESS`",
+    "unsorted": "the events in random order in 4 files (pyarrow defaults): no time locality at all",
+    "small-files": "files of 5 000 events in Hive folders `date=YYYY-MM-DD/` (pyarrow defaults)",
+}
+
+
+def make_layout(layout, seg_data, path):
+    """Writes the events of `seg_data` (and its dimension tables) to `path` as
+    `layout`'s writer would. Skipped when `path` already holds them."""
+    if layout == "seg" or os.path.isdir(os.path.join(path, "events")):
+        return
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tmp = path + ".tmp"
+    if os.path.exists(tmp):
+        subprocess.run(["rm", "-rf", tmp], check=True)
+    os.makedirs(os.path.join(tmp, "events"))
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    src = f"read_parquet('{seg_data}/events/*.parquet')"
+
+    def plain(table):
+        # Dictionary-typed (and view) columns as plain strings, as most
+        # writers type them.
+        def typed(t):
+            if pa.types.is_dictionary(t):
+                t = t.value_type
+            return pa.string() if t in (pa.large_string(), pa.string_view()) else t
+        return table.cast(pa.schema([pa.field(f.name, typed(f.type), f.nullable) for f in table.schema]))
+
+    def arrow(sql):
+        relation = con.sql(sql)
+        return (getattr(relation, "to_arrow_table", None) or relation.arrow)()
+
+    start = time.perf_counter()
+    if layout == "duckdb":
+        # Naive timestamps (wall time in UTC), as many pipelines write them.
+        con.execute(f"COPY (SELECT * REPLACE (CAST(ts AS TIMESTAMP) AS ts) FROM {src}) "
+                    f"TO '{tmp}/events/data_0.parquet' (FORMAT parquet)")
+        for t in DIMENSIONS:
+            if os.path.exists(f"{seg_data}/{t}.parquet"):
+                con.execute(f"COPY (SELECT * FROM read_parquet('{seg_data}/{t}.parquet')) TO '{tmp}/{t}.parquet' (FORMAT parquet)")
+    else:
+        for t in DIMENSIONS:
+            if os.path.exists(f"{seg_data}/{t}.parquet"):
+                pq.write_table(plain(pq.read_table(f"{seg_data}/{t}.parquet")), f"{tmp}/{t}.parquet")
+        if layout == "pyarrow":
+            for i, f in enumerate(sorted(os.listdir(f"{seg_data}/events"))):
+                pq.write_table(plain(pq.read_table(f"{seg_data}/events/{f}")), f"{tmp}/events/part-{i}.parquet")
+        elif layout == "spark":
+            # 200 shuffle partitions of uneven size: a profile's events go to
+            # one partition, partition sizes skewed towards the low numbers.
+            parts = 200
+            table = plain(arrow(
+                f"SELECT * EXCLUDE (rn, part) FROM (SELECT *, row_number() OVER () AS rn, "
+                f"CAST(floor({parts} * pow((hash(profile_id) % 1000003) / 1000003.0, 2)) AS INTEGER) AS part FROM {src}) "
+                f"ORDER BY part, rn"))
+            sizes = con.execute(
+                f"SELECT part, count(*) FROM (SELECT CAST(floor({parts} * pow((hash(profile_id) % 1000003) / 1000003.0, 2)) AS INTEGER) AS part FROM {src}) "
+                f"GROUP BY part ORDER BY part").fetchall()
+            offset = 0
+            for part, n in sizes:
+                pq.write_table(table.slice(offset, n), f"{tmp}/events/part-{part:05d}-5e0e4a5c-c000.snappy.parquet",
+                               use_deprecated_int96_timestamps=True, compression="snappy",
+                               row_group_size=max(n, 1), use_dictionary=True)
+                offset += n
+            open(f"{tmp}/events/_SUCCESS", "w").close()
+        elif layout == "unsorted":
+            table = plain(arrow(f"SELECT * FROM {src} ORDER BY hash(profile_id * 7919 + epoch_us(ts))"))
+            n = table.num_rows
+            for i in range(4):
+                pq.write_table(table.slice(i * n // 4, (i + 1) * n // 4 - i * n // 4), f"{tmp}/events/part-{i}.parquet")
+        elif layout == "small-files":
+            table = plain(arrow(f"SELECT *, CAST(ts AS DATE) AS __day FROM {src} ORDER BY ts"))
+            days = table.column("__day").to_pylist()
+            table = table.drop_columns(["__day"])
+            start_row = 0
+            while start_row < len(days):
+                day = days[start_row]
+                end = start_row
+                while end < len(days) and days[end] == day and end - start_row < 5000:
+                    end += 1
+                folder = f"{tmp}/events/date={day.isoformat()}"
+                os.makedirs(folder, exist_ok=True)
+                pq.write_table(table.slice(start_row, end - start_row), f"{folder}/part-{start_row:09d}.parquet")
+                start_row = end
+        else:
+            sys.exit(f"unknown layout {layout}")
+    os.rename(tmp, path)
+    print(f"layout {layout}: written in {time.perf_counter() - start:.1f} s")
+
+
+def many_segments(n):
     lines = []
-    for i in range(20):
+    for i in range(n):
         ch = CHANNELS[i % len(CHANNELS)]
         lines.append(f"segment s{i} = click.{ch} at_least {1 + i % 3} last {7 * (1 + i % 4)}d or delivered.{ch} at_least {2 + i % 5} last 30d;")
     return "\n".join(lines)
@@ -140,46 +267,49 @@ def timed(cmd):
         return secs, usage.ru_maxrss / 1024, out.read()
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=10_000_000)
-    ap.add_argument("--profiles", type=int, default=None)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
-    ap.add_argument("--seg", default=os.path.join(ROOT, "target", "release", "seg"))
-    ap.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md and the chart")
-    ap.add_argument("--check", action="store_true", help="fail when Seg, DuckDB and Seg's SQL disagree on a count")
-    args = ap.parse_args()
+def run_layout(args, layout, data, script_dir):
+    """Runs the suite over one layout: Seg, DuckDB's and DataFusion's
+    hand-written SQL, Seg's SQL on DuckDB. Returns (rows, floor, all, one,
+    mismatches)."""
     import duckdb
-
-    profiles = args.profiles or max(1000, args.events // 10)
-    data = os.path.join(args.out, f"data-{args.events}")
-    if not os.path.isdir(os.path.join(data, "events")):
-        os.makedirs(args.out, exist_ok=True)
-        secs, rss, _ = timed([args.seg, "gen", "--out", data, "--events", str(args.events), "--profiles", str(profiles)])
-        print(f"seg gen: {args.events} events in {secs:.2f} s ({args.events / secs / 1e6:.2f} M events/s), peak RSS {rss:.0f} MiB")
 
     con = duckdb.connect()
     con.execute(f"SET threads = {args.threads}")
-    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/events/*.parquet')")
-    for t in ["profiles", "campaigns", "templates", "tags", "attributes"]:
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/events/**/*.parquet', hive_partitioning = false)")
+    for t in DIMENSIONS:
         if os.path.exists(f"{data}/{t}.parquet"):
             con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{data}/{t}.parquet')")
+    dfx = None
+    try:
+        import datafusion
 
-    def duck(sql):
-        times = []
+        config = datafusion.SessionConfig().with_target_partitions(args.threads).set("datafusion.execution.time_zone", "+00:00")
+        dfx = datafusion.SessionContext(config)
+        dfx.register_parquet("events", f"{data}/events/", file_extension=".parquet")
+        for t in DIMENSIONS:
+            if os.path.exists(f"{data}/{t}.parquet"):
+                dfx.register_parquet(t, f"{data}/{t}.parquet")
+    except Exception as e:  # not installed, or it cannot read the layout
+        print(f"DataFusion (Python) left out on {layout}: {e}")
+        dfx = None
+
+    def median_of(run):
+        times, out = [], None
         for _ in range(args.runs):
             start = time.perf_counter()
-            rows = con.execute(sql).fetchall()
+            out = run()
             times.append(time.perf_counter() - start)
-        return statistics.median(times), rows
+        return statistics.median(times), out
 
-    floor_t, _ = duck(f"SELECT count(*) FROM events WHERE event = 'click' AND ts <= {AS_OF_SQL}")
+    def duck(sql):
+        return median_of(lambda: con.execute(sql).fetchall())
+
+    floor_t, _ = duck(f"SELECT count(*) FROM events WHERE event = 'click' AND ts <= {DUCKDB.as_of}")
     results = []
     mismatches = 0
-    script_dir = tempfile.mkdtemp()
-    for name, seg, sql in suite():
+    df_cases = suite(Dialect("datafusion"))
+    for (name, seg, sql), (_, _, df_sql) in zip(suite(), df_cases):
         path = os.path.join(script_dir, "q.seg")
         with open(path, "w") as f:
             f.write(seg)
@@ -191,76 +321,204 @@ def main():
         # Seg's own SQL for DuckDB, run there.
         _, _, seg_sql = timed([args.seg, "compile", path, "--emit", "sql", "--dialect", "duckdb", "--data", data, "--as-of", AS_OF])
         sql_t, sql_rows = duck(seg_sql)
-        for who, n in [("DuckDB", len(rows)), ("Seg's SQL on DuckDB", len(sql_rows))]:
+        counts = [("DuckDB", len(rows)), ("Seg's SQL on DuckDB", len(sql_rows))]
+        df_t = None
+        if dfx is not None:
+            try:
+                df_t, df_rows = median_of(lambda: dfx.sql(df_sql).to_arrow_table().num_rows)
+                counts.append(("DataFusion", df_rows))
+            except Exception as e:
+                print(f"DataFusion (Python) failed on {layout} / {name}: {str(e).splitlines()[0]}")
+        for who, n in counts:
             if n != count:
-                print(f"{'error' if args.check else 'warning'}: {name}: Seg counts {count}, {who} {n}")
+                print(f"{'error' if args.check else 'warning'}: {layout}: {name}: Seg counts {count}, {who} {n}")
                 mismatches += 1
-        results.append((name, seg_t, duck_t, floor_t, rss, count, sql_t))
-    # Twenty segments with --all, against one of them alone.
-    path = os.path.join(script_dir, "twenty.seg")
-    with open(path, "w") as f:
-        f.write(twenty_segments())
-    runs = [timed([args.seg, "run", path, "--data", data, "--as-of", AS_OF, "--all", "--format", "count"]) for _ in range(args.runs)]
-    all_t = statistics.median(r[0] for r in runs)
+        results.append((name, seg_t, duck_t, floor_t, rss, count, sql_t, df_t))
+    # Twenty and fifty segments with --all, against one of them alone.
+    all_t = {}
+    for n in (20, 50):
+        path = os.path.join(script_dir, f"many{n}.seg")
+        with open(path, "w") as f:
+            f.write(many_segments(n))
+        runs = [timed([args.seg, "run", path, "--data", data, "--as-of", AS_OF, "--all", "--format", "count"]) for _ in range(args.runs)]
+        all_t[n] = statistics.median(r[0] for r in runs)
     one = [timed([args.seg, "run", path, "--data", data, "--as-of", AS_OF, "--segment", "s0", "--format", "count"]) for _ in range(args.runs)]
     one_t = statistics.median(r[0] for r in one)
+    return results, floor_t, all_t, one_t, mismatches
 
+
+def layout_report(layout, results, floor_t, all_t, one_t):
     header = (
-        "| segment | Seg (s) | DuckDB (s) | Seg/DuckDB | Seg/floor | peak RSS (MiB) | ids | Seg's SQL on DuckDB (s) |\n"
-        "|---|---|---|---|---|---|---|---|\n"
+        "| segment | Seg (s) | DuckDB (s) | Seg/DuckDB | Seg/floor | peak RSS (MiB) | ids | Seg's SQL on DuckDB (s) | DataFusion (s) |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
     )
     table = header + "".join(
-        f"| {n} | {s:.3f} | {d:.3f} | {s / d:.2f} | {s / fl:.2f} | {r:.0f} | {c} | {q:.3f} |\n"
-        for n, s, d, fl, r, c, q in results
+        f"| {n} | {s:.3f} | {d:.3f} | {s / d:.2f} | {s / fl:.2f} | {r:.0f} | {c} | {q:.3f} | {'—' if x is None else f'{x:.3f}'} |\n"
+        for n, s, d, fl, r, c, q, x in results
     )
     gm = statistics.geometric_mean([r[1] / r[2] for r in results])
     summary = (
         f"\nGeometric mean Seg/DuckDB: {gm:.2f}. Floor (DuckDB filtered scan of events): {floor_t:.3f} s.\n"
-        f"20 segments with --all: {all_t:.3f} s; one of them alone: {one_t:.3f} s ({all_t / one_t:.2f}×).\n"
+        f"20 segments with --all: {all_t[20]:.3f} s, 50: {all_t[50]:.3f} s; one of them alone: {one_t:.3f} s "
+        f"({all_t[20] / one_t:.2f}× and {all_t[50] / one_t:.2f}×).\n"
     )
-    print(table + summary)
+    return table + summary, gm
+
+
+def generated(args, events, profiles):
+    """The `seg gen` data set of that size, generated once into --out."""
+    data = os.path.join(args.out, f"data-{events}")
+    if not os.path.isdir(os.path.join(data, "events")):
+        os.makedirs(args.out, exist_ok=True)
+        secs, rss, _ = timed([args.seg, "gen", "--out", data, "--events", str(events), "--profiles", str(profiles)])
+        print(f"seg gen: {events} events in {secs:.2f} s ({events / secs / 1e6:.2f} M events/s), peak RSS {rss:.0f} MiB")
+    return data
+
+
+def scaling(args, sizes, script_dir):
+    """The suite on the seg layout at each size: Seg's and DuckDB's times
+    against the number of events, as a table and as docs/benchmarks.png."""
+    rows = {}
+    for n in sizes:
+        data = generated(args, n, max(1000, n // 10))
+        results, floor_t, all_t, one_t, _ = run_layout(args, "seg", data, script_dir)
+        rows[n] = (results, floor_t, all_t)
+        print(f"{n:,} events done")
+    names = [r[0] for r in rows[sizes[0]][0]]
+    text = "| segment | " + " | ".join(f"Seg at {n / 1e6:g} M (s)" for n in sizes) + " | " + \
+        " | ".join(f"DuckDB at {n / 1e6:g} M (s)" for n in sizes) + " |\n|---|" + "---|" * (2 * len(sizes)) + "\n"
+    for i, name in enumerate(names):
+        text += f"| {name} | " + " | ".join(f"{rows[n][0][i][1]:.3f}" for n in sizes) + " | " + \
+            " | ".join(f"{rows[n][0][i][2]:.3f}" for n in sizes) + " |\n"
+    for k in (20, 50):
+        text += f"| --all, {k} segments | " + " | ".join(f"{rows[n][2][k]:.3f}" for n in sizes) + " | " + " | ".join("—" for _ in sizes) + " |\n"
+    text += "| floor (DuckDB scan) | " + " | ".join("—" for _ in sizes) + " | " + " | ".join(f"{rows[n][1]:.3f}" for n in sizes) + " |\n"
+    print(text)
+    with open(os.path.join(args.out, "scaling.md"), "w") as f:
+        f.write(text)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for i, name in enumerate(names):
+            ax.plot(sizes, [rows[n][0][i][1] for n in sizes], marker="o", label=name)
+        ax.plot(sizes, [rows[n][2][50] for n in sizes], marker="s", linestyle=":", label="--all, 50 segments")
+        ax.plot(sizes, [rows[n][1] for n in sizes], color="grey", linestyle="--", label="floor (DuckDB scan)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("events")
+        ax.set_ylabel("seconds (median, whole seg process)")
+        ax.set_title("Seg on seg gen's layout: time against events")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(ROOT, "docs", "benchmarks.png"), dpi=100)
+    except ImportError:
+        print("matplotlib not installed: no chart")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--profiles", type=int, default=None)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
+    ap.add_argument("--seg", default=os.path.join(ROOT, "target", "release", "seg"))
+    ap.add_argument("--layout", default="seg",
+                    help=f"comma-separated layouts, or 'all': {', '.join(LAYOUTS)}")
+    ap.add_argument("--scaling", default=None,
+                    help="comma-separated event counts (e.g. 1000000,10000000,100000000): the suite on the "
+                         "seg layout at each, a table of times and docs/benchmarks.png (time against events)")
+    ap.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md and the chart")
+    ap.add_argument("--check", action="store_true", help="fail when Seg, DuckDB and Seg's SQL disagree on a count")
+    args = ap.parse_args()
+    layouts = LAYOUTS if args.layout == "all" else args.layout.split(",")
+    for layout in layouts:
+        if layout not in LAYOUTS:
+            sys.exit(f"unknown layout `{layout}`; the layouts are {', '.join(LAYOUTS)}")
+
+    script_dir = tempfile.mkdtemp()
+    if args.scaling:
+        scaling(args, [int(n) for n in args.scaling.split(",")], script_dir)
+        return
+    profiles = args.profiles or max(1000, args.events // 10)
+    data = generated(args, args.events, profiles)
+
+    reports = []
+    mismatches = 0
+    for layout in layouts:
+        path = data if layout == "seg" else f"{data}-{layout}"
+        make_layout(layout, data, path)
+        results, floor_t, all_t, one_t, bad = run_layout(args, layout, path, script_dir)
+        mismatches += bad
+        text, gm = layout_report(layout, results, floor_t, all_t, one_t)
+        print(f"\n## Layout `{layout}`\n\n{text}")
+        reports.append((layout, results, floor_t, all_t, one_t, text, gm))
+    if len(reports) > 1:
+        print("| layout | geometric mean Seg/DuckDB | worst Seg/DuckDB | worst Seg/floor | peak RSS (MiB) |\n|---|---|---|---|---|")
+        for layout, results, floor_t, _, _, _, gm in reports:
+            worst = max(results, key=lambda r: r[1] / r[2])
+            floor = max(results, key=lambda r: r[1] / r[3])
+            print(f"| {layout} | {gm:.2f} | {worst[1] / worst[2]:.2f} ({worst[0]}) | {floor[1] / floor[3]:.2f} ({floor[0]}) | {max(r[4] for r in results):.0f} |")
     if args.check and mismatches:
         sys.exit(f"{mismatches} count disagreements")
     if args.write_docs:
-        when = datetime.date.today().isoformat()
-        machine = f"{platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}"
-        doc = os.path.join(ROOT, "docs", "benchmarks.md")
-        # Sections below the marker (compile latency, notes) are kept.
-        kept = ""
-        if os.path.exists(doc):
-            with open(doc) as f:
-                old = f.read()
-            if "<!-- kept -->" in old:
-                kept = old[old.index("<!-- kept -->"):]
-        with open(doc, "w") as f:
-            f.write(
-                f"# Benchmarks\n\n{when}, {machine}; {args.events:,} events, {profiles:,} profiles, "
-                f"{args.threads} threads, median of {args.runs} runs. Seg times are whole `seg run` processes "
-                f"(start-up, validation and planning included); DuckDB times are in-process queries over the "
-                f"same Parquet files.\n\n`python3 bench/run.py --write-docs` regenerates this page.\n\n"
-                + table + summary
-            )
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-            fig, ax = plt.subplots(figsize=(9, 4))
-            names = [r[0] for r in results]
-            xs = range(len(names))
-            ax.bar([x - 0.2 for x in xs], [r[1] for r in results], 0.4, label="Seg")
-            ax.bar([x + 0.2 for x in xs], [r[2] for r in results], 0.4, label="DuckDB")
-            ax.axhline(floor_t, color="grey", linestyle="--", label="floor")
-            ax.set_xticks(list(xs), names, rotation=20, ha="right")
-            ax.set_ylabel("seconds (median)")
-            ax.legend()
-            fig.tight_layout()
-            fig.savefig(os.path.join(ROOT, "docs", "benchmarks.png"), dpi=100)
-            with open(doc, "a") as f:
-                f.write("\n![Seg vs DuckDB](benchmarks.png)\n")
-        except ImportError:
-            print("matplotlib not installed: no chart")
+        write_docs(args, profiles, reports)
+
+
+def write_docs(args, profiles, reports):
+    when = datetime.date.today().isoformat()
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}"
+    doc = os.path.join(ROOT, "docs", "benchmarks.md")
+    # Sections below the marker (compile latency, notes) are kept.
+    kept = ""
+    if os.path.exists(doc):
+        with open(doc) as f:
+            old = f.read()
+        if "<!-- kept -->" in old:
+            kept = old[old.index("<!-- kept -->"):]
+    body = (
+        f"# Benchmarks\n\n{when}, {machine}; {args.events:,} events, {profiles:,} profiles, "
+        f"{args.threads} threads, median of {args.runs} runs. Seg times are whole `seg run` processes "
+        f"(start-up, validation and planning included); DuckDB and DataFusion (its Python package) times are "
+        f"in-process queries over the same Parquet files, hand-written SQL.\n\n"
+        f"`python3 bench/run.py --layout all --write-docs` regenerates this page. Every layout holds the same "
+        f"events (those of `seg gen`), rewritten as another writer would write them.\n\n"
+    )
+    if len(reports) > 1:
+        body += "| layout | geometric mean Seg/DuckDB | worst Seg/DuckDB | worst Seg/floor | peak RSS (MiB) |\n|---|---|---|---|---|\n"
+        for layout, results, floor_t, _, _, _, gm in reports:
+            worst = max(results, key=lambda r: r[1] / r[2])
+            floor = max(results, key=lambda r: r[1] / r[3])
+            body += f"| {layout} | {gm:.2f} | {worst[1] / worst[2]:.2f} ({worst[0]}) | {floor[1] / floor[3]:.2f} ({floor[0]}) | {max(r[4] for r in results):.0f} |\n"
+        body += "\n"
+    for layout, _, _, _, _, text, _ in reports:
+        body += f"## Layout `{layout}`\n\n{LAYOUT_NOTES[layout]}.\n\n{text}\n"
+    with open(doc, "w") as f:
+        f.write(body)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(10, 4))
+        names = [r[0] for r in reports[0][1]]
+        width = 0.8 / len(reports)
+        for k, (layout, results, *_rest) in enumerate(reports):
+            xs = [i - 0.4 + width * (k + 0.5) for i in range(len(names))]
+            ax.bar(xs, [r[1] / r[2] for r in results], width, label=layout)
+        ax.axhline(1.0, color="grey", linestyle="--", label="DuckDB")
+        ax.set_xticks(list(range(len(names))), names, rotation=20, ha="right")
+        ax.set_ylabel("Seg time / DuckDB time")
+        ax.legend(fontsize=8, ncol=3)
+        fig.tight_layout()
+        fig.savefig(os.path.join(ROOT, "docs", "benchmarks-layouts.png"), dpi=100)
         with open(doc, "a") as f:
-            f.write("\n" + kept)
+            f.write("\n![Seg / DuckDB per layout](benchmarks-layouts.png)\n")
+    except ImportError:
+        print("matplotlib not installed: no chart")
+    with open(doc, "a") as f:
+        f.write("\n" + kept)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ use crate::plan::{segment_plan, segments_plan, EventFiles, PlanEnv};
 
 mod dense_count;
 mod dictionary_eq;
+mod event_scans;
 mod filter_order;
 mod mmap_store;
 mod union_partitions;
@@ -92,10 +93,12 @@ impl Engine {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
             .build_arc()?;
-        runtime.register_object_store(
-            ObjectStoreUrl::local_filesystem().as_ref(),
-            Arc::new(mmap_store::MmapStore::new()),
-        );
+        if read_with_mmap()? {
+            runtime.register_object_store(
+                ObjectStoreUrl::local_filesystem().as_ref(),
+                Arc::new(mmap_store::MmapStore::new()),
+            );
+        }
         // Per-profile counts in arrays indexed by profile id, where the ids
         // are dense and the arrays fit half the pool; placed before
         // DataFusion distributes the plan.
@@ -114,6 +117,7 @@ impl Engine {
         );
         rules.push(Arc::new(filter_order::CheapFirst));
         rules.push(Arc::new(union_partitions::UnionPartitions));
+        rules.push(Arc::new(event_scans::EventScans::new(event_files(&data)?)));
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
@@ -283,17 +287,29 @@ impl Engine {
     /// Runs a plan.
     async fn execute(&self, plan: LogicalPlan) -> Result<Vec<RecordBatch>, DataError> {
         let state = self.ctx.state();
-        DataFrame::new(state, plan).collect().await.map_err(|e| {
-            let text = e.to_string();
-            if text.contains("Resources exhausted") {
-                DataError::new(format!(
-                    "{text}\nhint: the query needs more memory than SEG_MEMORY_LIMIT allows ({} bytes); raise it, for example SEG_MEMORY_LIMIT=4G",
-                    self.memory_limit
-                ))
-            } else {
-                DataError::from(e)
+        DataFrame::new(state, plan)
+            .collect()
+            .await
+            .map_err(|e| self.explain(DataError::from(e)))
+    }
+
+    /// Says what a failed query's error means for the user: the memory
+    /// limit to raise, or the file, column and row group that fails to
+    /// decode.
+    fn explain(&self, err: DataError) -> DataError {
+        if err.is_resources_exhausted() {
+            let text = format!(
+                "{}\nhint: the query needs more memory than SEG_MEMORY_LIMIT allows ({} bytes); raise it, for example SEG_MEMORY_LIMIT=4G",
+                err.message, self.memory_limit
+            );
+            return err.with_message(text);
+        }
+        if err.is_read_failure() {
+            if let Some(place) = self.data.locate_read_failure() {
+                return err.with_message(place);
             }
-        })
+        }
+        err
     }
 }
 
@@ -301,6 +317,18 @@ impl Engine {
 /// pool (30 conditions over 10 M profiles, 300 MB, fit the default 1 GiB).
 fn dense_counters(memory_limit: usize) -> usize {
     memory_limit / 2
+}
+
+/// Whether local files are read through memory maps (`SEG_MMAP`, on by
+/// default: see docs/benchmarks.md) rather than plain reads.
+fn read_with_mmap() -> Result<bool, DataError> {
+    match std::env::var("SEG_MMAP").as_deref() {
+        Err(_) | Ok("1" | "on" | "true") => Ok(true),
+        Ok("0" | "off" | "false") => Ok(false),
+        Ok(other) => Err(DataError::new(format!(
+            "SEG_MMAP: `{other}` is neither 1 (read through memory maps) nor 0 (plain reads)"
+        ))),
+    }
 }
 
 /// A profiles file and its `dense_range`.
@@ -354,17 +382,39 @@ impl EventFiles for Engine {
     }
 }
 
+/// A local file as DataFusion's listing tables name it.
+fn file_url(f: &std::path::Path) -> Result<ListingTableUrl, DataError> {
+    let abs =
+        std::path::absolute(f).map_err(|e| DataError::new(format!("{}: {e}", f.display())))?;
+    ListingTableUrl::parse(abs.to_string_lossy()).map_err(DataError::from)
+}
+
+/// What the scans need to know of each events file, by the object-store
+/// location a scan names it with.
+fn event_files(
+    data: &DataDir,
+) -> Result<std::collections::HashMap<String, event_scans::EventFile>, DataError> {
+    data.event_files
+        .iter()
+        .zip(&data.file_read_schemas)
+        .zip(&data.file_row_groups)
+        .map(|((file, schema), row_groups)| {
+            let facts = event_scans::EventFile {
+                read_schema: schema.clone(),
+                row_groups: row_groups.clone(),
+            };
+            Ok((file_url(file)?.prefix().to_string(), facts))
+        })
+        .collect()
+}
+
 fn listing(
     files: &[std::path::PathBuf],
     schema: datafusion::arrow::datatypes::SchemaRef,
 ) -> Result<Arc<dyn TableProvider>, DataError> {
     let urls = files
         .iter()
-        .map(|f| {
-            let abs = std::path::absolute(f)
-                .map_err(|e| DataError::new(format!("{}: {e}", f.display())))?;
-            ListingTableUrl::parse(abs.to_string_lossy()).map_err(DataError::from)
-        })
+        .map(|f| file_url(f))
         .collect::<Result<Vec<_>, _>>()?;
     let options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");

@@ -11,24 +11,79 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::error::DataFusionError;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 pub use objects::load_objects;
 
-/// A problem with the data (exit code 2): names the file, and the column when
-/// one is at fault.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A problem with the data or with reading it (exit code 2): names the file,
+/// and the column when one is at fault. When DataFusion raised it, its
+/// error is kept as the [`source`](std::error::Error::source), so callers
+/// can tell a memory limit from a decoding failure without reading text.
+#[derive(Debug, Clone)]
 pub struct DataError {
     pub message: String,
+    source: Option<Arc<DataFusionError>>,
 }
 
 impl DataError {
     pub fn new(message: impl Into<String>) -> Self {
         DataError {
             message: message.into(),
+            source: None,
         }
     }
+
+    /// DataFusion's error, with `message` in front of its own text.
+    pub fn engine(message: impl Into<String>, e: DataFusionError) -> Self {
+        DataError {
+            message: message.into(),
+            source: Some(Arc::new(e)),
+        }
+    }
+
+    /// The DataFusion error this one comes from, at its root (past the
+    /// context DataFusion wraps around it).
+    pub fn root(&self) -> Option<&DataFusionError> {
+        self.source.as_deref().map(DataFusionError::find_root)
+    }
+
+    /// The same error (and source) with another message.
+    pub fn with_message(self, message: impl Into<String>) -> Self {
+        DataError {
+            message: message.into(),
+            ..self
+        }
+    }
+
+    /// Whether the query ran out of its memory pool.
+    pub fn is_resources_exhausted(&self) -> bool {
+        matches!(self.root(), Some(DataFusionError::ResourcesExhausted(_)))
+    }
+
+    /// Whether reading or decoding a file failed (a corrupt page, a
+    /// truncated file, a column that does not decode as its type).
+    pub fn is_read_failure(&self) -> bool {
+        matches!(
+            self.root(),
+            Some(
+                DataFusionError::ParquetError(_)
+                    | DataFusionError::ArrowError(..)
+                    | DataFusionError::IoError(_)
+                    | DataFusionError::ObjectStore(_)
+                    | DataFusionError::External(_)
+            )
+        )
+    }
 }
+
+impl PartialEq for DataError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for DataError {}
 
 impl fmt::Display for DataError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -36,11 +91,17 @@ impl fmt::Display for DataError {
     }
 }
 
-impl std::error::Error for DataError {}
+impl std::error::Error for DataError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
-impl From<datafusion::error::DataFusionError> for DataError {
-    fn from(e: datafusion::error::DataFusionError) -> Self {
-        DataError::new(e.to_string())
+impl From<DataFusionError> for DataError {
+    fn from(e: DataFusionError) -> Self {
+        DataError::engine(e.to_string(), e)
     }
 }
 
@@ -262,6 +323,13 @@ pub struct DataDir {
     /// Per events file (in the order of `event_files`), what its footer
     /// says of `ts`.
     pub file_ts_spans: Vec<FileSpan>,
+    /// Per events file, the Arrow schema to read it as when it differs from
+    /// what its footer says: `channel` and `event` as dictionaries whatever
+    /// the writer declared (see [`dictionary_hint`]).
+    pub file_read_schemas: Vec<Option<SchemaRef>>,
+    /// Per events file, where each of its row groups starts (the offset of
+    /// its first page, as DataFusion assigns row groups to byte ranges).
+    pub file_row_groups: Vec<Vec<u64>>,
 }
 
 impl DataDir {
@@ -296,7 +364,12 @@ impl DataDir {
             )))
             }
         };
-        let (events_schema, file_ts_spans) = events_schema(&event_files)?;
+        let EventsSchema {
+            schema: events_schema,
+            spans: file_ts_spans,
+            read_schemas: file_read_schemas,
+            row_groups: file_row_groups,
+        } = events_schema(&event_files)?;
         let profiles = root.join("profiles.parquet");
         let profiles = if profiles.is_file() {
             let schema = parquet_schema(&profiles)?;
@@ -311,6 +384,8 @@ impl DataDir {
             events_schema,
             profiles,
             file_ts_spans,
+            file_read_schemas,
+            file_row_groups,
         })
     }
 
@@ -342,6 +417,21 @@ impl DataDir {
             .and_then(FileSpan::known)
     }
 
+    /// After a query failed to read its data: decodes the files it reads in
+    /// turn, each column of each row group (the events files with the
+    /// schema the query reads them as), and says where the first failure
+    /// is — `file: column `c`, row group n: what failed` — or `None` when
+    /// every file decodes. Only ever run on that error path: it reads
+    /// everything.
+    pub fn locate_read_failure(&self) -> Option<String> {
+        let profiles = self.profiles.iter().map(|p| (p, None));
+        self.event_files
+            .iter()
+            .zip(self.file_read_schemas.iter().map(Option::as_ref))
+            .chain(profiles)
+            .find_map(|(file, schema)| decode_failure(file, schema))
+    }
+
     /// The type of the `ts` column as the events table reads it.
     pub fn ts_type(&self) -> DataType {
         self.events_schema
@@ -349,6 +439,52 @@ impl DataDir {
             .map(|f| f.data_type().clone())
             .unwrap_or(DataType::Timestamp(TimeUnit::Microsecond, None))
     }
+}
+
+/// Where `path` fails to decode (read as `schema` when given), if it does.
+fn decode_failure(path: &Path, schema: Option<&SchemaRef>) -> Option<String> {
+    use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+    use datafusion::parquet::arrow::ProjectionMask;
+
+    let shown = path.display();
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => return Some(format!("{shown}: cannot open: {e}")),
+    };
+    let mut options = ArrowReaderOptions::new();
+    if let Some(schema) = schema {
+        options = options.with_schema(Arc::clone(schema));
+    }
+    let meta = match ArrowReaderMetadata::load(&file, options) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("{shown}: not a readable Parquet file: {e}")),
+    };
+    let columns = meta.parquet_schema().columns().len();
+    for group in 0..meta.metadata().num_row_groups() {
+        for column in 0..columns {
+            let name = meta.parquet_schema().column(column).path().string();
+            let place = format!("{shown}: column `{name}`, row group {group}");
+            let reader = file.try_clone().map_err(|e| e.to_string()).and_then(|f| {
+                ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta.clone())
+                    .with_row_groups(vec![group])
+                    .with_projection(ProjectionMask::leaves(meta.parquet_schema(), [column]))
+                    .with_batch_size(65_536)
+                    .build()
+                    .map_err(|e| e.to_string())
+            });
+            match reader {
+                Err(e) => return Some(format!("{place}: {e}")),
+                Ok(batches) => {
+                    for batch in batches {
+                        if let Err(e) = batch {
+                            return Some(format!("{place}: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    None
 }
 
 /// `Some((lo, hi))` when the `profile_id`s of a profiles file are exactly
@@ -441,18 +577,84 @@ fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> 
     Ok(())
 }
 
+/// The columns read as dictionaries whatever the file's writer declared: a
+/// handful of distinct values each, compared with literals in every plan.
+pub(crate) const DICTIONARY_COLUMNS: [&str; 2] = ["channel", "event"];
+
+/// The type [`DICTIONARY_COLUMNS`] are read as.
+pub fn dictionary_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// The schema to read a file as, when it differs from its own: the string
+/// columns of [`DICTIONARY_COLUMNS`] as `Dictionary(Int32, Utf8)`. Parquet
+/// writers dictionary-encode such columns' pages whatever type they
+/// declare; read as a dictionary, a page's keys are kept as they are,
+/// where a plain string type would copy every row's text out of the
+/// dictionary before a single row is filtered.
+pub fn dictionary_hint(schema: &Schema) -> Option<SchemaRef> {
+    let mut changed = false;
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let wanted = DICTIONARY_COLUMNS.contains(&f.name().as_str())
+                && Expect::String.accepts(f.data_type())
+                && *f.data_type() != dictionary_type();
+            if wanted {
+                changed = true;
+                f.as_ref().clone().with_data_type(dictionary_type())
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    changed.then(|| Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())))
+}
+
+/// The events table's schema, and per file what its footer says.
+struct EventsSchema {
+    schema: SchemaRef,
+    /// Of `ts`.
+    spans: Vec<FileSpan>,
+    /// The schema to read the file as (see [`dictionary_hint`]).
+    read_schemas: Vec<Option<SchemaRef>>,
+    /// Where its row groups start.
+    row_groups: Vec<Vec<u64>>,
+}
+
+/// Where each row group with rows starts: the offset of its first page.
+fn row_group_starts(builder: &ParquetRecordBatchReaderBuilder<File>) -> Vec<u64> {
+    builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .filter(|g| g.num_rows() > 0 && g.num_columns() > 0)
+        .map(|g| {
+            let c = g.column(0);
+            let start = c
+                .dictionary_page_offset()
+                .unwrap_or_else(|| c.data_page_offset());
+            u64::try_from(start).unwrap_or(0)
+        })
+        .collect()
+}
+
 /// Validates every events file and computes the one schema they are read as:
-/// a column keeps its type when every file agrees, strings fall back to utf8,
-/// and `ts` takes the finest unit present so no file loses precision.
-///
-/// Also returns what each file's footer says of `ts`.
-fn events_schema(files: &[PathBuf]) -> Result<(SchemaRef, Vec<FileSpan>), DataError> {
+/// `channel` and `event` are dictionaries, another column keeps its type
+/// when every file agrees, strings fall back to utf8, and `ts` takes the
+/// finest unit present so no file loses precision.
+fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
     let mut found: Vec<Vec<DataType>> = vec![Vec::new(); EVENT_COLUMNS.len()];
     let mut spans = Vec::with_capacity(files.len());
+    let mut hints = Vec::with_capacity(files.len());
+    let mut row_groups = Vec::with_capacity(files.len());
     for file in files {
         let footer = footer(file)?;
         spans.push(file_ts_span(&footer));
+        row_groups.push(row_group_starts(&footer));
         let schema = Arc::clone(footer.schema());
+        hints.push(dictionary_hint(&schema));
         for (i, t) in validate(file, &schema, &EVENT_COLUMNS)?
             .into_iter()
             .enumerate()
@@ -483,6 +685,7 @@ fn events_schema(files: &[PathBuf]) -> Result<(SchemaRef, Vec<FileSpan>), DataEr
                         .any(|t| matches!(t, DataType::Timestamp(_, Some(_))));
                     DataType::Timestamp(rank_unit(finest), zoned.then(|| "UTC".into()))
                 }
+                _ if DICTIONARY_COLUMNS.contains(name) => dictionary_type(),
                 (_, [one]) => one.clone(),
                 (Expect::Int64, _) => DataType::Int64,
                 _ => DataType::Utf8,
@@ -490,7 +693,12 @@ fn events_schema(files: &[PathBuf]) -> Result<(SchemaRef, Vec<FileSpan>), DataEr
             Field::new(*name, t, true)
         })
         .collect();
-    Ok((Arc::new(Schema::new(fields)), spans))
+    Ok(EventsSchema {
+        schema: Arc::new(Schema::new(fields)),
+        spans,
+        read_schemas: hints,
+        row_groups,
+    })
 }
 
 fn unit_rank(u: &TimeUnit) -> u8 {

@@ -9,9 +9,12 @@
 //! the page cache's pages themselves. Everything else (listing, metadata, writes)
 //! goes to `LocalFileSystem`.
 //!
-//! A file truncated by another process while it is mapped would make reads
-//! past its new end fault; Seg reads data directories that nothing writes
-//! while a query runs, as every Parquet reader assumes anyway.
+//! A file truncated by another process while it is mapped makes reads past
+//! its new end fault (SIGBUS). [`MmapStore::new`] installs a handler for
+//! that signal which says so on stderr and exits with code 2 (a data
+//! error) instead of letting the signal kill the process; `SEG_MMAP=0`
+//! reads with plain reads instead, where such a change is an ordinary
+//! error.
 
 use std::fmt;
 use std::ops::Range;
@@ -31,12 +34,40 @@ pub struct MmapStore {
     inner: LocalFileSystem,
 }
 
+/// Makes a SIGBUS (a mapped file shrank under the reader) end the process
+/// with a message and exit code 2, as other data errors do. Installed once.
+fn install_sigbus_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        extern "C" fn on_sigbus(_: libc::c_int) {
+            const TEXT: &[u8] =
+                b"error: a data file was truncated or replaced while seg was reading it \
+(SIGBUS on its memory map); nothing was written. Run again once the data is stable, \
+or set SEG_MMAP=0 to read without memory maps.\n";
+            // SAFETY: write(2) and _exit(2) are async-signal-safe.
+            unsafe {
+                libc::write(2, TEXT.as_ptr().cast(), TEXT.len());
+                libc::_exit(2);
+            }
+        }
+        // SAFETY: the handler only calls async-signal-safe functions.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_sigbus as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+        }
+    });
+}
+
 /// Maps start at a multiple of this (a multiple of every page size Linux
 /// uses).
 const ALIGN: u64 = 1 << 16;
 
 impl MmapStore {
+    /// The store, with the SIGBUS handler of the module documentation.
     pub fn new() -> Self {
+        install_sigbus_handler();
         MmapStore::default()
     }
 

@@ -1,7 +1,10 @@
 //! The benchmark harness, tiny: `bench/run.py` over ~100 k events with the
-//! binary under test, so the harness cannot rot. It generates the data, runs
-//! the whole suite through `seg run`, hand-written SQL on DuckDB and Seg's own
-//! SQL on DuckDB, and fails (`--check`) if any count disagrees. Timings at
+//! binary under test, so the harness cannot rot. It generates the data,
+//! rewrites it in every layout (DuckDB's COPY, pyarrow's defaults, Spark's
+//! INT96 and uneven files, random order, small Hive-partitioned files), runs
+//! the whole suite over each through `seg run`, hand-written SQL on DuckDB
+//! and Seg's own SQL on DuckDB, and fails (`--check`) if any count
+//! disagrees: Seg must read every layout DuckDB reads, with the same ids. Timings at
 //! this size mean nothing; the real runs are by hand (docs/benchmarks.md).
 
 use std::path::Path;
@@ -10,9 +13,12 @@ use std::process::Command;
 #[test]
 fn benchmark_harness_runs_and_every_count_agrees() {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let probe = Command::new(&python).args(["-c", "import duckdb"]).output();
+    let probe = Command::new(&python)
+        .args(["-c", "import duckdb, pyarrow"])
+        .output();
     if !probe.as_ref().is_ok_and(|o| o.status.success()) {
-        let why = "python3 with the duckdb package is not available (.ci/run installs it)";
+        let why =
+            "python3 with the duckdb and pyarrow packages is not available (.ci/run installs them)";
         assert!(
             std::env::var("SEG_REQUIRE_ENGINES").ok().as_deref() != Some("1"),
             "{why}"
@@ -32,6 +38,8 @@ fn benchmark_harness_runs_and_every_count_agrees() {
             "--threads",
             "2",
             "--check",
+            "--layout",
+            "all",
         ])
         .arg("--seg")
         .arg(env!("CARGO_BIN_EXE_seg"))
@@ -57,6 +65,19 @@ fn benchmark_harness_runs_and_every_count_agrees() {
         assert!(
             stdout.contains(&format!("| {segment} |")),
             "no row for {segment}:\n{stdout}"
+        );
+    }
+    for layout in [
+        "seg",
+        "duckdb",
+        "pyarrow",
+        "spark",
+        "unsorted",
+        "small-files",
+    ] {
+        assert!(
+            stdout.contains(&format!("## Layout `{layout}`")),
+            "no section for layout {layout}:\n{stdout}"
         );
     }
     assert!(stdout.contains("Geometric mean Seg/DuckDB"), "{stdout}");

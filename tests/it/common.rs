@@ -91,6 +91,16 @@ fn strings(values: Vec<Option<&str>>, dictionary: bool) -> ArrayRef {
 
 /// Writes events to `path` as Parquet.
 pub fn write_events(path: &Path, rows: &[Ev], enc: Encoding) {
+    write_events_with(path, rows, enc, None);
+}
+
+/// Writes events to `path` as Parquet with the writer's `props`.
+pub fn write_events_with(
+    path: &Path,
+    rows: &[Ev],
+    enc: Encoding,
+    props: Option<datafusion::parquet::file::properties::WriterProperties>,
+) {
     let tz: Option<Arc<str>> = enc.zoned.then(|| "UTC".into());
     let str_type = if enc.dictionary {
         DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
@@ -141,15 +151,27 @@ pub fn write_events(path: &Path, rows: &[Ev], enc: Encoding) {
         )),
         strings(rows.iter().map(|r| r.link).collect(), enc.dictionary),
     ];
-    write_batch(path, RecordBatch::try_new(schema, columns).expect("batch"));
+    write_batch_with(
+        path,
+        RecordBatch::try_new(schema, columns).expect("batch"),
+        props,
+    );
 }
 
 pub fn write_batch(path: &Path, batch: RecordBatch) {
+    write_batch_with(path, batch, None);
+}
+
+fn write_batch_with(
+    path: &Path,
+    batch: RecordBatch,
+    props: Option<datafusion::parquet::file::properties::WriterProperties>,
+) {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).expect("mkdir");
     }
     let file = std::fs::File::create(path).expect("create");
-    let mut w = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    let mut w = ArrowWriter::try_new(file, batch.schema(), props).expect("writer");
     w.write(&batch).expect("write");
     w.close().expect("close");
 }

@@ -18,3 +18,4 @@ mod repl;
 mod semantics;
 mod sql;
 mod sql_diff;
+mod writers;

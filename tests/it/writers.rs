@@ -1,0 +1,244 @@
+//! Event tables as other writers leave them: Spark's INT96 timestamps, plain
+//! string columns with and without dictionary pages (and pages that fall
+//! back from dictionary to plain mid-column), and files that fail to decode.
+//! Whatever the writer, the same events give the same ids; a file that does
+//! not decode is named with its column and row group.
+
+use std::path::Path;
+
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+
+use crate::common::*;
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `seg run -e EXPR` over `data` at `as_of`: the ids, one a line.
+fn run_ids(expr: &str, data: &str, as_of: &str) -> Vec<i64> {
+    let (code, out, err) = seg_out(&[
+        "run", "-e", expr, "--data", data, "--as-of", as_of, "--format", "csv",
+    ]);
+    assert_eq!(code, 0, "seg run -e {expr:?} failed: {err}");
+    out.lines()
+        .skip(1)
+        .map(|l| l.parse().unwrap_or_else(|_| panic!("not an id: {l:?}")))
+        .collect()
+}
+
+/// Written by pyarrow as Spark writes: INT96 `ts` (nanoseconds, no Arrow
+/// schema in the footer), plain strings, Snappy, `part-…` files beside a
+/// `_SUCCESS` marker. Edges at one nanosecond, and an event before 1970.
+#[test]
+fn spark_int96_timestamps_are_read_to_the_nanosecond() {
+    let data = fixture("spark_int96");
+    let as_of = "2026-11-01T00:00:00Z";
+    // (as_of - 1d, as_of]: 1 ns after the lower bound is in, the bound
+    // itself is out, as_of itself is in, 1 ns after it is out.
+    assert_eq!(
+        run_ids("click.email at_least 1 last 1d", &data, as_of),
+        vec![1, 3]
+    );
+    assert_eq!(
+        run_ids("click.email exists", &data, as_of),
+        vec![1, 2, 3, 6, 7]
+    );
+    // Profile 6 clicked 1 ns before and at UTC midnight: two days; 7 twice
+    // on one day.
+    assert_eq!(
+        run_ids("click.email at_least 2 days", &data, as_of),
+        vec![6]
+    );
+    assert_eq!(run_ids("click.sms exists", &data, as_of), vec![8]);
+    assert_eq!(
+        run_ids("click.sms exists", &data, "1969-12-31T23:59:58Z"),
+        Vec::<i64>::new()
+    );
+}
+
+/// A few thousand events over every channel and event of a week, with
+/// campaigns and links, so string columns have many distinct values.
+fn varied_events() -> Vec<Ev> {
+    const WHAT: [&str; 8] = [
+        "click.email",
+        "opened.email",
+        "delivered.sms",
+        "click.push",
+        "read.whatsapp",
+        "unsubscribe_click.email",
+        "link_click.telegram_bot",
+        "delivered.viber",
+    ];
+    (0..3000)
+        .map(|i: i64| {
+            let ts: &'static str = Box::leak(
+                format!(
+                    "2026-10-{:02}T{:02}:{:02}:00Z",
+                    20 + i % 11,
+                    (i * 7) % 24,
+                    (i * 13) % 60
+                )
+                .into_boxed_str(),
+            );
+            let link: &'static str =
+                Box::leak(format!("https://shop.example/p/{}", i % 97).into_boxed_str());
+            ev(WHAT[(i % 8) as usize], 1 + (i * 31) % 400, ts)
+                .camp(1 + i % 5)
+                .msg(i)
+                .link(link)
+        })
+        .collect()
+}
+
+const SCRIPTS: [&str; 6] = [
+    "click.email at_least 2 last 7d",
+    "click.* at_least 2 days last 30d",
+    "opened.email not_happened after delivered",
+    "not click.* exists",
+    "link_click.telegram_bot at_least 1 link like \"%p/1%\"",
+    "(delivered.sms at_least 1 last 3d or read.whatsapp exists) and not unsubscribe_click.email exists",
+];
+
+/// Plain string columns written without dictionary pages, and with a
+/// dictionary page limit so small that every column falls back to plain
+/// pages part-way: read as dictionaries all the same, with the ids of the
+/// dictionary-typed file.
+#[test]
+fn plain_and_fallback_string_pages_give_the_ids_of_dictionary_files() {
+    let events = varied_events();
+    let as_of = "2026-10-31T12:00:00Z";
+    let reference = Data::with_encoding(
+        &events,
+        Encoding {
+            dictionary: true,
+            ..PLAIN_US
+        },
+    );
+    let writers = [
+        (
+            "no dictionary pages",
+            WriterProperties::builder()
+                .set_dictionary_enabled(false)
+                .set_compression(Compression::SNAPPY)
+                .build(),
+        ),
+        (
+            "dictionary falling back to plain",
+            WriterProperties::builder()
+                .set_dictionary_page_size_limit(16)
+                .set_data_page_row_count_limit(100)
+                .set_write_batch_size(50)
+                .set_max_row_group_row_count(Some(700))
+                .build(),
+        ),
+    ];
+    for (what, props) in writers {
+        let data = Data::empty();
+        write_events_with(
+            &data.path().join("events/part-0.parquet"),
+            &events,
+            PLAIN_US,
+            Some(props),
+        );
+        for script in SCRIPTS {
+            let want = reference.ids(script, as_of);
+            assert!(!want.is_empty() || script.starts_with("not"), "{script}");
+            assert_eq!(data.ids(script, as_of), want, "{what}: {script}");
+        }
+    }
+}
+
+/// Overwrites the middle of the first row group's `event` column chunk.
+fn corrupt_event_column(path: &Path) {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = std::fs::File::open(path).expect("open");
+    let reader = SerializedFileReader::new(file).expect("footer");
+    let group = reader.metadata().row_group(0);
+    let column = (0..group.num_columns())
+        .find(|&c| group.column(c).column_path().string() == "event")
+        .expect("an event column");
+    let (start, len) = group.column(column).byte_range();
+    let mut bytes = std::fs::read(path).expect("read");
+    // Past the dictionary page, into the data pages' keys.
+    let from = (start + len / 2) as usize;
+    let to = (start + len) as usize;
+    bytes[from..to].fill(0xFF);
+    std::fs::write(path, bytes).expect("write");
+}
+
+#[test]
+fn a_page_that_does_not_decode_names_the_file_column_and_row_group() {
+    let events = varied_events();
+    let data = Data::empty();
+    let bad = data.path().join("events/part-1.parquet");
+    write_events(
+        &data.path().join("events/part-0.parquet"),
+        &events[..1500],
+        PLAIN_US,
+    );
+    write_events_with(
+        &bad,
+        &events[1500..],
+        PLAIN_US,
+        Some(
+            WriterProperties::builder()
+                .set_compression(Compression::UNCOMPRESSED)
+                .build(),
+        ),
+    );
+    corrupt_event_column(&bad);
+    let dir = data.path().to_string_lossy().into_owned();
+    let (code, out, err) = seg_out(&[
+        "run",
+        "-e",
+        "click.email exists",
+        "--data",
+        &dir,
+        "--as-of",
+        "2026-11-01",
+    ]);
+    assert_eq!(code, 2, "stdout: {out}\nstderr: {err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains(&bad.display().to_string())
+            && err.contains("column `event`")
+            && err.contains("row group 0"),
+        "{err}"
+    );
+}
+
+/// `SEG_MMAP=0` reads with plain reads: the same ids; a value that is not a
+/// switch is a usage error that says what it takes.
+#[test]
+fn reads_without_memory_maps_give_the_same_ids() {
+    let data = fixture("spark_int96");
+    let run = |mmap: &str| {
+        seg()
+            .env("SEG_MMAP", mmap)
+            .args([
+                "run",
+                "-e",
+                "click.email exists",
+                "--data",
+                &data,
+                "--as-of",
+                "2026-11-01",
+                "--format",
+                "csv",
+            ])
+            .output()
+            .expect("run seg")
+    };
+    let (on, off) = (run("1"), run("0"));
+    assert!(on.status.success() && off.status.success());
+    assert_eq!(on.stdout, off.stdout);
+    assert_eq!(String::from_utf8_lossy(&off.stdout).lines().count(), 6);
+    let bad = run("maybe");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("SEG_MMAP"));
+}
