@@ -286,11 +286,22 @@ impl Engine {
 
     /// Runs a plan.
     async fn execute(&self, plan: LogicalPlan) -> Result<Vec<RecordBatch>, DataError> {
+        use futures::FutureExt;
         let state = self.ctx.state();
-        DataFrame::new(state, plan)
-            .collect()
-            .await
-            .map_err(|e| self.explain(DataError::from(e)))
+        let run = std::panic::AssertUnwindSafe(DataFrame::new(state, plan).collect());
+        match run.catch_unwind().await {
+            Ok(result) => result.map_err(|e| self.explain(DataError::from(e))),
+            // Arrow's and Parquet's decoders can panic on corrupt pages (a
+            // bit width past 64, an offset past the buffer): a data error
+            // like any other failed read.
+            Err(panic) => {
+                let text = crate::data::panic_text(panic.as_ref());
+                Err(match self.data.locate_read_failure() {
+                    Some(place) => DataError::new(place),
+                    None => DataError::new(format!("reading the data failed: {text}")),
+                })
+            }
+        }
     }
 
     /// Says what a failed query's error means for the user: the memory

@@ -176,7 +176,34 @@ pub fn main() -> ExitCode {
         }
     };
     let color = use_color(cli.color);
-    let code = match cli.command {
+    // A panic is a bug, never the user's: the hook keeps its text instead of
+    // printing a backtrace over the output, the library turns a panic while
+    // reading data into a data error, and one that escapes is reported once
+    // here, with exit code 2.
+    std::panic::set_hook(Box::new(|info| {
+        if let Ok(mut last) = LAST_PANIC.lock() {
+            *last = Some(info.to_string());
+        }
+    }));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli, color))) {
+        Ok(code) => ExitCode::from(code),
+        Err(_) => {
+            let text = LAST_PANIC
+                .lock()
+                .ok()
+                .and_then(|mut l| l.take())
+                .unwrap_or_else(|| "a panic".into());
+            eprintln!("error: internal error (a bug in seg; please report it): {text}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// The text of the last panic, kept by the hook `main` installs.
+static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+fn dispatch(cli: Cli, color: bool) -> u8 {
+    match cli.command {
         Command::Check {
             files,
             data,
@@ -252,8 +279,7 @@ pub fn main() -> ExitCode {
             as_of: as_of.as_deref(),
             color,
         }),
-    };
-    ExitCode::from(code)
+    }
 }
 
 /// The compression codecs `seg gen` writes.

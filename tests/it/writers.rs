@@ -72,7 +72,7 @@ fn varied_events() -> Vec<Ev> {
         "read.whatsapp",
         "unsubscribe_click.email",
         "link_click.telegram_bot",
-        "delivered.viber",
+        "delivered.email",
     ];
     (0..3000)
         .map(|i: i64| {
