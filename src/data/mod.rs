@@ -635,7 +635,13 @@ type FooterFacts = (SchemaRef, FileSpan, Vec<u64>);
 /// `files`.
 fn footers(files: &[PathBuf]) -> Vec<Result<FooterFacts, DataError>> {
     let read = |file: &PathBuf| {
-        footer(file).map(|f| (Arc::clone(f.schema()), file_ts_span(&f), row_group_starts(&f)))
+        footer(file).map(|f| {
+            (
+                Arc::clone(f.schema()),
+                file_ts_span(&f),
+                row_group_starts(&f),
+            )
+        })
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if files.len() < 8 || threads < 2 {
