@@ -296,10 +296,7 @@ impl Engine {
             // like any other failed read.
             Err(panic) => {
                 let text = crate::data::panic_text(panic.as_ref());
-                Err(match self.data.locate_read_failure() {
-                    Some(place) => DataError::new(place),
-                    None => DataError::new(format!("reading the data failed: {text}")),
-                })
+                Err(self.located(DataError::new(format!("reading the data failed: {text}"))))
             }
         }
     }
@@ -316,11 +313,18 @@ impl Engine {
             return err.with_message(text);
         }
         if err.is_read_failure() {
-            if let Some(place) = self.data.locate_read_failure() {
-                return err.with_message(place);
-            }
+            return self.located(err);
         }
         err
+    }
+
+    /// A failed read, with the file, column and row group that fail to
+    /// decode when they can be found.
+    fn located(&self, err: DataError) -> DataError {
+        match self.data.locate_read_failure() {
+            Some(place) => err.with_message(place),
+            None => err,
+        }
     }
 }
 

@@ -34,14 +34,6 @@ impl DataError {
         }
     }
 
-    /// DataFusion's error, with `message` in front of its own text.
-    pub fn engine(message: impl Into<String>, e: DataFusionError) -> Self {
-        DataError {
-            message: message.into(),
-            source: Some(Arc::new(e)),
-        }
-    }
-
     /// The DataFusion error this one comes from, at its root (past the
     /// context DataFusion wraps around it).
     pub fn root(&self) -> Option<&DataFusionError> {
@@ -101,7 +93,10 @@ impl std::error::Error for DataError {
 
 impl From<DataFusionError> for DataError {
     fn from(e: DataFusionError) -> Self {
-        DataError::engine(e.to_string(), e)
+        DataError {
+            message: e.to_string(),
+            source: Some(Arc::new(e)),
+        }
     }
 }
 

@@ -68,9 +68,26 @@ impl EventScans {
         }
     }
 
+    /// Whether the rule changes anything in a scan of `config`: a file to
+    /// read with another schema, or one with row groups to deal.
+    fn touches(&self, config: &FileScanConfig) -> bool {
+        config
+            .file_groups
+            .iter()
+            .flat_map(FileGroup::iter)
+            .any(|f| {
+                self.files
+                    .get(f.object_meta.location.as_ref())
+                    .is_some_and(|e| {
+                        (e.read_schema.is_some() && f.arrow_schema.is_none())
+                            || e.row_groups.len() > 1
+                    })
+            })
+    }
+
     /// The scan's files as units to deal: a file with several row groups
     /// as one range per row group, another as it is. `None` when a file of
-    /// the scan is not an events file, or a file's size is not known.
+    /// the scan is not an events file or has partition values.
     fn units(&self, config: &FileScanConfig) -> Option<Vec<PartitionedFile>> {
         let mut seen = std::collections::HashSet::new();
         let mut units = Vec::new();
@@ -121,7 +138,10 @@ impl PhysicalOptimizerRule for EventScans {
             let Some(exec) = node.downcast_ref::<DataSourceExec>() else {
                 return Ok(Transformed::no(node));
             };
-            let Some((config, _)) = exec.downcast_to_file_source::<ParquetSource>() else {
+            let Some((config, _)) = exec
+                .downcast_to_file_source::<ParquetSource>()
+                .filter(|(config, _)| self.touches(config))
+            else {
                 return Ok(Transformed::no(node));
             };
             let partitions = config.file_groups.len();
