@@ -412,12 +412,9 @@ fn event_files(
     data.event_files
         .iter()
         .zip(&data.file_read_schemas)
-        .zip(&data.file_row_groups)
-        .map(|((file, schema), row_groups)| {
-            let facts = event_scans::EventFile {
-                read_schema: schema.clone(),
-                row_groups: row_groups.clone(),
-            };
+        .zip(&data.file_footers)
+        .map(|((file, schema), footer)| {
+            let facts = event_scans::EventFile::new(schema.clone(), footer.clone());
             Ok((file_url(file)?.prefix().to_string(), facts))
         })
         .collect()

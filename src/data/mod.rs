@@ -13,6 +13,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::error::DataFusionError;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::file::metadata::ParquetMetaData;
 
 pub use objects::load_objects;
 
@@ -322,9 +323,9 @@ pub struct DataDir {
     /// what its footer says: `channel` and `event` as dictionaries whatever
     /// the writer declared (see [`dictionary_hint`]).
     pub file_read_schemas: Vec<Option<SchemaRef>>,
-    /// Per events file, where each of its row groups starts (the offset of
-    /// its first page, as DataFusion assigns row groups to byte ranges).
-    pub file_row_groups: Vec<Vec<u64>>,
+    /// Per events file, its footer: the row groups, where they start, their
+    /// statistics.
+    pub file_footers: Vec<Footer>,
 }
 
 impl DataDir {
@@ -363,7 +364,7 @@ impl DataDir {
             schema: events_schema,
             spans: file_ts_spans,
             read_schemas: file_read_schemas,
-            row_groups: file_row_groups,
+            footers: file_footers,
         } = events_schema(&event_files)?;
         let profiles = root.join("profiles.parquet");
         let profiles = if profiles.is_file() {
@@ -380,7 +381,7 @@ impl DataDir {
             profiles,
             file_ts_spans,
             file_read_schemas,
-            file_row_groups,
+            file_footers,
         })
     }
 
@@ -621,9 +622,18 @@ pub fn dictionary_hint(schema: &Schema) -> Option<SchemaRef> {
     changed.then(|| Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())))
 }
 
-/// What one events file's footer says: its schema, the span of `ts`, where
-/// its row groups start.
-type FooterFacts = (SchemaRef, FileSpan, Vec<u64>);
+/// One Parquet file's footer as its reader declared it.
+#[derive(Debug, Clone)]
+pub struct Footer {
+    /// The Arrow schema the footer declares.
+    pub schema: SchemaRef,
+    /// The row groups, their column chunks and statistics.
+    pub metadata: Arc<ParquetMetaData>,
+}
+
+/// What one events file's footer says: its schema and row groups, the span
+/// of `ts`.
+type FooterFacts = (Footer, FileSpan);
 
 /// The footers of `files`, read on as many threads as there are cores (a
 /// table of 2 000 small files has as many footers to read), in the order of
@@ -631,11 +641,11 @@ type FooterFacts = (SchemaRef, FileSpan, Vec<u64>);
 fn footers(files: &[PathBuf]) -> Vec<Result<FooterFacts, DataError>> {
     let read = |file: &PathBuf| {
         footer(file).map(|f| {
-            (
-                Arc::clone(f.schema()),
-                file_ts_span(&f),
-                row_group_starts(&f),
-            )
+            let footer = Footer {
+                schema: Arc::clone(f.schema()),
+                metadata: Arc::clone(f.metadata()),
+            };
+            (footer, file_ts_span(&f))
         })
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -665,25 +675,8 @@ struct EventsSchema {
     spans: Vec<FileSpan>,
     /// The schema to read the file as (see [`dictionary_hint`]).
     read_schemas: Vec<Option<SchemaRef>>,
-    /// Where its row groups start.
-    row_groups: Vec<Vec<u64>>,
-}
-
-/// Where each row group with rows starts: the offset of its first page.
-fn row_group_starts(builder: &ParquetRecordBatchReaderBuilder<File>) -> Vec<u64> {
-    builder
-        .metadata()
-        .row_groups()
-        .iter()
-        .filter(|g| g.num_rows() > 0 && g.num_columns() > 0)
-        .map(|g| {
-            let c = g.column(0);
-            let start = c
-                .dictionary_page_offset()
-                .unwrap_or_else(|| c.data_page_offset());
-            u64::try_from(start).unwrap_or(0)
-        })
-        .collect()
+    /// Its footer.
+    footers: Vec<Footer>,
 }
 
 /// Validates every events file and computes the one schema they are read as:
@@ -694,11 +687,12 @@ fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
     let mut found: Vec<Vec<DataType>> = vec![Vec::new(); EVENT_COLUMNS.len()];
     let mut spans = Vec::with_capacity(files.len());
     let mut hints = Vec::with_capacity(files.len());
-    let mut row_groups = Vec::with_capacity(files.len());
+    let mut file_footers = Vec::with_capacity(files.len());
     for (file, facts) in files.iter().zip(footers(files)) {
-        let (schema, span, starts) = facts?;
+        let (footer, span) = facts?;
+        let schema = Arc::clone(&footer.schema);
         spans.push(span);
-        row_groups.push(starts);
+        file_footers.push(footer);
         hints.push(dictionary_hint(&schema));
         for (i, t) in validate(file, &schema, &EVENT_COLUMNS)?
             .into_iter()
@@ -742,7 +736,7 @@ fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
         schema: Arc::new(Schema::new(fields)),
         spans,
         read_schemas: hints,
-        row_groups,
+        footers: file_footers,
     })
 }
 

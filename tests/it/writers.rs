@@ -242,3 +242,173 @@ fn reads_without_memory_maps_give_the_same_ids() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("SEG_MMAP"));
 }
+
+/// `seg compile --emit physical` of `script` over `data`.
+fn physical_plan(script: &str, data: &Path, as_of: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("s.seg");
+    std::fs::write(&file, script).expect("script");
+    let (code, out, err) = seg_out(&[
+        "compile",
+        &file.to_string_lossy(),
+        "--emit",
+        "physical",
+        "--data",
+        &data.to_string_lossy(),
+        "--as-of",
+        as_of,
+    ]);
+    assert_eq!(code, 0, "compile {script:?}: {err}");
+    out
+}
+
+/// The events files a physical plan scans.
+fn scanned_files(plan: &str) -> Vec<String> {
+    let mut files: Vec<String> = plan
+        .split(|c: char| c == '[' || c == ']' || c == ',' || c.is_whitespace())
+        .filter_map(|part| {
+            let name = part.split(':').next()?;
+            let name = name.rsplit('/').next()?;
+            (name.starts_with("camp-") && name.ends_with(".parquet")).then(|| name.to_string())
+        })
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// Row groups are pruned by their statistics once for the whole scan, over
+/// files that differ in every way a writer can: dictionary or plain
+/// strings, `ts` in ms without a zone or in ns with one, small row groups,
+/// bloom filters, no statistics at all. Files whose statistics rule a
+/// segment out are not scanned, the predicate leaves the scan unless a file
+/// still scanned has bloom filters, and the ids are those of one file
+/// without statistics, where nothing can be pruned.
+#[test]
+fn row_groups_are_pruned_by_their_statistics_across_files() {
+    use datafusion::arrow::datatypes::TimeUnit;
+    use datafusion::parquet::file::properties::EnabledStatistics;
+
+    let events = varied_events();
+    let as_of = "2026-10-31T12:00:00Z";
+    let names = [
+        (1, "One"),
+        (2, "Two"),
+        (3, "Three"),
+        (4, "Four"),
+        (5, "Five"),
+    ];
+    let no_statistics = || {
+        WriterProperties::builder()
+            .set_statistics_enabled(EnabledStatistics::None)
+            .build()
+    };
+    // Statistics per row group only: no page index (Arrow's writer adds one
+    // by default, DuckDB's and pyarrow's do not).
+    let chunk_statistics =
+        || WriterProperties::builder().set_statistics_enabled(EnabledStatistics::Chunk);
+    let reference = Data::empty().campaigns(&names);
+    write_events_with(
+        &reference.path().join("events.parquet"),
+        &events,
+        PLAIN_US,
+        Some(no_statistics()),
+    );
+    let data = Data::empty().campaigns(&names);
+    for camp in 1..=5i64 {
+        let mut rows: Vec<Ev> = events
+            .iter()
+            .filter(|e| e.camp == Some(camp))
+            .cloned()
+            .collect();
+        rows.sort_by_key(|e| nanos(e.ts));
+        let (enc, props) = match camp {
+            1 => (
+                Encoding {
+                    dictionary: true,
+                    unit: TimeUnit::Millisecond,
+                    zoned: false,
+                },
+                Some(chunk_statistics().build()),
+            ),
+            2 => (PLAIN_US, Some(chunk_statistics().build())),
+            3 => (
+                Encoding {
+                    dictionary: false,
+                    unit: TimeUnit::Nanosecond,
+                    zoned: true,
+                },
+                Some(
+                    chunk_statistics()
+                        .set_max_row_group_row_count(Some(100))
+                        .build(),
+                ),
+            ),
+            4 => (
+                PLAIN_US,
+                Some(
+                    WriterProperties::builder()
+                        .set_bloom_filter_enabled(true)
+                        .build(),
+                ),
+            ),
+            _ => (PLAIN_US, Some(no_statistics())),
+        };
+        let path = data.path().join(format!("events/camp-{camp}.parquet"));
+        write_events_with(&path, &rows, enc, props);
+    }
+    let scripts = SCRIPTS.iter().map(|s| s.to_string()).chain([
+        "click.email at_least 1 in campaigns \"Two\"".to_string(),
+        "delivered.sms at_least 1 in campaigns \"Three\" last 3d".to_string(),
+        "opened.email not_happened in campaigns \"Three\" after delivered".to_string(),
+        "click.push at_least 1 in campaigns \"Four\"".to_string(),
+        "read.whatsapp at_least 1 in campaigns \"One\", \"Five\" last 2d".to_string(),
+    ]);
+    for script in scripts {
+        let want = reference.ids(&script, as_of);
+        assert_eq!(data.ids(&script, as_of), want, "{script}");
+    }
+    // Campaign 2 lies in one file; the file without statistics cannot be
+    // ruled out. Neither has bloom filters: the predicate is gone.
+    let plan = physical_plan(
+        "click.email at_least 1 in campaigns \"Two\"",
+        data.path(),
+        as_of,
+    );
+    assert_eq!(scanned_files(&plan), ["camp-2.parquet", "camp-5.parquet"]);
+    let scans = || {
+        plan.lines()
+            .filter(|l| l.contains("DataSourceExec") && l.contains("camp-"))
+    };
+    assert!(scans().all(|l| l.contains("predicate=true")), "{plan}");
+    // The file of campaign 4 has bloom filters (and a page index): the
+    // predicate stays for DataFusion's reader.
+    let plan = physical_plan(
+        "click.push at_least 1 in campaigns \"Four\"",
+        data.path(),
+        as_of,
+    );
+    assert_eq!(scanned_files(&plan), ["camp-4.parquet", "camp-5.parquet"]);
+    let scan = plan
+        .lines()
+        .find(|l| l.contains("camp-4.parquet"))
+        .unwrap_or_default();
+    assert!(scan.contains("predicate=event"), "{plan}");
+    // The small row groups of campaign 3 (time-sorted): a 3-day window
+    // keeps only the last ones; each row group is a range of its own.
+    let plan = physical_plan(
+        "delivered.sms at_least 1 in campaigns \"Three\" last 3d",
+        data.path(),
+        as_of,
+    );
+    let ranges = plan.matches("camp-3.parquet:").count();
+    let total = events
+        .iter()
+        .filter(|e| e.camp == Some(3))
+        .count()
+        .div_ceil(100);
+    assert!(
+        ranges > 0 && ranges < total,
+        "{ranges} of {total} row groups:\n{plan}"
+    );
+}
