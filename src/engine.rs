@@ -25,6 +25,7 @@ use crate::plan::{segment_plan, segments_plan, EventFiles, PlanEnv};
 mod dense_count;
 mod dictionary_eq;
 mod event_scans;
+mod events_table;
 mod filter_order;
 mod mmap_store;
 mod union_partitions;
@@ -45,6 +46,8 @@ pub struct Engine {
     pending_range: Mutex<Option<std::thread::JoinHandle<RangeResult>>>,
     /// The memory pool's size.
     memory_limit: usize,
+    /// The events files as the scans name them, with their footers.
+    scan_files: Vec<events_table::EventsFile>,
 }
 
 impl Engine {
@@ -93,6 +96,8 @@ impl Engine {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
             .build_arc()?;
+        let scan_files = scan_files(&data)?;
+        events_table::prime_metadata_cache(&runtime, &scan_files);
         if read_with_mmap()? {
             runtime.register_object_store(
                 ObjectStoreUrl::local_filesystem().as_ref(),
@@ -117,7 +122,10 @@ impl Engine {
         );
         rules.push(Arc::new(filter_order::CheapFirst));
         rules.push(Arc::new(union_partitions::UnionPartitions));
-        rules.push(Arc::new(event_scans::EventScans::new(event_files(&data)?)));
+        rules.push(Arc::new(event_scans::EventScans::new(event_files(
+            &data,
+            &scan_files,
+        ))));
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
@@ -132,7 +140,10 @@ impl Engine {
                 vec![vec![]],
             )?)
         } else {
-            listing(&data.event_files, Arc::clone(&data.events_schema))?
+            Arc::new(events_table::EventsTable::new(
+                Arc::clone(&data.events_schema),
+                scan_files.clone(),
+            ))
         };
         ctx.register_table("events", Arc::clone(&events))?;
         let profiles = match &data.profiles {
@@ -159,6 +170,7 @@ impl Engine {
             profiles_range,
             pending_range: Mutex::new(None),
             memory_limit,
+            scan_files,
         })
     }
 
@@ -388,12 +400,12 @@ impl EventFiles for Engine {
     }
 
     fn table(&self, files: &[usize]) -> Result<Arc<dyn TableSource>, DataError> {
-        let paths: Vec<std::path::PathBuf> = files
+        let files = files
             .iter()
-            .filter_map(|&i| self.data.event_files.get(i).cloned())
+            .filter_map(|&i| self.scan_files.get(i).cloned())
             .collect();
-        let table = listing(&paths, Arc::clone(&self.data.events_schema))?;
-        Ok(provider_as_source(table))
+        let table = events_table::EventsTable::new(Arc::clone(&self.data.events_schema), files);
+        Ok(provider_as_source(Arc::new(table)))
     }
 }
 
@@ -404,18 +416,34 @@ fn file_url(f: &std::path::Path) -> Result<ListingTableUrl, DataError> {
     ListingTableUrl::parse(abs.to_string_lossy()).map_err(DataError::from)
 }
 
+/// The events files as the scans name them, with their footers.
+fn scan_files(data: &DataDir) -> Result<Vec<events_table::EventsFile>, DataError> {
+    data.event_files
+        .iter()
+        .zip(&data.file_footers)
+        .map(|(file, footer)| {
+            let location = file_url(file)?.prefix().clone();
+            Ok(events_table::EventsFile::new(
+                file.clone(),
+                location,
+                footer.clone(),
+            ))
+        })
+        .collect()
+}
+
 /// What the scans need to know of each events file, by the object-store
 /// location a scan names it with.
 fn event_files(
     data: &DataDir,
-) -> Result<std::collections::HashMap<String, event_scans::EventFile>, DataError> {
-    data.event_files
+    files: &[events_table::EventsFile],
+) -> std::collections::HashMap<String, event_scans::EventFile> {
+    files
         .iter()
         .zip(&data.file_read_schemas)
-        .zip(&data.file_footers)
-        .map(|((file, schema), footer)| {
-            let facts = event_scans::EventFile::new(schema.clone(), footer.clone());
-            Ok((file_url(file)?.prefix().to_string(), facts))
+        .map(|(file, schema)| {
+            let facts = event_scans::EventFile::new(schema.clone(), file.footer.clone());
+            (file.meta.location.to_string(), facts)
         })
         .collect()
 }

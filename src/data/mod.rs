@@ -629,6 +629,10 @@ pub struct Footer {
     pub schema: SchemaRef,
     /// The row groups, their column chunks and statistics.
     pub metadata: Arc<ParquetMetaData>,
+    /// The file's size in bytes and when it was last written, when the
+    /// footer was read.
+    pub size: u64,
+    pub modified: std::time::SystemTime,
 }
 
 /// What one events file's footer says: its schema and row groups, the span
@@ -640,10 +644,14 @@ type FooterFacts = (Footer, FileSpan);
 /// `files`.
 fn footers(files: &[PathBuf]) -> Vec<Result<FooterFacts, DataError>> {
     let read = |file: &PathBuf| {
+        let stat = std::fs::metadata(file)
+            .map_err(|e| DataError::new(format!("{}: cannot open: {e}", file.display())))?;
         footer(file).map(|f| {
             let footer = Footer {
                 schema: Arc::clone(f.schema()),
                 metadata: Arc::clone(f.metadata()),
+                size: stat.len(),
+                modified: stat.modified().unwrap_or(std::time::UNIX_EPOCH),
             };
             (footer, file_ts_span(&f))
         })

@@ -38,6 +38,7 @@
 //! Parquet filter pushdown is on (then the predicate filters rows). Dynamic
 //! filters (known only while the query runs) stay on the scan.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -201,10 +202,10 @@ impl EventScans {
                 seen.insert(location).then_some((location, file))
             })
             .collect();
-        let statistics = RowGroupStatistics {
-            table: config.file_schema(),
-            files: files.iter().map(|(_, f)| *f).collect(),
-        };
+        let statistics = RowGroupStatistics::new(
+            config.file_schema(),
+            files.iter().map(|(_, f)| *f).collect(),
+        );
         let mut verdicts = pruning.prune(&statistics).ok()?.into_iter();
         let row_groups = files
             .iter()
@@ -346,18 +347,29 @@ fn is_dynamic(expr: &Arc<dyn PhysicalExpr>) -> bool {
 /// as the containers of one pruning evaluation: each file's statistics are
 /// read with its own schema and cast to the table's type (a file whose
 /// statistics cannot be read or cast gives NULLs, which prune nothing).
+/// A column's minimums, maximums and null counts are read together, once.
 struct RowGroupStatistics<'a> {
     table: &'a SchemaRef,
     files: Vec<&'a EventFile>,
+    read: RefCell<HashMap<String, Option<[ArrayRef; 3]>>>,
 }
 
+#[derive(Clone, Copy)]
 enum Statistic {
-    Min,
-    Max,
-    NullCount,
+    Min = 0,
+    Max = 1,
+    NullCount = 2,
 }
 
-impl RowGroupStatistics<'_> {
+impl<'a> RowGroupStatistics<'a> {
+    fn new(table: &'a SchemaRef, files: Vec<&'a EventFile>) -> Self {
+        RowGroupStatistics {
+            table,
+            files,
+            read: RefCell::new(HashMap::new()),
+        }
+    }
+
     fn groups<'f>(file: &'f EventFile) -> impl Iterator<Item = &'f RowGroupMetaData> + 'f {
         file.row_groups
             .iter()
@@ -365,38 +377,57 @@ impl RowGroupStatistics<'_> {
     }
 
     fn column(&self, column: &Column, statistic: Statistic) -> Option<ArrayRef> {
-        let target = match statistic {
-            Statistic::NullCount => DataType::UInt64,
-            _ => match self.table.field_with_name(&column.name).ok()?.data_type() {
-                DataType::Dictionary(_, value) => value.as_ref().clone(),
-                t => t.clone(),
-            },
+        let mut read = self.read.borrow_mut();
+        let arrays = read
+            .entry(column.name.clone())
+            .or_insert_with(|| self.read_column(&column.name));
+        arrays.as_ref().map(|a| Arc::clone(&a[statistic as usize]))
+    }
+
+    /// The minimums, maximums and null counts of `name` over every
+    /// container.
+    fn read_column(&self, name: &str) -> Option<[ArrayRef; 3]> {
+        let value = match self.table.field_with_name(name).ok()?.data_type() {
+            DataType::Dictionary(_, value) => value.as_ref().clone(),
+            t => t.clone(),
         };
-        let parts: Vec<ArrayRef> = self
-            .files
-            .iter()
-            .map(|file| {
-                let schema: &Schema = &file.footer.schema;
-                let converter = StatisticsConverter::try_new(
-                    &column.name,
-                    schema,
-                    file.footer.metadata.file_metadata().schema_descr(),
-                );
+        let types = [value.clone(), value, DataType::UInt64];
+        let mut parts: [Vec<ArrayRef>; 3] = Default::default();
+        for file in &self.files {
+            let schema: &Schema = &file.footer.schema;
+            let converter = StatisticsConverter::try_new(
+                name,
+                schema,
+                file.footer.metadata.file_metadata().schema_descr(),
+            )
+            .ok();
+            let read = |statistic: Statistic| -> Option<ArrayRef> {
+                let c = converter.as_ref()?;
                 let groups = Self::groups(file);
-                let read = converter.ok().and_then(|c| match statistic {
-                    Statistic::Min => c.row_group_mins(groups).ok(),
-                    Statistic::Max => c.row_group_maxes(groups).ok(),
-                    Statistic::NullCount => c
-                        .row_group_null_counts(groups)
-                        .ok()
-                        .map(|a| Arc::new(a) as ArrayRef),
-                });
-                read.and_then(|a| cast(&a, &target).ok())
-                    .unwrap_or_else(|| new_null_array(&target, file.row_groups.len()))
-            })
-            .collect();
-        let parts: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
-        concat(&parts).ok()
+                let a: ArrayRef = match statistic {
+                    Statistic::Min => c.row_group_mins(groups).ok()?,
+                    Statistic::Max => c.row_group_maxes(groups).ok()?,
+                    Statistic::NullCount => Arc::new(c.row_group_null_counts(groups).ok()?),
+                };
+                cast(&a, &types[statistic as usize]).ok()
+            };
+            for statistic in [Statistic::Min, Statistic::Max, Statistic::NullCount] {
+                let i = statistic as usize;
+                parts[i].push(
+                    read(statistic)
+                        .unwrap_or_else(|| new_null_array(&types[i], file.row_groups.len())),
+                );
+            }
+        }
+        let concatenated = |arrays: &[ArrayRef]| {
+            let arrays: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+            concat(&arrays).ok()
+        };
+        Some([
+            concatenated(&parts[0])?,
+            concatenated(&parts[1])?,
+            concatenated(&parts[2])?,
+        ])
     }
 }
 

@@ -412,3 +412,46 @@ fn row_groups_are_pruned_by_their_statistics_across_files() {
         "{ranges} of {total} row groups:\n{plan}"
     );
 }
+
+/// A file rewritten after the data directory was opened (as in a long REPL
+/// session) is an error naming it when the next query plans its scan: its
+/// footer, read at opening, would misread it.
+#[test]
+fn a_file_changed_after_opening_is_an_error_not_a_misread() {
+    let events = varied_events();
+    let data = Data::empty();
+    let path = data.path().join("events/part-0.parquet");
+    write_events(&path, &events[..100], PLAIN_US);
+    let engine = seglang::Engine::open(data.path()).expect("open data");
+    let script = "click.email exists";
+    let program = seglang::compile(script, Some(engine.objects()))
+        .expect("compiles")
+        .program;
+    let as_of = seglang::syntax::literal::parse_datetime("2026-11-01").expect("as_of");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let before = rt
+        .block_on(engine.run(&program, 0, as_of))
+        .expect("runs before the change");
+    assert!(!before.is_empty());
+    write_events(&path, &events, PLAIN_US);
+    let err = rt
+        .block_on(engine.run(&program, 0, as_of))
+        .expect_err("the file changed");
+    let text = err.to_string();
+    assert!(text.contains("part-0.parquet"), "{text}");
+    assert!(
+        text.contains("changed since the data directory was opened"),
+        "{text}"
+    );
+    // Opened again, it is read as it is now.
+    let again = seglang::Engine::open(data.path()).expect("open data");
+    let after = rt
+        .block_on(again.run(&program, 0, as_of))
+        .expect("runs after opening again");
+    assert!(
+        after.len() > before.len(),
+        "{} then {}",
+        before.len(),
+        after.len()
+    );
+}
