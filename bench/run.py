@@ -33,22 +33,27 @@ CHANNELS = ["email", "sms", "push", "telegram_bot", "max_bot", "whatsapp", "vibe
 
 
 class Dialect:
-    """The few spellings in which DuckDB's and DataFusion's SQL differ."""
+    """The few spellings in which DuckDB's, DataFusion's and chDB's
+    (ClickHouse's) SQL differ."""
 
     def __init__(self, name):
         self.name = name
         if name == "duckdb":
             self.as_of = "TIMESTAMPTZ '2026-11-01 00:00:00+00'"
+        elif name == "chdb":
+            self.as_of = "toDateTime64('2026-11-01 00:00:00', 6, 'UTC')"
         else:
             self.as_of = "to_timestamp_micros('2026-11-01T00:00:00Z')"
 
     def ago(self, days):
-        if self.name == "duckdb":
+        if self.name in ("duckdb", "chdb"):
             return f"({self.as_of} - INTERVAL {days} DAY)"
         return f"({self.as_of} - INTERVAL '{days} days')"
 
     def day(self, col):
-        # The session's time zone is UTC in both.
+        # The session's time zone is UTC in all three.
+        if self.name == "chdb":
+            return f"toDate({col}, 'UTC')"
         return f"CAST({col} AS DATE)" if self.name == "duckdb" else f"date_trunc('day', {col})"
 
 
@@ -294,6 +299,19 @@ def run_layout(args, layout, data, script_dir):
         print(f"DataFusion (Python) left out on {layout}: {e}")
         dfx = None
 
+    chdb_session = None
+    try:
+        from chdb import session as chdb_sessions
+
+        chdb_session = chdb_sessions.Session()
+        chdb_session.query(f"CREATE VIEW events AS SELECT * FROM file('{data}/events/**/*.parquet', Parquet)")
+        for t in DIMENSIONS:
+            if os.path.exists(f"{data}/{t}.parquet"):
+                chdb_session.query(f"CREATE VIEW {t} AS SELECT * FROM file('{data}/{t}.parquet', Parquet)")
+    except Exception as e:  # not installed, or it cannot read the layout
+        print(f"chDB left out on {layout}: {str(e).splitlines()[0] if str(e) else e}")
+        chdb_session = None
+
     def median_of(run):
         times, out = [], None
         for _ in range(args.runs):
@@ -309,7 +327,8 @@ def run_layout(args, layout, data, script_dir):
     results = []
     mismatches = 0
     df_cases = suite(Dialect("datafusion"))
-    for (name, seg, sql), (_, _, df_sql) in zip(suite(), df_cases):
+    ch_cases = suite(Dialect("chdb"))
+    for (name, seg, sql), (_, _, df_sql), (_, _, ch_sql) in zip(suite(), df_cases, ch_cases):
         path = os.path.join(script_dir, "q.seg")
         with open(path, "w") as f:
             f.write(seg)
@@ -329,11 +348,19 @@ def run_layout(args, layout, data, script_dir):
                 counts.append(("DataFusion", df_rows))
             except Exception as e:
                 print(f"DataFusion (Python) failed on {layout} / {name}: {str(e).splitlines()[0]}")
+        ch_t = None
+        if chdb_session is not None:
+            try:
+                ch_query = f"{ch_sql} SETTINGS max_threads = {args.threads}"
+                ch_t, ch_rows = median_of(lambda: chdb_session.query(ch_query, "ArrowTable").num_rows)
+                counts.append(("chDB", ch_rows))
+            except Exception as e:
+                print(f"chDB failed on {layout} / {name}: {str(e).splitlines()[0]}")
         for who, n in counts:
             if n != count:
                 print(f"{'error' if args.check else 'warning'}: {layout}: {name}: Seg counts {count}, {who} {n}")
                 mismatches += 1
-        results.append((name, seg_t, duck_t, floor_t, rss, count, sql_t, df_t))
+        results.append((name, seg_t, duck_t, floor_t, rss, count, sql_t, df_t, ch_t))
     # Twenty and fifty segments with --all, against one of them alone.
     all_t = {}
     for n in (20, 50):
@@ -344,17 +371,20 @@ def run_layout(args, layout, data, script_dir):
         all_t[n] = statistics.median(r[0] for r in runs)
     one = [timed([args.seg, "run", path, "--data", data, "--as-of", AS_OF, "--segment", "s0", "--format", "count"]) for _ in range(args.runs)]
     one_t = statistics.median(r[0] for r in one)
+    if chdb_session is not None:
+        chdb_session.close()
     return results, floor_t, all_t, one_t, mismatches
 
 
 def layout_report(layout, results, floor_t, all_t, one_t):
     header = (
-        "| segment | Seg (s) | DuckDB (s) | Seg/DuckDB | Seg/floor | peak RSS (MiB) | ids | Seg's SQL on DuckDB (s) | DataFusion (s) |\n"
-        "|---|---|---|---|---|---|---|---|---|\n"
+        "| segment | Seg (s) | DuckDB (s) | Seg/DuckDB | Seg/floor | peak RSS (MiB) | ids | Seg's SQL on DuckDB (s) | DataFusion (s) | chDB (s) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
     )
+    optional = lambda t: "—" if t is None else f"{t:.3f}"  # noqa: E731
     table = header + "".join(
-        f"| {n} | {s:.3f} | {d:.3f} | {s / d:.2f} | {s / fl:.2f} | {r:.0f} | {c} | {q:.3f} | {'—' if x is None else f'{x:.3f}'} |\n"
-        for n, s, d, fl, r, c, q, x in results
+        f"| {n} | {s:.3f} | {d:.3f} | {s / d:.2f} | {s / fl:.2f} | {r:.0f} | {c} | {q:.3f} | {optional(x)} | {optional(h)} |\n"
+        for n, s, d, fl, r, c, q, x, h in results
     )
     gm = statistics.geometric_mean([r[1] / r[2] for r in results])
     summary = (
@@ -481,7 +511,7 @@ def write_docs(args, profiles, reports):
     body = (
         f"# Benchmarks\n\n{when}, {machine}; {args.events:,} events, {profiles:,} profiles, "
         f"{args.threads} threads, median of {args.runs} runs. Seg times are whole `seg run` processes "
-        f"(start-up, validation and planning included); DuckDB and DataFusion (its Python package) times are "
+        f"(start-up, validation and planning included); DuckDB, DataFusion (its Python package) and chDB times are "
         f"in-process queries over the same Parquet files, hand-written SQL.\n\n"
         f"`python3 bench/run.py --layout all --write-docs` regenerates this page. Every layout holds the same "
         f"events (those of `seg gen`), rewritten as another writer would write them.\n\n"
