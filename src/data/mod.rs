@@ -175,8 +175,15 @@ pub fn parquet_schema(path: &Path) -> Result<SchemaRef, DataError> {
 
 /// A Parquet file's footer: its schemas and row groups, nothing of the data.
 fn footer(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, DataError> {
-    let file = File::open(path)
-        .map_err(|e| DataError::new(format!("{}: cannot open: {e}", path.display())))?;
+    footer_of(open(path)?, path)
+}
+
+fn open(path: &Path) -> Result<File, DataError> {
+    File::open(path).map_err(|e| DataError::new(format!("{}: cannot open: {e}", path.display())))
+}
+
+/// The footer of `file`, opened from `path`.
+fn footer_of(file: File, path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, DataError> {
     ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
         DataError::new(format!(
             "{}: not a readable Parquet file: {e}",
@@ -643,10 +650,12 @@ type FooterFacts = (Footer, FileSpan);
 /// table of 2 000 small files has as many footers to read), in the order of
 /// `files`.
 fn footers(files: &[PathBuf]) -> Vec<Result<FooterFacts, DataError>> {
-    let read = |file: &PathBuf| {
-        let stat = std::fs::metadata(file)
-            .map_err(|e| DataError::new(format!("{}: cannot open: {e}", file.display())))?;
-        footer(file).map(|f| {
+    let read = |path: &PathBuf| {
+        let file = open(path)?;
+        let stat = file
+            .metadata()
+            .map_err(|e| DataError::new(format!("{}: cannot open: {e}", path.display())))?;
+        footer_of(file, path).map(|f| {
             let footer = Footer {
                 schema: Arc::clone(f.schema()),
                 metadata: Arc::clone(f.metadata()),

@@ -291,9 +291,9 @@ impl EventScans {
             return None;
         }
         let partitions = config.file_groups.len();
-        let units = self
-            .units(config, kept.as_ref())
-            .filter(|_| files.is_some() && partitions > 0 && !config.preserve_order);
+        let units = (files.is_some() && partitions > 0 && !config.preserve_order)
+            .then(|| self.units(config, kept.as_ref()))
+            .flatten();
         // Bloom filters and page indexes of the files still read.
         let indexed = units.iter().flatten().any(|u| {
             self.files
