@@ -64,6 +64,15 @@ codes! {
     DuplicateSegment = "E021", "duplicate segment";
     ReferenceCycle = "E022", "reference cycle";
     InstantOutOfRange = "E023", "instant out of range";
+    ThenNotWithoutWithin = "E024", "`then not` without `within`";
+    ThenNotPlacement = "E025", "`then not` that is not the second of two steps";
+    SeenWithoutWindow = "E026", "`first_seen`/`last_seen` without a window";
+    SeenWithCount = "E027", "`first_seen`/`last_seen` with a count or unit";
+    SeenWithAfter = "E028", "`first_seen`/`last_seen` with `after`";
+    DuplicateSeqClause = "E029", "duplicate sequence clause";
+    BadPercentage = "E030", "invalid percentage";
+    SeedOutOfRange = "E031", "seed out of range";
+    EmptyWithin = "E032", "`within` of zero";
     UnknownId = "W001", "unknown campaign or template id";
     UnknownName = "W002", "unknown campaign or template name";
     UnknownTag = "W003", "unknown tag";

@@ -51,6 +51,7 @@ pub mod engine;
 pub mod gen;
 pub mod plan;
 pub mod repl;
+pub mod sample;
 pub mod sql;
 pub mod syntax;
 

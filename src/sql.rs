@@ -37,7 +37,10 @@ use datafusion::sql::unparser::Unparser;
 
 use crate::check::{ObjectIndex, Program};
 use crate::data::{canonical_events_schema, canonical_ts_type, DataDir, DataError};
-use crate::plan::{segment_plan, PlanEnv, SqlTables, SQL_LIKE, SQL_TS, SQL_UTC_DATE};
+use crate::plan::{
+    segment_plan, PlanEnv, SqlTables, SQL_LIKE, SQL_TS, SQL_UTC_DATE, SQL_UTC_MONTH, SQL_UTC_WEEK,
+    SQL_WITHIN,
+};
 
 /// The engines Seg writes SQL for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -319,6 +322,8 @@ impl UnparserDialect for Target {
             SQL_UTC_DATE => self.utc_date(unparser, args).map(Some),
             SQL_LIKE => self.like(unparser, args).map(Some),
             SQL_TS => self.ts(unparser, args).map(Some),
+            SQL_UTC_WEEK | SQL_UTC_MONTH => self.period(unparser, name, args).map(Some),
+            SQL_WITHIN => self.within(unparser, args).map(Some),
             _ => Ok(None),
         }
     }
@@ -400,6 +405,112 @@ impl Target {
             }
             Dialect::MySql => unparser.scalar_function_to_sql("DATE", std::slice::from_ref(ts))?,
         })
+    }
+
+    /// A key of the UTC week (Monday to Sunday) or calendar month of `ts`:
+    /// any value that is equal exactly for instants of the same period.
+    fn period(&self, unparser: &Unparser, name: &str, args: &[Expr]) -> DfResult<ast::Expr> {
+        let [ts] = args else {
+            return plan_err!("{name} takes one argument");
+        };
+        let week = name == SQL_UTC_WEEK;
+        let date = crate::plan::sql_utc_date(ts.clone());
+        match self.dialect {
+            Dialect::DataFusion => unparser.expr_to_sql(&if week {
+                crate::plan::week_key(ts.clone())
+            } else {
+                crate::plan::month_key(ts.clone())
+            }),
+            Dialect::DuckDb | Dialect::Postgres => unparser.scalar_function_to_sql(
+                "date_trunc",
+                &[lit(if week { "week" } else { "month" }), date],
+            ),
+            // `weekday 0` moves to the next Sunday (or stays on one).
+            Dialect::Sqlite if week => unparser.scalar_function_to_sql(
+                "date",
+                &[date, lit("weekday 0"), lit("-6 days")],
+            ),
+            Dialect::Sqlite => {
+                unparser.scalar_function_to_sql("substr", &[date, lit(1i64), lit(7i64)])
+            }
+            // Mode 3: weeks start on Monday, numbered with their ISO year.
+            Dialect::MySql if week => {
+                unparser.scalar_function_to_sql("YEARWEEK", &[date, lit(3i64)])
+            }
+            Dialect::MySql => unparser.scalar_function_to_sql("DATE_FORMAT", &[date, lit("%Y-%m")]),
+        }
+    }
+
+    /// `later <= earlier + seconds`, exact to the microsecond.
+    fn within(&self, unparser: &Unparser, args: &[Expr]) -> DfResult<ast::Expr> {
+        let [later, earlier, Expr::Literal(ScalarValue::Int64(Some(seconds)), _)] = args else {
+            return plan_err!("{SQL_WITHIN} takes two times and a literal number of seconds");
+        };
+        let (later_sql, earlier_sql) = (unparser.expr_to_sql(later)?, unparser.expr_to_sql(earlier)?);
+        let binary = |left: ast::Expr, op: ast::BinaryOperator, right: ast::Expr| ast::Expr::BinaryOp {
+            left: Box::new(left),
+            op,
+            right: Box::new(right),
+        };
+        let number = |n: i64| ast::Expr::value(ast::Value::Number(n.to_string(), false));
+        let interval = match self.dialect {
+            Dialect::Sqlite => {
+                // Text times: whole seconds by strftime, then the fraction
+                // (`.ffffff`, or nothing) as text, which orders like the
+                // number when the digits are six or none.
+                let whole = |t: &Expr| -> DfResult<ast::Expr> {
+                    Ok(ast::Expr::Cast {
+                        kind: ast::CastKind::Cast,
+                        expr: Box::new(
+                            unparser.scalar_function_to_sql("strftime", &[lit("%s"), t.clone()])?,
+                        ),
+                        data_type: ast::DataType::Integer(None),
+                        array: false,
+                        format: None,
+                    })
+                };
+                let fraction = |t: &Expr| {
+                    unparser.scalar_function_to_sql("substr", &[t.clone(), lit(20i64)])
+                };
+                let gap = ast::Expr::Nested(Box::new(binary(
+                    whole(later)?,
+                    ast::BinaryOperator::Minus,
+                    whole(earlier)?,
+                )));
+                let shorter = binary(gap.clone(), ast::BinaryOperator::Lt, number(*seconds));
+                let equal = binary(
+                    binary(gap, ast::BinaryOperator::Eq, number(*seconds)),
+                    ast::BinaryOperator::And,
+                    binary(fraction(later)?, ast::BinaryOperator::LtEq, fraction(earlier)?),
+                );
+                return Ok(ast::Expr::Nested(Box::new(binary(
+                    shorter,
+                    ast::BinaryOperator::Or,
+                    equal,
+                ))));
+            }
+            Dialect::MySql => ast::Expr::Interval(ast::Interval {
+                value: Box::new(number(*seconds)),
+                leading_field: Some(ast::DateTimeField::Second),
+                leading_precision: None,
+                last_field: None,
+                fractional_seconds_precision: None,
+            }),
+            _ => ast::Expr::Interval(ast::Interval {
+                value: Box::new(ast::Expr::value(ast::Value::SingleQuotedString(format!(
+                    "{seconds} seconds"
+                )))),
+                leading_field: None,
+                leading_precision: None,
+                last_field: None,
+                fractional_seconds_precision: None,
+            }),
+        };
+        Ok(ast::Expr::Nested(Box::new(binary(
+            later_sql,
+            ast::BinaryOperator::LtEq,
+            binary(earlier_sql, ast::BinaryOperator::Plus, interval),
+        ))))
     }
 
     /// `value LIKE pattern` with `\` escaping, case-sensitive.
@@ -518,7 +629,14 @@ impl SqlOnly {
     pub(crate) fn new(name: &'static str) -> Self {
         SqlOnly {
             name,
-            signature: Signature::any(if name == SQL_LIKE { 2 } else { 1 }, Volatility::Immutable),
+            signature: Signature::any(
+                match name {
+                    SQL_LIKE => 2,
+                    SQL_WITHIN => 3,
+                    _ => 1,
+                },
+                Volatility::Immutable,
+            ),
         }
     }
 }
@@ -534,7 +652,8 @@ impl ScalarUDFImpl for SqlOnly {
 
     fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
         Ok(match self.name {
-            SQL_LIKE => DataType::Boolean,
+            SQL_LIKE | SQL_WITHIN => DataType::Boolean,
+            SQL_UTC_WEEK | SQL_UTC_MONTH => DataType::Int64,
             SQL_TS => args.first().cloned().unwrap_or(DataType::Null),
             _ => DataType::Date32,
         })

@@ -217,6 +217,8 @@ impl Checker<'_> {
                 }
             },
             ExprKind::Condition(c) => self.condition(c).map(|c| SegExpr::Cond(Box::new(c))),
+            ExprKind::Sequence(q) => self.sequence(q).map(|q| SegExpr::Seq(Box::new(q))),
+            ExprKind::Sample(sample) => self.sample(sample).map(SegExpr::Sample),
         }
     }
 
@@ -292,23 +294,70 @@ impl Checker<'_> {
         None
     }
 
-    fn condition(&mut self, c: &ast::Condition) -> Option<Cond> {
-        let errors_before = self.error_count();
-        let event = self.event(&c.event);
-        let ref_span = c.event.span.start..c.channel.span().end;
-        let channels: Option<Vec<Channel>> = match &c.channel {
+    /// The event and the channels of `event.channel` (every channel of the
+    /// event for `*`), each `None` when it is wrong (reported).
+    fn event_channels(
+        &mut self,
+        event_ident: &ast::Ident,
+        channel: &ast::ChannelRef,
+    ) -> (Option<Event>, Option<Vec<Channel>>) {
+        let event = self.event(event_ident);
+        let ref_span = event_ident.span.start..channel.span().end;
+        let channels = match channel {
             ast::ChannelRef::Any(_) => event.map(|e| e.channels().collect()),
             ast::ChannelRef::Named(ident) => {
                 let channel = self.channel(ident);
                 match (event, channel) {
                     (Some(e), Some(ch)) if !e.exists_in(ch) => {
-                        self.not_in_channel(e, ch, ref_span.clone(), Code::EventNotInChannel);
+                        self.not_in_channel(e, ch, ref_span, Code::EventNotInChannel);
                         None
                     }
                     (_, ch) => ch.map(|ch| vec![ch]),
                 }
             }
         };
+        (event, channels)
+    }
+
+    /// A `link` clause, with an error when the event records no link.
+    fn link(
+        &mut self,
+        event: Option<Event>,
+        event_span: &Span,
+        l: &ast::Link,
+        span: &Span,
+    ) -> LinkMatch {
+        if let Some(e) = event.filter(|e| !e.has_link()) {
+            self.report(
+                Diagnostic::new(
+                    Code::LinkOnNonLinkEvent,
+                    span.clone(),
+                    format!("`link` does not apply to `{e}`"),
+                )
+                .with_label("this event records no link")
+                .with_secondary(event_span.clone(), format!("`{e}` has no link"))
+                .with_help("`link` applies to `link_click` and `unique_link_click`; for example `link_click.email at_least 1 link \"https://…\"`"),
+            );
+        }
+        if l.like {
+            LinkMatch::Like(l.pattern.value.clone())
+        } else {
+            LinkMatch::Exact(l.pattern.value.clone())
+        }
+    }
+
+    fn duplicate_clause(&mut self, code: Code, what: &str, span: &Span, first: Span, help: &str) {
+        self.report(
+            Diagnostic::new(code, span.clone(), format!("{what}"))
+                .with_label("second clause of this kind")
+                .with_secondary(first, "first one here")
+                .with_help(help),
+        );
+    }
+
+    fn condition(&mut self, c: &ast::Condition) -> Option<Cond> {
+        let errors_before = self.error_count();
+        let (event, channels) = self.event_channels(&c.event, &c.channel);
 
         let op = &c.operator;
         let count = op.count.as_ref();
@@ -318,8 +367,51 @@ impl Checker<'_> {
             OperatorKind::AtLeast => count.and_then(|c| c.n).map(Compare::AtLeast),
             OperatorKind::AtMost => count.and_then(|c| c.n).map(Compare::AtMost),
             OperatorKind::Exactly => count.and_then(|c| c.n).map(Compare::Exactly),
+            OperatorKind::FirstSeen | OperatorKind::LastSeen => Some(Compare::AtLeast(1)),
         };
         let unit = count.map_or(Unit::Times, |c| c.unit);
+        let seen_op = match op.kind {
+            OperatorKind::FirstSeen => Some(Seen::First),
+            OperatorKind::LastSeen => Some(Seen::Last),
+            _ => None,
+        };
+        if let (Some(_), Some(count)) = (seen_op, count) {
+            let span = count.n_span.start..count.unit_span.clone().unwrap_or(count.n_span.clone()).end;
+            self.report(
+                Diagnostic::new(
+                    Code::SeenWithCount,
+                    span,
+                    format!("`{}` takes no count or unit", op.kind.keyword()),
+                )
+                .with_label("remove this")
+                .with_secondary(op.span.clone(), "this operator finds one instant, the earliest or latest event")
+                .with_help(format!(
+                    "write `{}.{} {} <window>`; to count events write `at_least N …`",
+                    c.event.name,
+                    channel_text(&c.channel),
+                    op.kind.keyword()
+                )),
+            );
+        }
+        if seen_op.is_some() && !c.clauses.iter().any(|k| matches!(k.kind, ClauseKind::Window(_))) {
+            let op_span = op.span.start..op.span.start + op.kind.keyword().len();
+            self.report(
+                Diagnostic::new(
+                    Code::SeenWithoutWindow,
+                    op_span,
+                    format!("`{}` needs a window", op.kind.keyword()),
+                )
+                .with_label(format!(
+                    "the {} event must lie in a window",
+                    if seen_op == Some(Seen::First) { "first" } else { "last" }
+                ))
+                .with_help(format!(
+                    "add a window, such as `{} last 7d` or `{} before 30d ago`",
+                    op.kind.keyword(),
+                    op.kind.keyword()
+                )),
+            );
+        }
 
         let mut scope = None;
         let mut window = None;
@@ -338,19 +430,16 @@ impl Checker<'_> {
                 ClauseKind::After(_) => 3,
             };
             if let Some(first) = seen[slot].clone() {
-                self.report(
-                    Diagnostic::new(
-                        Code::DuplicateClause,
-                        clause.span.clone(),
-                        format!("a condition takes at most one {}", clause.kind.describe()),
-                    )
-                    .with_label("second clause of this kind")
-                    .with_secondary(first, "first one here")
-                    .with_help(match clause.kind {
+                self.duplicate_clause(
+                    Code::DuplicateClause,
+                    &format!("a condition takes at most one {}", clause.kind.describe()),
+                    &clause.span,
+                    first,
+                    match clause.kind {
                         ClauseKind::Scope(_) => "list every object in one scope: `in campaigns \"A\", \"B\"`; to require both, write two conditions joined with `and`",
                         ClauseKind::Window(_) => "combine them into one window, such as `between A and B`",
                         _ => "remove one of them, or write two conditions joined with `and` / `or`",
-                    }),
+                    },
                 );
                 continue;
             }
@@ -359,23 +448,7 @@ impl Checker<'_> {
                 ClauseKind::Scope(s) => scope = self.scope(s),
                 ClauseKind::Window(w) => window = self.window(w),
                 ClauseKind::Link(l) => {
-                    if let Some(e) = event.filter(|e| !e.has_link()) {
-                        self.report(
-                            Diagnostic::new(
-                                Code::LinkOnNonLinkEvent,
-                                clause.span.clone(),
-                                format!("`link` does not apply to `{e}`"),
-                            )
-                            .with_label("this event records no link")
-                            .with_secondary(c.event.span.clone(), format!("`{e}` has no link"))
-                            .with_help("`link` applies to `link_click` and `unique_link_click`; for example `link_click.email at_least 1 link \"https://…\"`"),
-                        );
-                    }
-                    link = Some(if l.like {
-                        LinkMatch::Like(l.pattern.value.clone())
-                    } else {
-                        LinkMatch::Exact(l.pattern.value.clone())
-                    });
+                    link = Some(self.link(event, &c.event.span, l, &clause.span));
                 }
                 ClauseKind::After(ident) => {
                     after = self.after(c, ident, op, channels.as_deref(), &clause.span);
@@ -383,7 +456,9 @@ impl Checker<'_> {
             }
         }
 
-        if let (Some(compare), Some(n_span)) = (compare, count.map(|c| c.n_span.clone())) {
+        if let (Some(compare), Some(n_span), None) =
+            (compare, count.map(|c| c.n_span.clone()), seen_op)
+        {
             self.always(
                 compare,
                 unit,
@@ -406,8 +481,157 @@ impl Checker<'_> {
             window,
             link,
             after,
+            seen: seen_op,
             span: c.span.clone(),
         })
+    }
+
+    fn sequence(&mut self, q: &ast::Sequence) -> Option<Seq> {
+        let errors_before = self.error_count();
+        let steps: Vec<Option<Step>> = q.steps.iter().map(|s| self.step(s)).collect();
+        let negated = q.thens.iter().any(|t| t.not.is_some());
+        for (i, then) in q.thens.iter().enumerate() {
+            let Some(not) = &then.not else { continue };
+            if i + 1 != q.thens.len() || q.steps.len() != 2 {
+                self.report(
+                    Diagnostic::new(
+                        Code::ThenNotPlacement,
+                        then.span.start..not.end,
+                        "`then not` takes exactly two steps",
+                    )
+                    .with_label("`then not` here")
+                    .with_secondary(q.span.clone(), format!("this sequence has {} steps", q.steps.len()))
+                    .with_help(
+                        "write `A then not B within D`; for more steps, join a sequence and a negated one with `and`",
+                    ),
+                );
+            } else if q.within.is_none() && q.within_span.is_none() {
+                self.report(
+                    Diagnostic::new(
+                        Code::ThenNotWithoutWithin,
+                        then.span.start..not.end,
+                        "`then not` needs `within`",
+                    )
+                    .with_label("how long after the first step must the second not happen?")
+                    .with_help(format!(
+                        "add `within D` after the last step, as in `… then not {}.{} within 1d`",
+                        q.steps.last().map_or("opened", |s| s.event.name.as_str()),
+                        q.steps.last().map_or("email", |s| channel_text(&s.channel)),
+                    )),
+                );
+            }
+        }
+        let within = match &q.within {
+            Some(d) => match d.seconds {
+                Some(0) => {
+                    self.report(
+                        Diagnostic::new(
+                            Code::EmptyWithin,
+                            q.within_span.clone().unwrap_or(d.span.clone()),
+                            "`within` needs a positive duration",
+                        )
+                        .with_label("no two events with strictly increasing times are 0s apart")
+                        .with_help("write a positive duration such as `within 1h`"),
+                    );
+                    None
+                }
+                other => other,
+            },
+            None => None,
+        };
+        let mut window = None;
+        let mut same = None;
+        let mut seen: [Option<Span>; 2] = [None, None];
+        for clause in &q.clauses {
+            let (slot, what, help) = match clause.kind {
+                ast::SeqClauseKind::Window(_) => (
+                    0,
+                    "a sequence takes at most one window",
+                    "combine them into one window, such as `between A and B`; the window restricts the first step",
+                ),
+                ast::SeqClauseKind::Same(_) => (
+                    1,
+                    "a sequence takes at most one `same`",
+                    "keep one key: `same message`, `same campaign` or `same template`",
+                ),
+            };
+            if let Some(first) = seen[slot].clone() {
+                self.duplicate_clause(Code::DuplicateSeqClause, what, &clause.span, first, help);
+                continue;
+            }
+            seen[slot] = Some(clause.span.clone());
+            match &clause.kind {
+                ast::SeqClauseKind::Window(w) => window = self.window(w),
+                ast::SeqClauseKind::Same(k) => same = Some(*k),
+            }
+        }
+        if self.error_count() > errors_before {
+            return None;
+        }
+        Some(Seq {
+            steps: steps.into_iter().collect::<Option<Vec<_>>>()?,
+            negated,
+            within,
+            window,
+            same,
+            span: q.span.clone(),
+        })
+    }
+
+    fn step(&mut self, s: &ast::Step) -> Option<Step> {
+        let errors_before = self.error_count();
+        let (event, channels) = self.event_channels(&s.event, &s.channel);
+        let mut scope = None;
+        let mut link = None;
+        let mut seen: [Option<Span>; 2] = [None, None];
+        for clause in &s.clauses {
+            let slot = match clause.kind {
+                ClauseKind::Scope(_) => 0,
+                _ => 1,
+            };
+            if let Some(first) = seen[slot].clone() {
+                self.duplicate_clause(
+                    Code::DuplicateClause,
+                    &format!("a step takes at most one {}", clause.kind.describe()),
+                    &clause.span,
+                    first,
+                    "list every object in one scope: `in campaigns \"A\", \"B\"`",
+                );
+                continue;
+            }
+            seen[slot] = Some(clause.span.clone());
+            match &clause.kind {
+                ClauseKind::Scope(sc) => scope = self.scope(sc),
+                ClauseKind::Link(l) => link = Some(self.link(event, &s.event.span, l, &clause.span)),
+                _ => {}
+            }
+        }
+        if self.error_count() > errors_before {
+            return None;
+        }
+        Some(Step {
+            event: event?,
+            channels: channels?,
+            scope,
+            link,
+        })
+    }
+
+    fn sample(&mut self, sample: &ast::Sample) -> Option<Sample> {
+        let basis_points = sample.basis_points?;
+        let seed = sample.seed?;
+        if basis_points == crate::sample::BUCKETS as u32 {
+            self.report(
+                Diagnostic::new(
+                    Code::AlwaysTrue,
+                    sample.percent_span.clone(),
+                    "`sample 100%` holds for every profile",
+                )
+                .with_label("the whole universe")
+                .with_help("drop the sample, or choose a smaller percentage"),
+            );
+        }
+        Some(Sample { basis_points, seed })
     }
 
     fn error_count(&self) -> usize {
@@ -455,6 +679,27 @@ impl Checker<'_> {
         channels: Option<&[Channel]>,
         clause_span: &Span,
     ) -> Option<After> {
+        if matches!(op.kind, OperatorKind::FirstSeen | OperatorKind::LastSeen) {
+            self.report(
+                Diagnostic::new(
+                    Code::SeenWithAfter,
+                    clause_span.clone(),
+                    format!("`{}` takes no `after`", op.kind.keyword()),
+                )
+                .with_label("`after` is not allowed here")
+                .with_secondary(op.span.clone(), "this operator")
+                .with_help(format!(
+                    "for \"{} after {}\", write a sequence: `{}.{} then {}.{} …`",
+                    c.event.name,
+                    ident.name,
+                    ident.name,
+                    channel_text(&c.channel),
+                    c.event.name,
+                    channel_text(&c.channel),
+                )),
+            );
+            return None;
+        }
         if op.kind != OperatorKind::NotHappened {
             self.report(
                 Diagnostic::new(
@@ -472,10 +717,7 @@ impl Checker<'_> {
                     c.event.name,
                     ident.name,
                     c.event.name,
-                    match &c.channel {
-                        ast::ChannelRef::Named(ch) => ch.name.as_str(),
-                        ast::ChannelRef::Any(_) => "*",
-                    },
+                    channel_text(&c.channel),
                     ident.name
                 )),
             );
@@ -761,6 +1003,12 @@ impl Checker<'_> {
             (Unit::Days, _) => window
                 .and_then(window_seconds)
                 .map(|s| (s as u64).div_ceil(86_400) + 1),
+            (Unit::Weeks, _) => window
+                .and_then(window_seconds)
+                .map(|s| (s as u64).div_ceil(604_800) + 1),
+            (Unit::Months, _) => window
+                .and_then(window_seconds)
+                .map(|s| (s as u64).div_ceil(28 * 86_400) + 1),
             (
                 Unit::Campaigns,
                 Some(Scope {
@@ -794,7 +1042,7 @@ impl Checker<'_> {
                 )
                 .with_label("this count can never be reached")
                 .with_help(match unit {
-                    Unit::Days => "widen the window or lower the count",
+                    Unit::Days | Unit::Weeks | Unit::Months => "widen the window or lower the count",
                     _ => "list more objects or lower the count",
                 }),
             );
@@ -815,6 +1063,13 @@ fn window_seconds(w: &Window) -> Option<i64> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+fn channel_text(c: &ast::ChannelRef) -> &str {
+    match c {
+        ast::ChannelRef::Named(ch) => ch.name.as_str(),
+        ast::ChannelRef::Any(_) => "*",
     }
 }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::catalog::{Channel, Event};
 use crate::diagnostic::Span;
-use crate::syntax::ast::{ObjectKind, Unit};
+use crate::syntax::ast::{Key, ObjectKind, Unit};
 
 /// A checked script: its segments in definition order.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +50,49 @@ pub enum SegExpr {
     /// A reference to another segment, by index into [`Program::segments`].
     Ref(usize),
     Cond(Box<Cond>),
+    Seq(Box<Seq>),
+    Sample(Sample),
+}
+
+/// A sequence of steps (SPEC §10).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seq {
+    /// Two or more; exactly two when `negated`.
+    pub steps: Vec<Step>,
+    /// `A then not B within D`: no B within D after A.
+    pub negated: bool,
+    /// `within D`, in seconds: from the first step to the last.
+    pub within: Option<i64>,
+    /// Restricts the first step only.
+    pub window: Option<Window>,
+    /// `same message|campaign|template`.
+    pub same: Option<Key>,
+    pub span: Span,
+}
+
+/// One step of a sequence: which events match it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub event: Event,
+    pub channels: Vec<Channel>,
+    pub scope: Option<Scope>,
+    pub link: Option<LinkMatch>,
+}
+
+/// `sample N% seed S`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// Hundredths of a percent, 1 to 10 000.
+    pub basis_points: u32,
+    pub seed: i64,
+}
+
+/// `first_seen` / `last_seen`: the earliest or latest event, ignoring the
+/// window, must lie in the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Seen {
+    First,
+    Last,
 }
 
 /// How the count of a condition is compared.
@@ -85,6 +128,8 @@ pub struct Cond {
     /// `after E`: the profile must also have an E event in these channels
     /// (within the same scope and window).
     pub after: Option<After>,
+    /// `first_seen`/`last_seen` (then `compare` and `unit` mean nothing).
+    pub seen: Option<Seen>,
     pub span: Span,
 }
 

@@ -28,10 +28,18 @@
 //! becomes one conditional aggregate over the same scan. Scope selectors are
 //! resolved against the small dimension tables into id lists first.
 
+mod period;
+mod sequence;
 mod split;
 mod window;
 
 pub use split::EventFiles;
+pub(crate) use period::{month_key, week_key};
+
+/// The UTC date of `ts` in a plan for SQL emission ([`SQL_UTC_DATE`]).
+pub(crate) fn sql_utc_date(ts: Expr) -> Expr {
+    sql_function(SQL_UTC_DATE, vec![ts])
+}
 
 /// With profile rows in the aggregate's input: 1 on event rows, NULL on
 /// profile rows.
@@ -44,14 +52,17 @@ use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, JoinType, ScalarValue};
 use datafusion::functions::core::expr_fn::coalesce;
-use datafusion::functions_aggregate::expr_fn::{count, count_distinct};
+use datafusion::functions_aggregate::expr_fn::{count, count_distinct, max, min};
 use datafusion::logical_expr::utils::split_conjunction_owned;
 use datafusion::logical_expr::{
-    cast, col, lit, not, when, Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, TableSource,
+    binary_expr, cast, col, lit, not, when, Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder,
+    Operator, TableSource,
 };
 
 use crate::catalog::{Channel, Event};
-use crate::check::{Cond, LinkMatch, ObjectIndex, Program, SegExpr, Selector, Window};
+use crate::check::{
+    Cond, LinkMatch, ObjectIndex, Program, Sample, Scope, SegExpr, Seen, Selector, Seq, Window,
+};
 use crate::data::DataError;
 use crate::syntax::ast::{ObjectKind, Unit};
 
@@ -102,6 +113,14 @@ pub struct SqlTables {
 
 /// The UTC date of a timestamp, in a plan for SQL emission.
 pub const SQL_UTC_DATE: &str = "seg_utc_date";
+/// A key of a timestamp's UTC week (Monday to Sunday), in a plan for SQL
+/// emission.
+pub const SQL_UTC_WEEK: &str = "seg_utc_week";
+/// A key of a timestamp's UTC calendar month, in a plan for SQL emission.
+pub const SQL_UTC_MONTH: &str = "seg_utc_month";
+/// `seg_within(later, earlier, seconds)`: `later <= earlier + seconds`, in
+/// a plan for SQL emission.
+pub const SQL_WITHIN: &str = "seg_within";
 /// `seg_like(value, pattern)`: SQL LIKE with `\` as the escape character.
 pub const SQL_LIKE: &str = "seg_like";
 /// `events.ts` where SQL compares or dates it: SQLite's text timestamps are
@@ -117,24 +136,56 @@ enum Lookup {
     Attribute(ObjectKind, String, bool, String),
 }
 
-/// A segment's formula with references inlined: atoms index distinct conditions.
+/// A segment's formula with references inlined: atoms index distinct
+/// conditions, sequences distinct sequences.
 #[derive(Debug, Clone, PartialEq)]
 enum Formula {
     Or(Vec<Formula>),
     And(Vec<Formula>),
     Not(Box<Formula>),
     Atom(usize),
+    Seq(usize),
+    Sample(Sample),
 }
 
 impl Formula {
-    /// The formula's value for a profile whose counts are all zero.
-    fn silent(&self, atoms: &[Cond]) -> bool {
+    /// The formula's value for a profile without events: `None` when it
+    /// depends on the profile (a sample).
+    fn silent(&self, atoms: &[Cond]) -> Option<bool> {
         match self {
-            Formula::Or(items) => items.iter().any(|f| f.silent(atoms)),
-            Formula::And(items) => items.iter().all(|f| f.silent(atoms)),
-            Formula::Not(inner) => !inner.silent(atoms),
-            Formula::Atom(i) => atoms[*i].after.is_none() && atoms[*i].compare.holds(0),
+            Formula::Or(items) => {
+                let values: Vec<Option<bool>> = items.iter().map(|f| f.silent(atoms)).collect();
+                if values.contains(&Some(true)) {
+                    Some(true)
+                } else if values.iter().all(|v| *v == Some(false)) {
+                    Some(false)
+                } else {
+                    None
+                }
+            }
+            Formula::And(items) => {
+                let values: Vec<Option<bool>> = items.iter().map(|f| f.silent(atoms)).collect();
+                if values.contains(&Some(false)) {
+                    Some(false)
+                } else if values.iter().all(|v| *v == Some(true)) {
+                    Some(true)
+                } else {
+                    None
+                }
+            }
+            Formula::Not(inner) => inner.silent(atoms).map(|v| !v),
+            Formula::Atom(i) => {
+                let a = &atoms[*i];
+                Some(a.after.is_none() && a.seen.is_none() && a.compare.holds(0))
+            }
+            Formula::Seq(_) => Some(false),
+            Formula::Sample(_) => None,
         }
+    }
+
+    /// Whether some profile without events may belong.
+    fn may_hold_silent(&self, atoms: &[Cond]) -> bool {
+        self.silent(atoms) != Some(false)
     }
 }
 
@@ -142,6 +193,7 @@ impl Formula {
 struct Inliner<'p> {
     program: &'p Program,
     atoms: Vec<Cond>,
+    seqs: Vec<Seq>,
     /// Per segment: its inlined formula and depth, once computed.
     memo: Vec<Option<(Formula, usize)>>,
 }
@@ -151,6 +203,7 @@ impl<'p> Inliner<'p> {
         Inliner {
             program,
             atoms: Vec::new(),
+            seqs: Vec::new(),
             memo: vec![None; program.segments.len()],
         }
     }
@@ -229,6 +282,21 @@ impl<'p> Inliner<'p> {
                 };
                 (Formula::Atom(i), 1)
             }
+            SegExpr::Seq(q) => {
+                let key = Seq {
+                    span: 0..0,
+                    ..(**q).clone()
+                };
+                let i = match self.seqs.iter().position(|a| *a == key) {
+                    Some(i) => i,
+                    None => {
+                        self.seqs.push(key);
+                        self.seqs.len() - 1
+                    }
+                };
+                (Formula::Seq(i), 1)
+            }
+            SegExpr::Sample(sample) => (Formula::Sample(*sample), 1),
         };
         if depth > MAX_INLINED_DEPTH {
             return Err(DataError::new(format!(
@@ -244,7 +312,7 @@ fn collect_refs(e: &SegExpr, out: &mut Vec<usize>) {
         SegExpr::Or(items) | SegExpr::And(items) => items.iter().for_each(|i| collect_refs(i, out)),
         SegExpr::Not(inner) => collect_refs(inner, out),
         SegExpr::Ref(r) => out.push(*r),
-        SegExpr::Cond(_) => {}
+        SegExpr::Cond(_) | SegExpr::Seq(_) | SegExpr::Sample(_) => {}
     }
 }
 
@@ -259,8 +327,7 @@ pub fn segment_plan(
     }
     let mut inliner = Inliner::new(program);
     let formula = inliner.segment(segment)?;
-    let atoms = inliner.atoms;
-    let plan = Lowering::new(env, &atoms).plan(&[formula], false)?;
+    let plan = Lowering::new(env, &inliner.atoms, &inliner.seqs).plan(&[formula], false)?;
     split::by_time(env, plan)
 }
 
@@ -280,29 +347,31 @@ pub fn segments_plan(
         }
         formulas.push(inliner.segment(s)?);
     }
-    let atoms = inliner.atoms;
-    let plan = Lowering::new(env, &atoms).plan(&formulas, true)?;
+    let plan = Lowering::new(env, &inliner.atoms, &inliner.seqs).plan(&formulas, true)?;
     split::by_time(env, plan)
 }
 
 struct Lowering<'a, 'e> {
     env: &'a PlanEnv<'e>,
     atoms: &'a [Cond],
+    seqs: &'a [Seq],
     /// SQL plans: the distinct dimension lookups, joined as `s0`, `s1`, …
     lookups: Vec<Lookup>,
 }
 
 impl<'a, 'e> Lowering<'a, 'e> {
-    fn new(env: &'a PlanEnv<'e>, atoms: &'a [Cond]) -> Self {
+    fn new(env: &'a PlanEnv<'e>, atoms: &'a [Cond], seqs: &'a [Seq]) -> Self {
         let mut lookups = BTreeSet::new();
         if env.sql.is_some() {
-            for scope in atoms.iter().filter_map(|a| a.scope.as_ref()) {
+            let step_scopes = seqs.iter().flat_map(|q| &q.steps).filter_map(|s| s.scope.as_ref());
+            for scope in atoms.iter().filter_map(|a| a.scope.as_ref()).chain(step_scopes) {
                 lookups.extend(scope_lookups(scope.kind, &scope.selector));
             }
         }
         Lowering {
             env,
             atoms,
+            seqs,
             lookups: lookups.into_iter().collect(),
         }
     }
@@ -315,16 +384,41 @@ impl<'a, 'e> Lowering<'a, 'e> {
             true => None,
             false => Some(self.ts().lt_eq(window::at_most(self.env, self.env.as_of)?)),
         };
-        // Per aggregate: its name, the condition it counts and the rows it
-        // counts.
-        let mut counted_rows = Vec::new();
+        if self.atoms.is_empty() && self.seqs.is_empty() {
+            return self.without_events(formulas, membership, until_as_of);
+        }
+        // Per aggregate: its name, what it computes and the rows it reads.
+        let mut counted_rows: Vec<(String, Measure<'_>, Expr)> = Vec::new();
         for (i, atom) in self.atoms.iter().enumerate() {
+            if let Some(seen) = atom.seen {
+                // The extremum ignores the window; the formula tests it.
+                let pred = self.rows(
+                    atom.event,
+                    &atom.channels,
+                    atom.scope.as_ref(),
+                    None,
+                    atom.link.as_ref(),
+                )?;
+                counted_rows.push((format!("c{i}"), Measure::Seen(seen), pred));
+                continue;
+            }
             let pred = self.condition_predicate(atom, atom.event, &atom.channels, true)?;
-            counted_rows.push((format!("c{i}"), Some(atom), pred));
+            counted_rows.push((format!("c{i}"), Measure::Count(atom), pred));
             if let Some(after) = &atom.after {
                 let pred = self.condition_predicate(atom, after.event, &after.channels, false)?;
-                counted_rows.push((format!("a{i}"), None, pred));
+                counted_rows.push((format!("a{i}"), Measure::Rows, pred));
             }
+        }
+        for (i, q) in self.seqs.iter().enumerate() {
+            let steps = self.step_predicates(q)?;
+            let pred = steps.iter().cloned().reduce(Expr::or).unwrap_or(lit(false));
+            let measure = match self.env.sql {
+                // SQL tests the sequence in the formula (`sequence::sql`); the
+                // count only brings the profile into the counts.
+                Some(_) => Measure::Rows,
+                None => Measure::Seq(q, steps),
+            };
+            counted_rows.push((format!("q{i}"), measure, pred));
         }
 
         // Rows no condition can count are dropped before grouping; the
@@ -334,7 +428,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
             // Another engine's GROUP BY would return a NULL id as a row.
             prefilter.push(col("profile_id").is_not_null());
         }
-        let silent = formulas.iter().any(|f| f.silent(self.atoms));
+        let silent = formulas.iter().any(|f| f.may_hold_silent(self.atoms));
         // Silent profiles over a dense universe: the profiles join the
         // aggregate's input (see the module documentation).
         let with_profiles = match (&self.env.profiles, self.env.profiles_range) {
@@ -383,9 +477,14 @@ impl<'a, 'e> Lowering<'a, 'e> {
         // A lone distinct count over every filtered row: grouped twice below.
         let lone = counted_rows.len() == 1;
         let mut lone_distinct = None;
-        let mut distinct_counts = false;
-        for (name, atom, pred) in counted_rows {
-            distinct_counts |= atom.is_some_and(|a| self.distinct_of(a).is_some());
+        // Aggregates the dense counters cannot compute.
+        let mut not_counts = false;
+        for (name, measure, pred) in counted_rows {
+            not_counts |= match &measure {
+                Measure::Count(a) => self.distinct_of(a).is_some(),
+                Measure::Rows => false,
+                Measure::Seen(_) | Measure::Seq(..) => true,
+            };
             let pred = match self.env.sql {
                 Some(_) => Some(pred),
                 None => split_conjunction_owned(pred)
@@ -393,13 +492,10 @@ impl<'a, 'e> Lowering<'a, 'e> {
                     .filter(|c| !kept.contains(c))
                     .reduce(Expr::and),
             };
-            if lone && pred.is_none() {
-                lone_distinct = atom.and_then(|a| self.distinct_of(a));
+            if let (true, None, Measure::Count(a)) = (lone, &pred, &measure) {
+                lone_distinct = self.distinct_of(a);
             }
-            let count = match atom {
-                Some(atom) => self.count(atom, pred, with_profiles.is_some())?,
-                None => self.count_if(pred, with_profiles.is_some())?,
-            };
+            let count = self.measure(measure, pred, with_profiles.is_some())?;
             let column = distinct.entry(count).or_insert_with_key(|count| {
                 counts.push(count.clone().alias(name.as_str()));
                 name.clone()
@@ -413,7 +509,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
         // with such rows only get a group of zero counts, which the formula
         // treats as it treats no group.)
         let dense = range.is_some_and(|r| {
-            !distinct_counts && counters_fit(r, counts.len(), self.env.dense_counters)
+            !not_counts && counters_fit(r, counts.len(), self.env.dense_counters)
         });
         if dense {
             kept.retain(|c| Some(c) != any_of.as_ref());
@@ -445,20 +541,20 @@ impl<'a, 'e> Lowering<'a, 'e> {
 
         // The universe is joined: its profiles without events have no counts.
         let joined = silent && with_profiles.is_none();
+        let id = if joined {
+            "universe.profile_id"
+        } else {
+            "counts.profile_id"
+        };
         let members = formulas
             .iter()
-            .map(|f| self.formula(f, joined, &columns))
+            .map(|f| self.formula(f, joined, &columns, &col(id)))
             .collect::<Result<Vec<_>, _>>()?;
         let predicate = members
             .iter()
             .cloned()
             .reduce(Expr::or)
             .unwrap_or(lit(false));
-        let id = if joined {
-            "universe.profile_id"
-        } else {
-            "counts.profile_id"
-        };
         let mut output = vec![col(id).alias("profile_id")];
         if membership {
             output.extend(
@@ -566,14 +662,26 @@ impl<'a, 'e> Lowering<'a, 'e> {
         let mut events = BTreeSet::new();
         let mut channels = BTreeSet::new();
         let mut earliest: Option<Expr> = None;
-        let mut all_windowed = !self.atoms.is_empty();
+        let mut all_windowed = !self.atoms.is_empty() || !self.seqs.is_empty();
         let mut lower: Option<i128> = None;
+        for q in self.seqs {
+            for step in &q.steps {
+                events.insert(step.event);
+                channels.extend(step.channels.iter().copied());
+            }
+            // Later steps are not windowed.
+            all_windowed = false;
+        }
         for atom in self.atoms {
             events.insert(atom.event);
             channels.extend(atom.channels.iter().copied());
             if let Some(after) = &atom.after {
                 events.insert(after.event);
                 channels.extend(after.channels.iter().copied());
+            }
+            if atom.seen.is_some() {
+                // The extremum is over every time.
+                all_windowed = false;
             }
             match atom.window.as_ref().and_then(|w| w.start.as_ref()) {
                 Some(start) => {
@@ -606,10 +714,29 @@ impl<'a, 'e> Lowering<'a, 'e> {
         channels: &[Channel],
         with_link: bool,
     ) -> Result<Expr, DataError> {
+        self.rows(
+            event,
+            channels,
+            atom.scope.as_ref(),
+            atom.window.as_ref(),
+            atom.link.as_ref().filter(|_| with_link),
+        )
+    }
+
+    /// The rows of an event in channels, restricted by a scope, a window and
+    /// a link.
+    fn rows(
+        &self,
+        event: Event,
+        channels: &[Channel],
+        scope: Option<&Scope>,
+        window: Option<&Window>,
+        link: Option<&LinkMatch>,
+    ) -> Result<Expr, DataError> {
         let mut parts = vec![col("event").eq(lit(event.name()))];
         // Kept even for `*`: data may hold pairs outside the catalog.
         parts.push(in_strings("channel", channels.iter().map(|c| c.name())));
-        if let Some(scope) = &atom.scope {
+        if let Some(scope) = scope {
             let column = match scope.kind {
                 ObjectKind::Campaign => "campaign_id",
                 ObjectKind::Template => "template_id",
@@ -619,23 +746,140 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 None => in_ids(column, self.env.objects.select(scope.kind, &scope.selector)),
             });
         }
-        if let Some(w) = &atom.window {
+        if let Some(w) = window {
             parts.extend(self.window(w)?);
         }
-        if with_link {
-            match &atom.link {
-                Some(LinkMatch::Exact(u)) => parts.push(col("link").eq(lit(u.as_str()))),
-                Some(LinkMatch::Like(p)) => parts.push(match self.env.sql {
-                    Some(_) => sql_function(SQL_LIKE, vec![col("link"), lit(p.as_str())]),
-                    None => col("link").like(lit(p.as_str())),
-                }),
-                None => {}
-            }
+        match link {
+            Some(LinkMatch::Exact(u)) => parts.push(col("link").eq(lit(u.as_str()))),
+            Some(LinkMatch::Like(p)) => parts.push(match self.env.sql {
+                Some(_) => sql_function(SQL_LIKE, vec![col("link"), lit(p.as_str())]),
+                None => col("link").like(lit(p.as_str())),
+            }),
+            None => {}
         }
         Ok(parts.into_iter().reduce(Expr::and).unwrap_or(lit(true)))
     }
 
+    /// The rows of each step of a sequence: the first with the window (and,
+    /// for `then not`, only when its span has passed at as_of); with
+    /// `same`, only rows with the key.
+    fn step_predicates(&self, q: &Seq) -> Result<Vec<Expr>, DataError> {
+        let mut out = Vec::with_capacity(q.steps.len());
+        for (j, step) in q.steps.iter().enumerate() {
+            let window = q.window.as_ref().filter(|_| j == 0);
+            let mut p = self.rows(
+                step.event,
+                &step.channels,
+                step.scope.as_ref(),
+                window,
+                step.link.as_ref(),
+            )?;
+            if let (0, true, Some(within)) = (j, q.negated, q.within) {
+                let decided = window::resolve(self.env, crate::check::At::Ago(within))?;
+                p = p.and(self.ts().lt_eq(window::at_most(self.env, decided)?));
+            }
+            if let Some(key) = q.same {
+                p = p.and(col(key.column()).is_not_null());
+            }
+            out.push(p);
+        }
+        Ok(out)
+    }
+
+    /// The aggregate of a measure over the rows where `pred` holds.
+    fn measure(
+        &self,
+        measure: Measure<'_>,
+        pred: Option<Expr>,
+        profile_rows: bool,
+    ) -> Result<Expr, DataError> {
+        Ok(match measure {
+            Measure::Count(atom) => self.count(atom, pred, profile_rows)?,
+            Measure::Rows => self.count_if(pred, profile_rows)?,
+            Measure::Seen(seen) => {
+                let extremum = |e: Expr| match seen {
+                    Seen::First => min(e),
+                    Seen::Last => max(e),
+                };
+                match (pred, &self.env.sql) {
+                    (None, _) => extremum(self.ts()),
+                    (Some(pred), Some(_)) => extremum(when(pred, self.ts()).end()?),
+                    (Some(pred), None) => extremum(col("ts")).filter(pred).build()?,
+                }
+            }
+            Measure::Seq(q, steps) => {
+                let spec = sequence::SequenceSpec {
+                    steps: q.steps.len() as u32,
+                    within: q.within.map(|w| window::seconds_in_unit(self.env, w)),
+                    negated: q.negated,
+                };
+                let mask = steps
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, p)| when(p, lit(1i32 << j)).otherwise(lit(0i32)))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .reduce(|a, b| binary_expr(a, Operator::BitwiseOr, b))
+                    .unwrap_or(lit(0i32));
+                let key = match q.same {
+                    Some(key) => col(key.column()),
+                    None => lit(0i64),
+                };
+                let call = sequence::SequenceUdaf::udaf(spec).call(vec![
+                    cast(col("ts"), DataType::Int64),
+                    mask,
+                    key,
+                ]);
+                match pred {
+                    Some(pred) => call.filter(pred).build()?,
+                    None => call,
+                }
+            }
+        })
+    }
+
+    /// A plan whose formulas read no events (samples only): the universe,
+    /// filtered.
+    fn without_events(
+        &self,
+        formulas: &[Formula],
+        membership: bool,
+        until_as_of: Option<Expr>,
+    ) -> Result<LogicalPlan, DataError> {
+        let id = col("universe.profile_id");
+        let columns = HashMap::new();
+        let members = formulas
+            .iter()
+            .map(|f| self.formula(f, false, &columns, &id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let predicate = members
+            .iter()
+            .cloned()
+            .reduce(Expr::or)
+            .unwrap_or(lit(false));
+        let mut output = vec![id.alias("profile_id")];
+        if membership {
+            output.extend(
+                members
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, m)| m.alias(format!("m{i}"))),
+            );
+        }
+        Ok(LogicalPlanBuilder::from(self.universe(until_as_of)?)
+            .alias("universe")?
+            .filter(predicate)?
+            .project(output)?
+            .sort(vec![col("profile_id").sort(true, false)])?
+            .build()?)
+    }
+
     fn window(&self, w: &Window) -> Result<Vec<Expr>, DataError> {
+        self.window_on(w, self.ts())
+    }
+
+    /// The bounds of a window on `ts`, a timestamp of the events' unit.
+    fn window_on(&self, w: &Window, ts: Expr) -> Result<Vec<Expr>, DataError> {
         // A date against a `… ago` can only be ordered once as_of is known.
         if let (Some(start), Some(end)) = (&w.start, &w.end) {
             let (a, b) = (
@@ -662,9 +906,9 @@ impl<'a, 'e> Lowering<'a, 'e> {
             let at = window::resolve(self.env, start.at)?;
             if !self.all_after(window::nanos(at), start.inclusive) {
                 out.push(if start.inclusive {
-                    self.ts().gt_eq(window::at_least(self.env, at)?)
+                    ts.clone().gt_eq(window::at_least(self.env, at)?)
                 } else {
-                    self.ts().gt(window::at_most(self.env, at)?)
+                    ts.clone().gt(window::at_most(self.env, at)?)
                 });
             }
         }
@@ -672,9 +916,9 @@ impl<'a, 'e> Lowering<'a, 'e> {
             let at = window::resolve(self.env, end.at)?;
             if !self.all_before(window::nanos(at), end.inclusive) {
                 out.push(if end.inclusive {
-                    self.ts().lt_eq(window::at_most(self.env, at)?)
+                    ts.lt_eq(window::at_most(self.env, at)?)
                 } else {
-                    self.ts().lt(window::at_least(self.env, at)?)
+                    ts.lt(window::at_least(self.env, at)?)
                 });
             }
         }
@@ -725,6 +969,12 @@ impl<'a, 'e> Lowering<'a, 'e> {
             Unit::Templates => col("template_id"),
             Unit::Days if self.env.sql.is_some() => sql_function(SQL_UTC_DATE, vec![self.ts()]),
             Unit::Days => cast(col("ts"), DataType::Date32),
+            Unit::Weeks if self.env.sql.is_some() => sql_function(SQL_UTC_WEEK, vec![self.ts()]),
+            Unit::Months if self.env.sql.is_some() => {
+                sql_function(SQL_UTC_MONTH, vec![self.ts()])
+            }
+            Unit::Weeks => period::week_key(col("ts")),
+            Unit::Months => period::month_key(col("ts")),
         })
     }
 
@@ -832,23 +1082,52 @@ impl<'a, 'e> Lowering<'a, 'e> {
         f: &Formula,
         nullable: bool,
         columns: &HashMap<String, String>,
+        id: &Expr,
     ) -> Result<Expr, DataError> {
         Ok(match f {
             Formula::Or(items) => items
                 .iter()
-                .map(|i| self.formula(i, nullable, columns))
+                .map(|i| self.formula(i, nullable, columns, id))
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .reduce(Expr::or)
                 .unwrap_or(lit(false)),
             Formula::And(items) => items
                 .iter()
-                .map(|i| self.formula(i, nullable, columns))
+                .map(|i| self.formula(i, nullable, columns, id))
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .reduce(Expr::and)
                 .unwrap_or(lit(true)),
-            Formula::Not(inner) => not(self.formula(inner, nullable, columns)?),
+            Formula::Not(inner) => not(self.formula(inner, nullable, columns, id)?),
+            Formula::Sample(sample) => sample_test(id.clone(), *sample),
+            Formula::Seq(i) => {
+                let name = format!("q{i}");
+                let name = columns.get(&name).cloned().unwrap_or(name);
+                let c = Expr::Column(Column::new(Some("counts"), name));
+                match self.env.sql {
+                    Some(_) => {
+                        let matched = sequence::sql(self, &self.seqs[*i])?;
+                        datafusion::logical_expr::expr_fn::in_subquery(id.clone(), Arc::new(matched))
+                    }
+                    None => coalesce(vec![c, lit(0i64)]).gt_eq(lit(1i64)),
+                }
+            }
+            Formula::Atom(i) if self.atoms[*i].seen.is_some() => {
+                let name = format!("c{i}");
+                let name = columns.get(&name).cloned().unwrap_or(name);
+                let extremum = Expr::Column(Column::new(Some("counts"), name));
+                // The checker requires a window; no events: NULL, false.
+                let window = self.atoms[*i].window.as_ref();
+                let test = match window {
+                    Some(w) => self.window_on(w, extremum.clone())?,
+                    None => vec![],
+                };
+                let test = test
+                    .into_iter()
+                    .fold(extremum.is_not_null(), Expr::and);
+                coalesce(vec![test, lit(false)])
+            }
             Formula::Atom(i) => {
                 let counted = |name: String| {
                     let name = columns.get(&name).cloned().unwrap_or(name);
@@ -954,6 +1233,11 @@ fn lookup_plan(tables: &SqlTables, lookup: &Lookup) -> Result<Option<LogicalPlan
     ))
 }
 
+/// A call of a SQL-only function with three arguments ([`SQL_WITHIN`]).
+fn sql_function3(name: &'static str, args: Vec<Expr>) -> Expr {
+    sql_function(name, args)
+}
+
 /// A call of one of the SQL-only functions ([`SQL_UTC_DATE`], [`SQL_LIKE`],
 /// [`SQL_TS`]).
 fn sql_function(name: &'static str, args: Vec<Expr>) -> Expr {
@@ -963,6 +1247,27 @@ fn sql_function(name: &'static str, args: Vec<Expr>) -> Expr {
         )),
         args,
     ))
+}
+
+/// What one aggregate of the counts computes.
+enum Measure<'c> {
+    /// A condition's count, by its unit.
+    Count(&'c Cond),
+    /// The rows the predicate keeps.
+    Rows,
+    /// The earliest or latest `ts`.
+    Seen(Seen),
+    /// Whether the profile holds a sequence, with the rows of each step.
+    Seq(&'c Seq, Vec<Expr>),
+}
+
+/// Whether the profile `id` is in a sample (`crate::sample`), in int64
+/// arithmetic that every engine computes alike.
+fn sample_test(id: Expr, sample: Sample) -> Expr {
+    use crate::sample::{BUCKETS, K, P};
+    let x = (id % lit(P) + lit(P)) % lit(P);
+    let h = (x + lit(sample.seed)) % lit(P) * lit(K) % lit(P);
+    (h % lit(BUCKETS)).lt(lit(i64::from(sample.basis_points)))
 }
 
 /// `column = id` or `column IN (ids)`; FALSE for no ids.

@@ -67,6 +67,12 @@ pub(super) fn literal_ceil(env: &PlanEnv<'_>, n: i128) -> Result<Expr, DataError
     literal(env, div_ceil(n, unit_nanos(&env.ts_type)), t)
 }
 
+/// A duration in seconds as a count of the `ts` column's unit.
+pub(super) fn seconds_in_unit(env: &PlanEnv<'_>, seconds: i64) -> i64 {
+    let units = i128::from(seconds) * 1_000_000_000 / unit_nanos(&env.ts_type);
+    i64::try_from(units).unwrap_or(i64::MAX)
+}
+
 /// Ceiling division for any sign (`i128::div_ceil` is not stable for signed ints).
 fn div_ceil(n: i128, d: i128) -> i128 {
     -((-n).div_euclid(d))

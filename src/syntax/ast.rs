@@ -46,6 +46,97 @@ pub enum ExprKind {
     Not(Box<Expr>),
     Ref(Ident),
     Condition(Box<Condition>),
+    /// `A then B …` (SPEC §10).
+    Sequence(Box<Sequence>),
+    /// `sample N% [seed S]` (SPEC §10).
+    Sample(Sample),
+}
+
+/// `step then step … [within D] {window | same key}`, or
+/// `step then not step within D …`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sequence {
+    pub steps: Vec<Step>,
+    /// The `then` before each step but the first (`steps.len() - 1` of them).
+    pub thens: Vec<Then>,
+    pub within: Option<Duration>,
+    /// The span of `within D`.
+    pub within_span: Option<Span>,
+    pub clauses: Vec<SeqClause>,
+    pub span: Span,
+}
+
+/// `then` or `then not`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Then {
+    pub span: Span,
+    /// The span of `not`, when negated.
+    pub not: Option<Span>,
+}
+
+/// One step of a sequence: an event in a channel, with scope and link.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub event: Ident,
+    pub channel: ChannelRef,
+    /// Only scopes and links.
+    pub clauses: Vec<Clause>,
+    pub span: Span,
+}
+
+/// A clause of a whole sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeqClause {
+    pub kind: SeqClauseKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeqClauseKind {
+    /// Restricts the first step.
+    Window(Window),
+    /// `same message|campaign|template`.
+    Same(Key),
+}
+
+/// What `same` keeps equal across the steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    Message,
+    Campaign,
+    Template,
+}
+
+impl Key {
+    /// The events column holding the key.
+    pub fn column(self) -> &'static str {
+        match self {
+            Key::Message => "message_id",
+            Key::Campaign => "campaign_id",
+            Key::Template => "template_id",
+        }
+    }
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Key::Message => "message",
+            Key::Campaign => "campaign",
+            Key::Template => "template",
+        }
+    }
+}
+
+/// `sample N% [seed S]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// The percentage in hundredths of a percent (`2.5%` is 250); `None`
+    /// when malformed (already reported).
+    pub basis_points: Option<u32>,
+    pub percent_span: Span,
+    /// `None` when out of range (already reported); 0 when not written.
+    pub seed: Option<i64>,
+    pub seed_span: Option<Span>,
+    pub span: Span,
 }
 
 /// `event.channel operator clause…`
@@ -79,7 +170,8 @@ impl ChannelRef {
 pub struct Operator {
     pub kind: OperatorKind,
     pub span: Span,
-    /// The count of `at_least`, `at_most` and `exactly`.
+    /// The count of `at_least`, `at_most` and `exactly` (and what was
+    /// written after `first_seen`/`last_seen`, which the checker rejects).
     pub count: Option<Count>,
 }
 
@@ -91,6 +183,8 @@ pub enum OperatorKind {
     AtLeast,
     AtMost,
     Exactly,
+    FirstSeen,
+    LastSeen,
 }
 
 impl OperatorKind {
@@ -102,6 +196,8 @@ impl OperatorKind {
             OperatorKind::AtLeast => "at_least",
             OperatorKind::AtMost => "at_most",
             OperatorKind::Exactly => "exactly",
+            OperatorKind::FirstSeen => "first_seen",
+            OperatorKind::LastSeen => "last_seen",
         }
     }
 }
@@ -111,6 +207,8 @@ impl OperatorKind {
 pub struct Count {
     /// `None` when the integer was out of range (already reported).
     pub n: Option<u32>,
+    /// Where the count is (for `first_seen 3 weeks`: the `3`; for
+    /// `first_seen weeks`: the unit).
     pub n_span: Span,
     pub unit: Unit,
     pub unit_span: Option<Span>,
@@ -124,6 +222,8 @@ pub enum Unit {
     Campaigns,
     Templates,
     Days,
+    Weeks,
+    Months,
 }
 
 impl Unit {
@@ -134,6 +234,8 @@ impl Unit {
             Unit::Campaigns => "campaigns",
             Unit::Templates => "templates",
             Unit::Days => "days",
+            Unit::Weeks => "weeks",
+            Unit::Months => "months",
         }
     }
 }

@@ -19,7 +19,7 @@ pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Every reserved keyword (SPEC §2), lower-case.
-pub const KEYWORDS: [&str; 26] = [
+pub const KEYWORDS: [&str; 35] = [
     "segment",
     "and",
     "or",
@@ -46,6 +46,15 @@ pub const KEYWORDS: [&str; 26] = [
     "before",
     "after",
     "ago",
+    "then",
+    "within",
+    "same",
+    "first_seen",
+    "last_seen",
+    "weeks",
+    "months",
+    "sample",
+    "seed",
 ];
 
 /// A hint for duration units people often write instead of ours.

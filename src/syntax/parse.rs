@@ -268,6 +268,14 @@ impl Builder {
                 kind: ExprKind::Ref(self.ident(pair.into_inner().next())),
                 span,
             },
+            Rule::sequence => Expr {
+                kind: ExprKind::Sequence(Box::new(self.sequence(pair))),
+                span,
+            },
+            Rule::sample => Expr {
+                kind: ExprKind::Sample(self.sample(pair)),
+                span,
+            },
             _ => Expr {
                 kind: ExprKind::Condition(Box::new(self.condition(pair))),
                 span,
@@ -300,6 +308,168 @@ impl Builder {
         }
     }
 
+    fn sequence(&mut self, pair: Pair<'_, Rule>) -> Sequence {
+        let span = self.span(&pair);
+        let mut steps = Vec::new();
+        let mut thens = Vec::new();
+        let mut within = None;
+        let mut within_span = None;
+        let mut clauses = Vec::new();
+        for p in pair.into_inner() {
+            let s = self.span(&p);
+            match p.as_rule() {
+                Rule::step => steps.push(self.step(p)),
+                Rule::then => thens.push(Then {
+                    span: s.start..s.start + "then".len(),
+                    not: p
+                        .into_inner()
+                        .find(|k| k.as_rule() == Rule::kw_not)
+                        .map(|k| self.span(&k)),
+                }),
+                Rule::within => {
+                    within = p
+                        .into_inner()
+                        .find(|d| d.as_rule() == Rule::duration)
+                        .map(|d| self.duration(d));
+                    within_span = Some(s);
+                }
+                Rule::window => clauses.push(SeqClause {
+                    kind: SeqClauseKind::Window(self.window(p)),
+                    span: s,
+                }),
+                Rule::same => {
+                    let key = match p
+                        .into_inner()
+                        .find(|k| k.as_rule() == Rule::same_key)
+                        .and_then(|k| k.into_inner().next())
+                        .map(|k| k.as_rule())
+                    {
+                        Some(Rule::kw_campaign) => Key::Campaign,
+                        Some(Rule::kw_template) => Key::Template,
+                        _ => Key::Message,
+                    };
+                    clauses.push(SeqClause {
+                        kind: SeqClauseKind::Same(key),
+                        span: s,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Sequence {
+            steps,
+            thens,
+            within,
+            within_span,
+            clauses,
+            span,
+        }
+    }
+
+    fn step(&mut self, pair: Pair<'_, Rule>) -> Step {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let (event, channel) = match inner.next() {
+            Some(event_ref) => self.event_ref(event_ref),
+            None => (self.ident(None), ChannelRef::Any(span.clone())),
+        };
+        let clauses = inner.map(|c| self.clause(c)).collect();
+        Step {
+            event,
+            channel,
+            clauses,
+            span,
+        }
+    }
+
+    fn sample(&mut self, pair: Pair<'_, Rule>) -> Sample {
+        let span = self.span(&pair);
+        let mut basis_points = None;
+        let mut percent_span = span.clone();
+        let mut seed = Some(0);
+        let mut seed_span = None;
+        for p in pair.into_inner() {
+            let s = self.span(&p);
+            match p.as_rule() {
+                Rule::percent => {
+                    basis_points = self.percent(p.as_str(), s.clone());
+                    percent_span = s;
+                }
+                Rule::integer => {
+                    seed = self.seed(p.as_str(), s.clone());
+                    seed_span = Some(s);
+                }
+                _ => {}
+            }
+        }
+        Sample {
+            basis_points,
+            percent_span,
+            seed,
+            seed_span,
+            span,
+        }
+    }
+
+    /// `N%` with at most two decimals, above 0 and at most 100, in
+    /// hundredths of a percent.
+    fn percent(&mut self, text: &str, span: Span) -> Option<u32> {
+        let number = text.trim_end_matches('%');
+        let (whole, decimals) = number.split_once('.').unwrap_or((number, ""));
+        let problem = if decimals.len() > 2 {
+            Some(format!(
+                "a percentage takes at most two decimals, `{text}` has {}",
+                decimals.len()
+            ))
+        } else {
+            let whole = whole.trim_start_matches('0');
+            let bp = if whole.len() > 3 {
+                None
+            } else {
+                let w: u32 = whole.parse().unwrap_or(0);
+                let d: u32 = format!("{decimals:0<2}").parse().unwrap_or(0);
+                Some(w * 100 + d)
+            };
+            match bp {
+                Some(0) => Some("a sample of 0% is empty".to_string()),
+                Some(bp) if bp <= 10_000 => return Some(bp),
+                _ => Some(format!("`{text}` is more than 100%")),
+            }
+        };
+        if let Some(message) = problem {
+            self.error(
+                Diagnostic::new(Code::BadPercentage, span, message)
+                    .with_label("not a percentage from 0.01% to 100%")
+                    .with_help(
+                        "write a percentage above 0 and at most 100 with at most two decimals, such as `10%` or `2.5%`",
+                    ),
+            );
+        }
+        None
+    }
+
+    /// A sample's seed: `0 … 2^31-2`.
+    fn seed(&mut self, digits: &str, span: Span) -> Option<i64> {
+        match digits.parse::<i64>() {
+            Ok(n) if n < crate::sample::P => Some(n),
+            _ => {
+                self.error(
+                    Diagnostic::new(
+                        Code::SeedOutOfRange,
+                        span,
+                        format!("a seed must be at most {}", crate::sample::P - 1),
+                    )
+                    .with_label("this seed is too large")
+                    .with_help(format!(
+                        "choose a seed from 0 to {}; equal seeds give equal samples",
+                        crate::sample::P - 1
+                    )),
+                );
+                None
+            }
+        }
+    }
+
     fn event_ref(&mut self, pair: Pair<'_, Rule>) -> (Ident, ChannelRef) {
         let mut inner = pair.into_inner();
         let event = self.ident(inner.next());
@@ -323,6 +493,7 @@ impl Builder {
             Rule::kw_exists => OperatorKind::Exists,
             Rule::kw_not_exists => OperatorKind::NotExists,
             Rule::kw_not_happened => OperatorKind::NotHappened,
+            Rule::seen => return self.seen(inner, span),
             _ => return self.counting(inner, span),
         };
         Operator {
@@ -330,6 +501,42 @@ impl Builder {
             span,
             count: None,
         }
+    }
+
+    /// `first_seen`/`last_seen`, with whatever count or unit follows (which
+    /// the checker rejects).
+    fn seen(&mut self, pair: Pair<'_, Rule>, span: Span) -> Operator {
+        let mut inner = pair.into_inner();
+        let kind = match inner.next().map(|p| p.as_rule()) {
+            Some(Rule::kw_last_seen) => OperatorKind::LastSeen,
+            _ => OperatorKind::FirstSeen,
+        };
+        let mut count = None;
+        for p in inner {
+            let s = self.span(&p);
+            match p.as_rule() {
+                Rule::integer => {
+                    count = Some(Count {
+                        n: p.as_str().parse().ok(),
+                        n_span: s,
+                        unit: Unit::Times,
+                        unit_span: None,
+                    })
+                }
+                _ => {
+                    let unit = unit_of(p);
+                    let c = count.get_or_insert(Count {
+                        n: None,
+                        n_span: s.clone(),
+                        unit,
+                        unit_span: None,
+                    });
+                    c.unit = unit;
+                    c.unit_span = Some(s);
+                }
+            }
+        }
+        Operator { kind, span, count }
     }
 
     fn counting(&mut self, pair: Pair<'_, Rule>, span: Span) -> Operator {
@@ -346,19 +553,10 @@ impl Builder {
             }
             None => (None, span.clone()),
         };
-        let (unit, unit_span) = match inner.next().and_then(|u| {
-            let s = self.span(&u);
-            u.into_inner().next().map(|k| (k.as_rule(), s))
-        }) {
-            Some((rule, s)) => {
-                let unit = match rule {
-                    Rule::kw_messages => Unit::Messages,
-                    Rule::kw_campaigns => Unit::Campaigns,
-                    Rule::kw_templates => Unit::Templates,
-                    Rule::kw_days => Unit::Days,
-                    _ => Unit::Times,
-                };
-                (unit, Some(s))
+        let (unit, unit_span) = match inner.next() {
+            Some(u) => {
+                let s = self.span(&u);
+                (unit_of(u), Some(s))
             }
             None => (Unit::Times, None),
         };
@@ -647,6 +845,19 @@ impl Builder {
     }
 }
 
+/// The unit a `unit` pair names.
+fn unit_of(pair: Pair<'_, Rule>) -> Unit {
+    match pair.into_inner().next().map(|k| k.as_rule()) {
+        Some(Rule::kw_messages) => Unit::Messages,
+        Some(Rule::kw_campaigns) => Unit::Campaigns,
+        Some(Rule::kw_templates) => Unit::Templates,
+        Some(Rule::kw_days) => Unit::Days,
+        Some(Rule::kw_weeks) => Unit::Weeks,
+        Some(Rule::kw_months) => Unit::Months,
+        _ => Unit::Times,
+    }
+}
+
 /// Turns a pest error into an E001 diagnostic with a readable "expected" list.
 fn syntax_error(text: &str, error: &pest::error::Error<Rule>, next_segment: bool) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
@@ -766,8 +977,23 @@ fn keywords_inside(rule: Rule) -> &'static [&'static str] {
             "at_least",
             "at_most",
             "exactly",
+            "first_seen",
+            "last_seen",
         ],
-        Rule::unit => &["times", "messages", "campaigns", "templates", "days"],
+        Rule::unit => &[
+            "times",
+            "messages",
+            "campaigns",
+            "templates",
+            "days",
+            "weeks",
+            "months",
+        ],
+        Rule::then => &["then"],
+        Rule::within => &["within"],
+        Rule::same => &["same"],
+        Rule::same_key => &["message", "campaign", "template"],
+        Rule::sample => &["sample"],
         Rule::scope_kind => &["campaigns", "templates", "messages"],
         Rule::scope => &["in"],
         Rule::window => &["last", "between", "since", "before"],
@@ -814,6 +1040,22 @@ fn describe(rule: Rule) -> &'static str {
         Rule::kw_before => "`before`",
         Rule::kw_after => "`after`",
         Rule::kw_ago => "`ago`",
+        Rule::kw_then | Rule::then => "`then`",
+        Rule::kw_within | Rule::within => "`within`",
+        Rule::kw_same | Rule::same => "`same`",
+        Rule::kw_first_seen => "`first_seen`",
+        Rule::kw_last_seen => "`last_seen`",
+        Rule::kw_weeks => "`weeks`",
+        Rule::kw_months => "`months`",
+        Rule::kw_sample | Rule::sample => "`sample`",
+        Rule::kw_seed => "`seed`",
+        Rule::kw_message => "`message`",
+        Rule::kw_campaign => "`campaign`",
+        Rule::kw_template => "`template`",
+        Rule::same_key => "`message`, `campaign` or `template`",
+        Rule::percent => "a percentage such as `10%`",
+        Rule::seen => "`first_seen` or `last_seen`",
+        Rule::step | Rule::sequence => "a condition such as `click.email exists`",
         Rule::ident | Rule::reference => "a segment name",
         Rule::name => "a name",
         Rule::star => "`*`",
@@ -824,7 +1066,7 @@ fn describe(rule: Rule) -> &'static str {
         Rule::string | Rule::string_inner => "a string",
         Rule::close_quote => "`\"`",
         Rule::operator | Rule::counting => {
-            "an operator (`exists`, `not_exists`, `not_happened`, `at_least`, `at_most`, `exactly`)"
+            "an operator (`exists`, `not_exists`, `not_happened`, `at_least`, `at_most`, `exactly`, `first_seen`, `last_seen`)"
         }
         Rule::unit => "a unit",
         Rule::scope_kind => "`campaigns`, `templates` or `messages`",

@@ -140,6 +140,39 @@ const CASES: &[(Code, &str, bool)] = &[
         "click.email at_least 1 in campaigns where regoin = \"EU\"",
         true,
     ),
+    (
+        Code::ThenNotWithoutWithin,
+        "delivered.email then not opened.email same message last 30d",
+        false,
+    ),
+    (
+        Code::ThenNotPlacement,
+        "sent.email then delivered.email then not opened.email within 1d",
+        false,
+    ),
+    (Code::SeenWithoutWindow, "click.email last_seen", false),
+    (
+        Code::SeenWithCount,
+        "opened.email first_seen 2 weeks last 7d",
+        false,
+    ),
+    (
+        Code::SeenWithAfter,
+        "opened.email first_seen last 7d after delivered",
+        false,
+    ),
+    (
+        Code::DuplicateSeqClause,
+        "delivered.email then opened.email within 1h same message same campaign",
+        false,
+    ),
+    (Code::BadPercentage, "sample 10.000%", false),
+    (Code::SeedOutOfRange, "sample 10% seed 2147483647", false),
+    (
+        Code::EmptyWithin,
+        "delivered.email then opened.email within 0s",
+        false,
+    ),
     (Code::AlwaysTrue, "click.email at_least 0", false),
     (
         Code::AlwaysEmpty,

@@ -1,0 +1,506 @@
+//! Sequences (SPEC §10) in Seg's own plans: one aggregate per sequence,
+//! `seg_sequence(ts, steps, key)`, over the same scan and grouping by
+//! profile as the counts.
+//!
+//! Each row the aggregate sees matches one or more steps: `steps` is a bit
+//! mask (bit `j` for step `j`; the first step's bit already includes its
+//! window, and for `then not` that its span has passed). A profile's rows
+//! are kept as `(ts, key, steps)` (16 bytes each) and decided when the
+//! aggregate ends, with the rows sorted by time, per key when the sequence
+//! has `same`:
+//!
+//! - `A then B … within D`: from each first-step row in turn, the earliest
+//!   row of step 2 strictly later, then the earliest of step 3 strictly
+//!   later than that, and so on (a binary search per step). The earliest
+//!   chain from a first step ends first, so it is the one `within` tests;
+//!   without `within` the earliest first step is enough.
+//! - `A then not B within D`: a first-step row holds when the earliest
+//!   step-2 row strictly after it is later than `ts + D` (or there is none).
+//!
+//! The cost is a sort of the profile's matching rows and, per first-step
+//! row, one binary search per further step: `O(n log n)` in the profile's
+//! matching rows, never a join of pairs. Memory is the matching rows of the
+//! profiles being aggregated.
+
+use std::mem::size_of;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, Int64Builder, ListBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int32Type, Int64Type};
+use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::common::{Column, JoinType};
+use datafusion::logical_expr::{
+    col, lit, Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator,
+    LogicalPlan, LogicalPlanBuilder, Signature, Volatility,
+};
+
+use crate::check::Seq;
+use crate::data::DataError;
+
+/// What a sequence's aggregate decides, with `within` in the unit of `ts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SequenceSpec {
+    /// Two or more.
+    pub steps: u32,
+    /// `within D` in units of the `ts` column.
+    pub within: Option<i64>,
+    /// `then not`: the second step must not follow within `within`.
+    pub negated: bool,
+}
+
+/// One event of a profile as the aggregate keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Row {
+    ts: i64,
+    /// The `same` key (0 without `same`).
+    key: i64,
+    steps: u32,
+}
+
+impl SequenceSpec {
+    /// Whether the rows of one profile hold the sequence. Sorts `rows`.
+    fn holds(&self, rows: &mut [Row]) -> bool {
+        rows.sort_unstable_by_key(|r| (r.key, r.ts));
+        rows.chunk_by(|a, b| a.key == b.key)
+            .any(|group| self.holds_in(group))
+    }
+
+    /// The sequence within rows of one key, sorted by time.
+    fn holds_in(&self, rows: &[Row]) -> bool {
+        let times = |step: u32| -> Vec<i64> {
+            rows.iter()
+                .filter(|r| r.steps & (1 << step) != 0)
+                .map(|r| r.ts)
+                .collect()
+        };
+        let first = times(0);
+        let later: Vec<Vec<i64>> = (1..self.steps).map(times).collect();
+        // The earliest time strictly after `t` in sorted `ts`.
+        let after = |ts: &[i64], t: i64| ts.get(ts.partition_point(|&x| x <= t)).copied();
+        if self.negated {
+            let within = i128::from(self.within.unwrap_or(0));
+            return first.iter().any(|&t| match after(&later[0], t) {
+                Some(next) => i128::from(next) - i128::from(t) > within,
+                None => true,
+            });
+        }
+        let chain_end = |start: i64| -> Option<i64> {
+            later.iter().try_fold(start, |t, ts| after(ts, t))
+        };
+        match self.within {
+            None => first.first().is_some_and(|&t| chain_end(t).is_some()),
+            Some(within) => {
+                let mut previous = None;
+                first.iter().any(|&t| {
+                    // Equal first times give equal chains.
+                    if previous == Some(t) {
+                        return false;
+                    }
+                    previous = Some(t);
+                    chain_end(t).is_some_and(|end| i128::from(end) - i128::from(t) <= i128::from(within))
+                })
+            }
+        }
+    }
+}
+
+/// The aggregate: `seg_sequence(ts: Int64, steps: Int32, key: Int64)` → 1
+/// when the profile's rows hold the sequence, else 0.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct SequenceUdaf {
+    spec: SequenceSpec,
+    signature: Signature,
+}
+
+impl SequenceUdaf {
+    pub fn udaf(spec: SequenceSpec) -> Arc<AggregateUDF> {
+        Arc::new(AggregateUDF::new_from_impl(SequenceUdaf {
+            spec,
+            signature: Signature::exact(
+                vec![DataType::Int64, DataType::Int32, DataType::Int64],
+                Volatility::Immutable,
+            ),
+        }))
+    }
+}
+
+fn list_field(name: &str, item: DataType) -> FieldRef {
+    Arc::new(Field::new(
+        name,
+        DataType::List(Arc::new(Field::new_list_field(item, true))),
+        true,
+    ))
+}
+
+impl AggregateUDFImpl for SequenceUdaf {
+    fn name(&self) -> &str {
+        "seg_sequence"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn is_nullable(&self) -> bool {
+        false
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(SequenceAccumulator {
+            spec: self.spec,
+            rows: Vec::new(),
+        }))
+    }
+
+    fn state_fields(&self, _args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        // Flattened rows: ts, key and steps, three values per row.
+        Ok(vec![list_field("rows", DataType::Int64)])
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        _args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(SequenceGroups {
+            spec: self.spec,
+            groups: Vec::new(),
+            rows: 0,
+        }))
+    }
+
+    fn default_value(&self, _data_type: &DataType) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(Some(0)))
+    }
+}
+
+/// The rows of a batch, each with its index, skipping filtered-out rows and
+/// rows without a time or a step.
+fn batch_rows<'a>(
+    values: &'a [ArrayRef],
+    filter: Option<&'a BooleanArray>,
+) -> Result<impl Iterator<Item = (usize, Row)> + 'a> {
+    let [ts, steps, key] = values else {
+        return exec_err!("seg_sequence takes three arguments");
+    };
+    let ts = ts.as_primitive::<Int64Type>();
+    let steps = steps.as_primitive::<Int32Type>();
+    let key = key.as_primitive::<Int64Type>();
+    Ok((0..ts.len()).filter_map(move |i| {
+        let kept = filter.is_none_or(|f| f.is_valid(i) && f.value(i));
+        let valid = ts.is_valid(i) && steps.is_valid(i) && steps.value(i) > 0;
+        (kept && valid).then(|| {
+            (
+                i,
+                Row {
+                    ts: ts.value(i),
+                    key: if key.is_valid(i) { key.value(i) } else { 0 },
+                    steps: steps.value(i) as u32,
+                },
+            )
+        })
+    }))
+}
+
+/// A state row: a list of `ts, key, steps` triples.
+fn state_of<'a>(rows: impl Iterator<Item = &'a Vec<Row>>) -> ArrayRef {
+    let mut builder = ListBuilder::new(Int64Builder::new());
+    for group in rows {
+        for r in group {
+            builder.values().append_value(r.ts);
+            builder.values().append_value(r.key);
+            builder.values().append_value(i64::from(r.steps));
+        }
+        builder.append(true);
+    }
+    Arc::new(builder.finish())
+}
+
+/// The rows of one state list.
+fn rows_of(list: &dyn Array) -> Vec<Row> {
+    let values = list.as_primitive::<Int64Type>().values();
+    values
+        .chunks_exact(3)
+        .map(|c| Row {
+            ts: c[0],
+            key: c[1],
+            steps: c[2] as u32,
+        })
+        .collect()
+}
+
+#[derive(Debug)]
+struct SequenceAccumulator {
+    spec: SequenceSpec,
+    rows: Vec<Row>,
+}
+
+impl Accumulator for SequenceAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.rows.extend(batch_rows(values, None)?.map(|(_, r)| r));
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(Some(i64::from(
+            self.spec.holds(&mut self.rows),
+        ))))
+    }
+
+    fn size(&self) -> usize {
+        size_of::<Self>() + self.rows.capacity() * size_of::<Row>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let list = state_of(std::iter::once(&self.rows));
+        Ok(vec![ScalarValue::try_from_array(&list, 0)?])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let Some(lists) = states.first() else {
+            return Ok(());
+        };
+        let lists = lists.as_list::<i32>();
+        for i in 0..lists.len() {
+            if lists.is_valid(i) {
+                self.rows.extend(rows_of(lists.value(i).as_ref()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct SequenceGroups {
+    spec: SequenceSpec,
+    groups: Vec<Vec<Row>>,
+    /// Rows held in all groups, for `size`.
+    rows: usize,
+}
+
+impl SequenceGroups {
+    fn grow(&mut self, total: usize) {
+        if self.groups.len() < total {
+            self.groups.resize_with(total, Vec::new);
+        }
+    }
+}
+
+impl GroupsAccumulator for SequenceGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.grow(total_num_groups);
+        for (i, row) in batch_rows(values, opt_filter)? {
+            self.groups[group_indices[i]].push(row);
+            self.rows += 1;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let groups = emit_to.take_needed(&mut self.groups);
+        let out: Int64Array = groups
+            .into_iter()
+            .map(|mut rows| {
+                self.rows -= rows.len();
+                Some(i64::from(self.spec.holds(&mut rows)))
+            })
+            .collect();
+        Ok(Arc::new(out))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let groups = emit_to.take_needed(&mut self.groups);
+        self.rows -= groups.iter().map(Vec::len).sum::<usize>();
+        Ok(vec![state_of(groups.iter())])
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.grow(total_num_groups);
+        let Some(lists) = values.first() else {
+            return Ok(());
+        };
+        let lists = lists.as_list::<i32>();
+        for (i, &g) in group_indices.iter().enumerate() {
+            if lists.is_valid(i) {
+                let rows = rows_of(lists.value(i).as_ref());
+                self.rows += rows.len();
+                self.groups[g].extend(rows);
+            }
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let n = values.first().map_or(0, |v| v.len());
+        let mut per_row: Vec<Vec<Row>> = vec![Vec::new(); n];
+        for (i, row) in batch_rows(values, opt_filter)? {
+            per_row[i].push(row);
+        }
+        Ok(vec![state_of(per_row.iter())])
+    }
+
+    fn size(&self) -> usize {
+        size_of::<Self>()
+            + self.groups.capacity() * size_of::<Vec<Row>>()
+            + self.rows * size_of::<Row>()
+    }
+}
+
+/// The profiles that hold a sequence, in a plan for SQL emission: the
+/// rows of each step (`q0`, `q1`, …) joined by profile (and key) in strict
+/// time order, or, for `then not`, the first step's rows without a second
+/// step within the span (an anti join). Other engines evaluate it as joins;
+/// see `docs/sql.md` for what that costs.
+pub(super) fn sql(l: &super::Lowering<'_, '_>, q: &Seq) -> Result<LogicalPlan, DataError> {
+    let until_as_of = l.ts().lt_eq(super::window::at_most(l.env, l.env.as_of)?);
+    let key = q.same.map(|k| k.column());
+    let steps = l.step_predicates(q)?;
+    let mut plans = Vec::with_capacity(steps.len());
+    for (j, pred) in steps.into_iter().enumerate() {
+        let mut columns = vec![
+            col(Column::new(Some("events"), "profile_id")).alias("profile_id"),
+            l.ts().alias("ts"),
+        ];
+        if let Some(k) = key {
+            columns.push(col(Column::new(Some("events"), k)).alias("k"));
+        }
+        let scan = LogicalPlanBuilder::scan("events", Arc::clone(&l.env.events), None)?;
+        plans.push(
+            l.with_lookups(scan)?
+                .filter(
+                    pred.and(until_as_of.clone())
+                        .and(col(Column::new(Some("events"), "profile_id")).is_not_null()),
+                )?
+                .project(columns)?
+                .alias(format!("q{j}"))?
+                .build()?,
+        );
+    }
+    let column = |j: usize, name: &str| Column::new(Some(format!("q{j}")), name);
+    let within = |j: usize| -> Option<Expr> {
+        q.within.map(|seconds| {
+            super::sql_function3(
+                super::SQL_WITHIN,
+                vec![col(column(j, "ts")), col(column(0, "ts")), lit(seconds)],
+            )
+        })
+    };
+    let mut plans = plans.into_iter();
+    let Some(first) = plans.next() else {
+        return Err(DataError::new("internal error: a sequence without steps"));
+    };
+    let mut b = LogicalPlanBuilder::from(first);
+    for (j, right) in plans.enumerate().map(|(j, p)| (j + 1, p)) {
+        let mut left_keys = vec![column(0, "profile_id")];
+        let mut right_keys = vec![column(j, "profile_id")];
+        if key.is_some() {
+            left_keys.push(column(0, "k"));
+            right_keys.push(column(j, "k"));
+        }
+        let later = col(column(j, "ts")).gt(col(column(j - 1, "ts")));
+        let (join, filter) = if q.negated {
+            (
+                JoinType::LeftAnti,
+                within(j).map_or(later.clone(), |w| later.clone().and(w)),
+            )
+        } else {
+            (JoinType::Inner, later)
+        };
+        b = b.join(right, join, (left_keys, right_keys), Some(filter))?;
+    }
+    if !q.negated {
+        if let Some(w) = within(q.steps.len() - 1) {
+            b = b.filter(w)?;
+        }
+    }
+    Ok(b.project(vec![col(column(0, "profile_id")).alias("profile_id")])?
+        .distinct()?
+        .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(spec: &[(i64, i64, u32)]) -> Vec<Row> {
+        spec.iter()
+            .map(|&(ts, key, steps)| Row { ts, key, steps })
+            .collect()
+    }
+
+    fn seq(steps: u32, within: Option<i64>, negated: bool) -> SequenceSpec {
+        SequenceSpec {
+            steps,
+            within,
+            negated,
+        }
+    }
+
+    #[test]
+    fn steps_are_strictly_ordered_and_within_is_inclusive() {
+        let two = seq(2, Some(10), false);
+        assert!(two.holds(&mut rows(&[(0, 0, 1), (10, 0, 2)])));
+        assert!(!two.holds(&mut rows(&[(0, 0, 1), (11, 0, 2)])));
+        // Equal times are not an order.
+        assert!(!two.holds(&mut rows(&[(5, 0, 1), (5, 0, 2)])));
+        // One row matching both steps is not two events.
+        assert!(!two.holds(&mut rows(&[(5, 0, 3)])));
+        assert!(two.holds(&mut rows(&[(5, 0, 3), (6, 0, 3)])));
+        // A later first step can start the chain that fits.
+        assert!(two.holds(&mut rows(&[(0, 0, 1), (20, 0, 1), (25, 0, 2)])));
+    }
+
+    #[test]
+    fn three_steps_take_the_earliest_chain_from_each_start() {
+        let three = seq(3, Some(10), false);
+        assert!(three.holds(&mut rows(&[(0, 0, 1), (3, 0, 2), (9, 0, 4)])));
+        assert!(!three.holds(&mut rows(&[(0, 0, 1), (9, 0, 4), (3, 0, 2)][..2])));
+        assert!(!three.holds(&mut rows(&[(0, 0, 1), (3, 0, 4), (9, 0, 2)])));
+        assert!(seq(3, None, false).holds(&mut rows(&[(0, 0, 1), (3, 0, 2), (900, 0, 4)])));
+    }
+
+    #[test]
+    fn same_key_keeps_each_key_apart() {
+        let two = seq(2, None, false);
+        assert!(!two.holds(&mut rows(&[(0, 1, 1), (5, 2, 2)])));
+        assert!(two.holds(&mut rows(&[(0, 1, 1), (5, 2, 2), (6, 1, 2)])));
+    }
+
+    #[test]
+    fn then_not_holds_for_one_unblocked_first_step() {
+        let not = seq(2, Some(10), true);
+        assert!(not.holds(&mut rows(&[(0, 0, 1)])));
+        assert!(!not.holds(&mut rows(&[(0, 0, 1), (10, 0, 2)])));
+        assert!(not.holds(&mut rows(&[(0, 0, 1), (11, 0, 2)])));
+        // A second step at the same time does not block.
+        assert!(not.holds(&mut rows(&[(0, 0, 1), (0, 0, 2)])));
+        assert!(not.holds(&mut rows(&[(0, 0, 1), (5, 0, 2), (20, 0, 1)])));
+        assert!(!not.holds(&mut rows(&[(0, 1, 1), (5, 1, 2)])));
+        assert!(not.holds(&mut rows(&[(0, 1, 1), (5, 2, 2)])));
+    }
+}
