@@ -426,10 +426,9 @@ impl Target {
                 &[lit(if week { "week" } else { "month" }), date],
             ),
             // `weekday 0` moves to the next Sunday (or stays on one).
-            Dialect::Sqlite if week => unparser.scalar_function_to_sql(
-                "date",
-                &[date, lit("weekday 0"), lit("-6 days")],
-            ),
+            Dialect::Sqlite if week => {
+                unparser.scalar_function_to_sql("date", &[date, lit("weekday 0"), lit("-6 days")])
+            }
             Dialect::Sqlite => {
                 unparser.scalar_function_to_sql("substr", &[date, lit(1i64), lit(7i64)])
             }
@@ -446,32 +445,43 @@ impl Target {
         let [later, earlier, Expr::Literal(ScalarValue::Int64(Some(seconds)), _)] = args else {
             return plan_err!("{SQL_WITHIN} takes two times and a literal number of seconds");
         };
-        let (later_sql, earlier_sql) = (unparser.expr_to_sql(later)?, unparser.expr_to_sql(earlier)?);
-        let binary = |left: ast::Expr, op: ast::BinaryOperator, right: ast::Expr| ast::Expr::BinaryOp {
-            left: Box::new(left),
-            op,
-            right: Box::new(right),
-        };
+        let (later_sql, earlier_sql) =
+            (unparser.expr_to_sql(later)?, unparser.expr_to_sql(earlier)?);
+        let binary =
+            |left: ast::Expr, op: ast::BinaryOperator, right: ast::Expr| ast::Expr::BinaryOp {
+                left: Box::new(left),
+                op,
+                right: Box::new(right),
+            };
         let number = |n: i64| ast::Expr::value(ast::Value::Number(n.to_string(), false));
         let interval = match self.dialect {
             Dialect::Sqlite => {
                 // Text times: whole seconds by strftime, then the fraction
                 // (`.ffffff`, or nothing) as text, which orders like the
                 // number when the digits are six or none.
+                // SQLite rounds a fraction to milliseconds (`.999999` is the
+                // next second): the fraction is cut off first.
                 let whole = |t: &Expr| -> DfResult<ast::Expr> {
+                    let seconds = Expr::ScalarFunction(
+                        datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                            Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+                                SqlOnly::new("substr"),
+                            )),
+                            vec![t.clone(), lit(1i64), lit(19i64)],
+                        ),
+                    );
                     Ok(ast::Expr::Cast {
                         kind: ast::CastKind::Cast,
                         expr: Box::new(
-                            unparser.scalar_function_to_sql("strftime", &[lit("%s"), t.clone()])?,
+                            unparser.scalar_function_to_sql("strftime", &[lit("%s"), seconds])?,
                         ),
                         data_type: ast::DataType::Integer(None),
                         array: false,
                         format: None,
                     })
                 };
-                let fraction = |t: &Expr| {
-                    unparser.scalar_function_to_sql("substr", &[t.clone(), lit(20i64)])
-                };
+                let fraction =
+                    |t: &Expr| unparser.scalar_function_to_sql("substr", &[t.clone(), lit(20i64)]);
                 let gap = ast::Expr::Nested(Box::new(binary(
                     whole(later)?,
                     ast::BinaryOperator::Minus,
@@ -481,7 +491,11 @@ impl Target {
                 let equal = binary(
                     binary(gap, ast::BinaryOperator::Eq, number(*seconds)),
                     ast::BinaryOperator::And,
-                    binary(fraction(later)?, ast::BinaryOperator::LtEq, fraction(earlier)?),
+                    binary(
+                        fraction(later)?,
+                        ast::BinaryOperator::LtEq,
+                        fraction(earlier)?,
+                    ),
                 );
                 return Ok(ast::Expr::Nested(Box::new(binary(
                     shorter,

@@ -348,7 +348,7 @@ impl Checker<'_> {
 
     fn duplicate_clause(&mut self, code: Code, what: &str, span: &Span, first: Span, help: &str) {
         self.report(
-            Diagnostic::new(code, span.clone(), format!("{what}"))
+            Diagnostic::new(code, span.clone(), what.to_string())
                 .with_label("second clause of this kind")
                 .with_secondary(first, "first one here")
                 .with_help(help),
@@ -376,7 +376,8 @@ impl Checker<'_> {
             _ => None,
         };
         if let (Some(_), Some(count)) = (seen_op, count) {
-            let span = count.n_span.start..count.unit_span.clone().unwrap_or(count.n_span.clone()).end;
+            let span =
+                count.n_span.start..count.unit_span.clone().unwrap_or(count.n_span.clone()).end;
             self.report(
                 Diagnostic::new(
                     Code::SeenWithCount,
@@ -384,7 +385,10 @@ impl Checker<'_> {
                     format!("`{}` takes no count or unit", op.kind.keyword()),
                 )
                 .with_label("remove this")
-                .with_secondary(op.span.clone(), "this operator finds one instant, the earliest or latest event")
+                .with_secondary(
+                    op.span.clone(),
+                    "this operator finds one instant, the earliest or latest event",
+                )
                 .with_help(format!(
                     "write `{}.{} {} <window>`; to count events write `at_least N …`",
                     c.event.name,
@@ -393,7 +397,12 @@ impl Checker<'_> {
                 )),
             );
         }
-        if seen_op.is_some() && !c.clauses.iter().any(|k| matches!(k.kind, ClauseKind::Window(_))) {
+        if seen_op.is_some()
+            && !c
+                .clauses
+                .iter()
+                .any(|k| matches!(k.kind, ClauseKind::Window(_)))
+        {
             let op_span = op.span.start..op.span.start + op.kind.keyword().len();
             self.report(
                 Diagnostic::new(
@@ -403,7 +412,11 @@ impl Checker<'_> {
                 )
                 .with_label(format!(
                     "the {} event must lie in a window",
-                    if seen_op == Some(Seen::First) { "first" } else { "last" }
+                    if seen_op == Some(Seen::First) {
+                        "first"
+                    } else {
+                        "last"
+                    }
                 ))
                 .with_help(format!(
                     "add a window, such as `{} last 7d` or `{} before 30d ago`",
@@ -602,7 +615,9 @@ impl Checker<'_> {
             seen[slot] = Some(clause.span.clone());
             match &clause.kind {
                 ClauseKind::Scope(sc) => scope = self.scope(sc),
-                ClauseKind::Link(l) => link = Some(self.link(event, &s.event.span, l, &clause.span)),
+                ClauseKind::Link(l) => {
+                    link = Some(self.link(event, &s.event.span, l, &clause.span))
+                }
                 _ => {}
             }
         }
@@ -1042,7 +1057,9 @@ impl Checker<'_> {
                 )
                 .with_label("this count can never be reached")
                 .with_help(match unit {
-                    Unit::Days | Unit::Weeks | Unit::Months => "widen the window or lower the count",
+                    Unit::Days | Unit::Weeks | Unit::Months => {
+                        "widen the window or lower the count"
+                    }
                     _ => "list more objects or lower the count",
                 }),
             );

@@ -33,8 +33,8 @@ mod sequence;
 mod split;
 mod window;
 
-pub use split::EventFiles;
 pub(crate) use period::{month_key, week_key};
+pub use split::EventFiles;
 
 /// The UTC date of `ts` in a plan for SQL emission ([`SQL_UTC_DATE`]).
 pub(crate) fn sql_utc_date(ts: Expr) -> Expr {
@@ -61,7 +61,7 @@ use datafusion::logical_expr::{
 
 use crate::catalog::{Channel, Event};
 use crate::check::{
-    Cond, LinkMatch, ObjectIndex, Program, Sample, Scope, SegExpr, Seen, Selector, Seq, Window,
+    Cond, LinkMatch, ObjectIndex, Program, Sample, Scope, Seen, SegExpr, Selector, Seq, Window,
 };
 use crate::data::DataError;
 use crate::syntax::ast::{ObjectKind, Unit};
@@ -363,8 +363,15 @@ impl<'a, 'e> Lowering<'a, 'e> {
     fn new(env: &'a PlanEnv<'e>, atoms: &'a [Cond], seqs: &'a [Seq]) -> Self {
         let mut lookups = BTreeSet::new();
         if env.sql.is_some() {
-            let step_scopes = seqs.iter().flat_map(|q| &q.steps).filter_map(|s| s.scope.as_ref());
-            for scope in atoms.iter().filter_map(|a| a.scope.as_ref()).chain(step_scopes) {
+            let step_scopes = seqs
+                .iter()
+                .flat_map(|q| &q.steps)
+                .filter_map(|s| s.scope.as_ref());
+            for scope in atoms
+                .iter()
+                .filter_map(|a| a.scope.as_ref())
+                .chain(step_scopes)
+            {
                 lookups.extend(scope_lookups(scope.kind, &scope.selector));
             }
         }
@@ -508,9 +515,8 @@ impl<'a, 'e> Lowering<'a, 'e> {
         // row by row, was a fifth of the run: it is left out. (The profiles
         // with such rows only get a group of zero counts, which the formula
         // treats as it treats no group.)
-        let dense = range.is_some_and(|r| {
-            !not_counts && counters_fit(r, counts.len(), self.env.dense_counters)
-        });
+        let dense = range
+            .is_some_and(|r| !not_counts && counters_fit(r, counts.len(), self.env.dense_counters));
         if dense {
             kept.retain(|c| Some(c) != any_of.as_ref());
         }
@@ -970,9 +976,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
             Unit::Days if self.env.sql.is_some() => sql_function(SQL_UTC_DATE, vec![self.ts()]),
             Unit::Days => cast(col("ts"), DataType::Date32),
             Unit::Weeks if self.env.sql.is_some() => sql_function(SQL_UTC_WEEK, vec![self.ts()]),
-            Unit::Months if self.env.sql.is_some() => {
-                sql_function(SQL_UTC_MONTH, vec![self.ts()])
-            }
+            Unit::Months if self.env.sql.is_some() => sql_function(SQL_UTC_MONTH, vec![self.ts()]),
             Unit::Weeks => period::week_key(col("ts")),
             Unit::Months => period::month_key(col("ts")),
         })
@@ -1108,7 +1112,10 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 match self.env.sql {
                     Some(_) => {
                         let matched = sequence::sql(self, &self.seqs[*i])?;
-                        datafusion::logical_expr::expr_fn::in_subquery(id.clone(), Arc::new(matched))
+                        datafusion::logical_expr::expr_fn::in_subquery(
+                            id.clone(),
+                            Arc::new(matched),
+                        )
                     }
                     None => coalesce(vec![c, lit(0i64)]).gt_eq(lit(1i64)),
                 }
@@ -1123,9 +1130,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
                     Some(w) => self.window_on(w, extremum.clone())?,
                     None => vec![],
                 };
-                let test = test
-                    .into_iter()
-                    .fold(extremum.is_not_null(), Expr::and);
+                let test = test.into_iter().fold(extremum.is_not_null(), Expr::and);
                 coalesce(vec![test, lit(false)])
             }
             Formula::Atom(i) => {

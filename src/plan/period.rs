@@ -33,7 +33,8 @@ pub(crate) fn month_key(ts: Expr) -> Expr {
     let yoe = (doe.clone() - doe.clone() / lit(1_460i64) + doe.clone() / lit(36_524i64)
         - doe.clone() / lit(146_096i64))
         / lit(365i64);
-    let doy = doe - (lit(365i64) * yoe.clone() + yoe.clone() / lit(4i64) - yoe.clone() / lit(100i64));
+    let doy =
+        doe - (lit(365i64) * yoe.clone() + yoe.clone() / lit(4i64) - yoe.clone() / lit(100i64));
     let mp = (lit(5i64) * doy + lit(2i64)) / lit(153i64);
     // A March-based month `mp` of year `y` is calendar month `mp + 2` of
     // the 12-month sequence: (y + [mp ≥ 10])·12 + (mp + 2) mod 12.

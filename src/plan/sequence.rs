@@ -30,8 +30,8 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int32Type, Int64Type};
 use datafusion::common::{exec_err, Result, ScalarValue};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::common::{Column, JoinType};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     col, lit, Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator,
     LogicalPlan, LogicalPlanBuilder, Signature, Volatility,
@@ -87,9 +87,8 @@ impl SequenceSpec {
                 None => true,
             });
         }
-        let chain_end = |start: i64| -> Option<i64> {
-            later.iter().try_fold(start, |t, ts| after(ts, t))
-        };
+        let chain_end =
+            |start: i64| -> Option<i64> { later.iter().try_fold(start, |t, ts| after(ts, t)) };
         match self.within {
             None => first.first().is_some_and(|&t| chain_end(t).is_some()),
             Some(within) => {
@@ -100,7 +99,8 @@ impl SequenceSpec {
                         return false;
                     }
                     previous = Some(t);
-                    chain_end(t).is_some_and(|end| i128::from(end) - i128::from(t) <= i128::from(within))
+                    chain_end(t)
+                        .is_some_and(|end| i128::from(end) - i128::from(t) <= i128::from(within))
                 })
             }
         }
@@ -438,9 +438,11 @@ pub(super) fn sql(l: &super::Lowering<'_, '_>, q: &Seq) -> Result<LogicalPlan, D
             b = b.filter(w)?;
         }
     }
-    Ok(b.project(vec![col(column(0, "profile_id")).alias("profile_id")])?
-        .distinct()?
-        .build()?)
+    Ok(
+        b.project(vec![col(column(0, "profile_id")).alias("profile_id")])?
+            .distinct()?
+            .build()?,
+    )
 }
 
 #[cfg(test)]

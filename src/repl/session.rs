@@ -514,6 +514,18 @@ impl Session {
             );
         }
         let lower = word.to_lowercase();
+        // After `same`, only the keys (not reserved words elsewhere).
+        let previous = before[..start].split_whitespace().next_back();
+        if previous.is_some_and(|w| w.eq_ignore_ascii_case("same")) {
+            let keys = ["message", "campaign", "template"];
+            return (
+                start,
+                keys.iter()
+                    .filter(|k| k.starts_with(&lower))
+                    .map(|k| k.to_string())
+                    .collect(),
+            );
+        }
         let mut out: Vec<String> = KEYWORDS
             .iter()
             .copied()
@@ -598,6 +610,16 @@ mod tests {
         assert_eq!(c, vec!["at_least"]);
         let (_, c) = s.complete(":he", 3);
         assert_eq!(c, vec![":help"]);
+        // SPEC §10: the new keywords, and the keys after `same`.
+        let (_, c) = s.complete("opened.email th", 15);
+        assert_eq!(c, vec!["then"]);
+        let (_, c) = s.complete("click.email last", 16);
+        assert_eq!(c, vec!["last", "last_seen"]);
+        let line = "a.email then b.email within 1h same ";
+        let (_, c) = s.complete(line, line.len());
+        assert_eq!(c, vec!["message", "campaign", "template"]);
+        let (_, c) = s.complete("x same Camp", 11);
+        assert_eq!(c, vec!["campaign"]);
     }
 
     #[test]

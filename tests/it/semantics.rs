@@ -910,3 +910,309 @@ fn running_all_segments_in_one_scan_gives_each_segments_own_ids() {
     }
     assert!(checked > 40, "{checked}");
 }
+
+// ---- SPEC §10: sequences, then not, first/last seen, weeks/months, samples ----
+
+#[test]
+fn a_sequence_needs_its_steps_in_strictly_increasing_time() {
+    let d = Data::new(&[
+        // 1: opened, then clicked later.
+        ev("opened.email", 1, "2026-02-01T10:00:00Z"),
+        ev("click.email", 1, "2026-02-01T10:00:01Z"),
+        // 2: at the same instant: not an order.
+        ev("opened.email", 2, "2026-02-01T10:00:00Z"),
+        ev("click.email", 2, "2026-02-01T10:00:00Z"),
+        // 3: the wrong way round.
+        ev("click.email", 3, "2026-02-01T10:00:00Z"),
+        ev("opened.email", 3, "2026-02-01T11:00:00Z"),
+        // 4: a repeated event needs two of them.
+        ev("click.email", 4, "2026-02-01T10:00:00Z"),
+        ev("click.email", 4, "2026-02-02T10:00:00Z"),
+        // 5: the click is after as_of.
+        ev("opened.email", 5, "2026-02-01T10:00:00Z"),
+        ev("click.email", 5, "2026-03-01T00:00:01Z"),
+    ]);
+    assert_eq!(d.ids("opened.email then click.email", AS_OF), vec![1]);
+    assert_eq!(d.ids("click.email then click.email", AS_OF), vec![4]);
+    assert_eq!(d.ids("opened.email then click.* ", AS_OF), vec![1]);
+}
+
+#[test]
+fn within_is_inclusive_to_the_unit_of_the_file() {
+    for unit in [TimeUnit::Millisecond, TimeUnit::Microsecond] {
+        let tick = if unit == TimeUnit::Millisecond {
+            "001"
+        } else {
+            "000001"
+        };
+        let after = |s: &'static str| -> &'static str {
+            Box::leak(format!("2026-02-01T11:00:00.{s}Z").into_boxed_str())
+        };
+        let events = [
+            // 1: exactly one hour.
+            ev("delivered.email", 1, "2026-02-01T10:00:00Z"),
+            ev("opened.email", 1, "2026-02-01T11:00:00Z"),
+            // 2: one hour and one unit.
+            ev("delivered.email", 2, "2026-02-01T10:00:00Z"),
+            ev("opened.email", 2, after(tick)),
+        ];
+        let enc = Encoding {
+            dictionary: false,
+            unit,
+            zoned: true,
+        };
+        let d = Data::with_encoding(&events, enc);
+        assert_eq!(
+            d.ids("delivered.email then opened.email within 1h", AS_OF),
+            vec![1],
+            "{unit:?}"
+        );
+        assert_eq!(
+            d.ids("delivered.email then opened.email within 1h", AS_OF)
+                .len()
+                + d.ids("delivered.email then not opened.email within 1h", AS_OF)
+                    .len(),
+            2,
+            "{unit:?}: each profile either opened within the hour or not"
+        );
+    }
+}
+
+#[test]
+fn the_window_restricts_the_first_step_only() {
+    let d = Data::new(&[
+        // 1: delivered in the window, opened after its end (before as_of).
+        ev("delivered.email", 1, "2026-01-10T00:00:00Z"),
+        ev("opened.email", 1, "2026-02-10T00:00:00Z"),
+        // 2: delivered before the window, opened in it.
+        ev("delivered.email", 2, "2025-12-31T23:59:59Z"),
+        ev("opened.email", 2, "2026-01-05T00:00:00Z"),
+    ]);
+    let q = "delivered.email then opened.email between 2026-01-01 and 2026-02-01";
+    assert_eq!(d.ids(q, AS_OF), vec![1]);
+}
+
+#[test]
+fn same_key_needs_equal_non_null_keys_on_every_step() {
+    let d = Data::new(&[
+        ev("delivered.email", 1, "2026-02-01T10:00:00Z")
+            .msg(7)
+            .camp(1),
+        ev("opened.email", 1, "2026-02-01T10:05:00Z").msg(7).camp(1),
+        ev("delivered.email", 2, "2026-02-01T10:00:00Z")
+            .msg(7)
+            .camp(1),
+        ev("opened.email", 2, "2026-02-01T10:05:00Z").msg(8).camp(1),
+        // Null keys are never the same.
+        ev("delivered.email", 3, "2026-02-01T10:00:00Z"),
+        ev("opened.email", 3, "2026-02-01T10:05:00Z"),
+    ]);
+    assert_eq!(
+        d.ids("delivered.email then opened.email same message", AS_OF),
+        vec![1]
+    );
+    assert_eq!(
+        d.ids("delivered.email then opened.email same campaign", AS_OF),
+        vec![1, 2]
+    );
+    assert_eq!(
+        d.ids("delivered.email then opened.email", AS_OF),
+        vec![1, 2, 3]
+    );
+}
+
+#[test]
+fn three_steps_are_within_from_the_first_to_the_last() {
+    let d = Data::new(&[
+        // 1: 0h, 1h, 48h: within 2d.
+        ev("sent.email", 1, "2026-02-01T00:00:00Z"),
+        ev("opened.email", 1, "2026-02-01T01:00:00Z"),
+        ev("click.email", 1, "2026-02-03T00:00:00Z"),
+        // 2: the click precedes the open.
+        ev("sent.email", 2, "2026-02-01T00:00:00Z"),
+        ev("click.email", 2, "2026-02-01T01:00:00Z"),
+        ev("opened.email", 2, "2026-02-01T02:00:00Z"),
+        // 3: a second send starts a chain that fits; the first does not.
+        ev("sent.email", 3, "2026-01-01T00:00:00Z"),
+        ev("sent.email", 3, "2026-02-01T00:00:00Z"),
+        ev("opened.email", 3, "2026-02-01T01:00:00Z"),
+        ev("click.email", 3, "2026-02-01T02:00:00Z"),
+        // 4: 0h, 1h, 48h + 1s.
+        ev("sent.email", 4, "2026-02-01T00:00:00Z"),
+        ev("opened.email", 4, "2026-02-01T01:00:00Z"),
+        ev("click.email", 4, "2026-02-03T00:00:01Z"),
+    ]);
+    let q = "sent.email then opened.email then click.email within 2d";
+    assert_eq!(d.ids(q, AS_OF), vec![1, 3]);
+    assert_eq!(
+        d.ids("sent.email then opened.email then click.email", AS_OF),
+        vec![1, 3, 4]
+    );
+}
+
+#[test]
+fn steps_take_scopes_and_links() {
+    let d = Data::new(&[
+        ev("delivered.email", 1, "2026-02-01T00:00:00Z").camp(1),
+        ev("link_click.email", 1, "2026-02-01T01:00:00Z").link("https://a/x"),
+        ev("delivered.email", 2, "2026-02-01T00:00:00Z").camp(2),
+        ev("link_click.email", 2, "2026-02-01T01:00:00Z").link("https://a/x"),
+        ev("delivered.email", 3, "2026-02-01T00:00:00Z").camp(1),
+        ev("link_click.email", 3, "2026-02-01T01:00:00Z").link("https://b/x"),
+    ]);
+    let q = r#"delivered.email in campaigns 1 then link_click.email link like "https://a/%""#;
+    assert_eq!(d.ids(q, AS_OF), vec![1]);
+}
+
+#[test]
+fn then_not_is_decided_only_once_its_span_has_passed() {
+    let d = Data::new(&[
+        // 1: delivered exactly one day before as_of, never opened: decided.
+        ev("delivered.email", 1, "2026-02-28T00:00:00Z").msg(1),
+        // 2: delivered one microsecond later: not decided yet.
+        ev("delivered.email", 2, "2026-02-28T00:00:00.000001Z").msg(2),
+        // 3: opened exactly one day later: blocked.
+        ev("delivered.email", 3, "2026-02-01T00:00:00Z").msg(3),
+        ev("opened.email", 3, "2026-02-02T00:00:00Z").msg(3),
+        // 4: opened one day and one microsecond later: not blocked.
+        ev("delivered.email", 4, "2026-02-01T00:00:00Z").msg(4),
+        ev("opened.email", 4, "2026-02-02T00:00:00.000001Z").msg(4),
+        // 5: opened at the same instant: not after it, not blocked.
+        ev("delivered.email", 5, "2026-02-01T00:00:00Z").msg(5),
+        ev("opened.email", 5, "2026-02-01T00:00:00Z").msg(5),
+        // 6: another message's open does not block with `same message`.
+        ev("delivered.email", 6, "2026-02-01T00:00:00Z").msg(6),
+        ev("opened.email", 6, "2026-02-01T01:00:00Z").msg(60),
+        // 7: a delivery without a message id never counts with `same`.
+        ev("delivered.email", 7, "2026-02-01T00:00:00Z"),
+        // 8: one blocked delivery and one unblocked: enough.
+        ev("delivered.email", 8, "2026-02-01T00:00:00Z").msg(8),
+        ev("opened.email", 8, "2026-02-01T01:00:00Z").msg(8),
+        ev("delivered.email", 8, "2026-02-10T00:00:00Z").msg(80),
+    ]);
+    assert_eq!(
+        d.ids(
+            "delivered.email then not opened.email within 1d same message",
+            AS_OF
+        ),
+        vec![1, 4, 5, 6, 8]
+    );
+    assert_eq!(
+        d.ids("delivered.email then not opened.email within 1d", AS_OF),
+        vec![1, 4, 5, 7, 8]
+    );
+}
+
+#[test]
+fn then_not_looks_for_the_second_step_whatever_the_window() {
+    let d = Data::new(&[
+        // The delivery is in January; the open, in February, still blocks.
+        ev("delivered.email", 1, "2026-01-31T23:00:00Z"),
+        ev("opened.email", 1, "2026-02-01T01:00:00Z"),
+        ev("delivered.email", 2, "2026-01-31T23:00:00Z"),
+    ]);
+    let q = "delivered.email then not opened.email within 1d between 2026-01-01 and 2026-02-01";
+    assert_eq!(d.ids(q, AS_OF), vec![2]);
+}
+
+#[test]
+fn first_and_last_seen_ignore_the_window_for_the_extremum() {
+    let d = Data::new(&[
+        // 1: opened long ago and this week.
+        ev("opened.email", 1, "2026-01-01T00:00:00Z"),
+        ev("opened.email", 1, "2026-02-27T00:00:00Z"),
+        // 2: opened this week only.
+        ev("opened.email", 2, "2026-02-27T00:00:00Z"),
+        // 3: opened long ago only.
+        ev("opened.email", 3, "2026-01-01T00:00:00Z"),
+        // 4: never opened (an event after as_of does not exist).
+        ev("sent.email", 4, "2026-01-01T00:00:00Z"),
+        ev("opened.email", 4, "2026-03-02T00:00:00Z"),
+    ]);
+    assert_eq!(d.ids("opened.email first_seen last 7d", AS_OF), vec![2]);
+    assert_eq!(d.ids("opened.email last_seen last 7d", AS_OF), vec![1, 2]);
+    assert_eq!(
+        d.ids("opened.email last_seen before 7d ago", AS_OF),
+        vec![3]
+    );
+    // A profile without the event is not in either, so `not` holds for it.
+    assert_eq!(
+        d.ids("not opened.email last_seen before 7d ago", AS_OF),
+        vec![1, 2, 4]
+    );
+}
+
+#[test]
+fn weeks_run_monday_to_sunday_and_months_are_calendar_months_in_utc() {
+    let d = Data::new(&[
+        // 1: Sunday 23:59:59 and Monday 00:00: two weeks.
+        ev("opened.email", 1, "2026-02-22T23:59:59Z"),
+        ev("opened.email", 1, "2026-02-23T00:00:00Z"),
+        // 2: Monday 00:00 and the Sunday after at 23:59:59: one week.
+        ev("opened.email", 2, "2026-02-16T00:00:00Z"),
+        ev("opened.email", 2, "2026-02-22T23:59:59Z"),
+        // 3: before 1970: Wednesday 1969-12-31 and Sunday 1970-01-04 share
+        // the week that starts on Monday 1969-12-29.
+        ev("opened.email", 3, "1969-12-31T12:00:00Z"),
+        ev("opened.email", 3, "1970-01-04T12:00:00Z"),
+        // 4: the last microsecond of January and the first of February
+        // (Saturday and Sunday of one week).
+        ev("opened.email", 4, "2026-01-31T23:59:59.999999Z"),
+        ev("opened.email", 4, "2026-02-01T00:00:00Z"),
+        // 5: a zone offset: 2026-02-01T01:00+03:00 is still January in UTC.
+        ev("opened.email", 5, "2026-01-05T00:00:00Z"),
+        ev("opened.email", 5, "2026-02-01T01:00:00+03:00"),
+    ]);
+    assert_eq!(d.ids("opened.email at_least 2 weeks", AS_OF), vec![1, 5]);
+    // 3's week straddles December 1969 and January 1970.
+    assert_eq!(d.ids("opened.email at_least 2 months", AS_OF), vec![3, 4]);
+    assert_eq!(d.ids("opened.email exactly 1 months", AS_OF), vec![1, 2, 5]);
+}
+
+#[test]
+fn a_sample_is_the_integer_hash_exactly_as_written() {
+    let ids: Vec<i64> = (-50..150)
+        .chain([i64::MIN, i64::MAX, 2_147_483_647])
+        .collect();
+    let events: Vec<Ev> = ids
+        .iter()
+        .map(|&p| ev("sent.email", p, "2026-01-01T00:00:00Z"))
+        .collect();
+    let d = Data::new(&events);
+    for (percent, bp, seed) in [("30%", 3_000, 7), ("2.5%", 250, 0), ("99.99%", 9_999, 123)] {
+        let q = format!("sample {percent} seed {seed}");
+        let expected: Vec<i64> = {
+            let mut v: Vec<i64> = ids
+                .iter()
+                .copied()
+                .filter(|&p| seglang::sample::holds(p, bp, seed))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(d.ids(&q, AS_OF), expected, "{q}");
+        // Test and control split the universe exactly.
+        let control = d.ids(&format!("not sample {percent} seed {seed}"), AS_OF);
+        assert_eq!(expected.len() + control.len(), ids.len(), "{q}");
+        assert!(control.iter().all(|p| !expected.contains(p)));
+    }
+    // The default seed is 0.
+    assert_eq!(
+        d.ids("sample 30%", AS_OF),
+        d.ids("sample 30% seed 0", AS_OF)
+    );
+    assert_eq!(d.ids("sample 100%", AS_OF).len(), ids.len());
+}
+
+#[test]
+fn a_sample_of_a_target_keeps_silent_profiles_of_the_universe() {
+    let d = Data::new(&[ev("click.email", 1, "2026-01-01T00:00:00Z")])
+        .profiles(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    let inside: Vec<i64> = (2..=8)
+        .filter(|&p| seglang::sample::holds(p, 5_000, 7))
+        .collect();
+    assert_eq!(
+        d.ids("click.email not_exists and sample 50% seed 7", AS_OF),
+        inside
+    );
+}

@@ -7,7 +7,8 @@
 //! and started by `.ci/run`, which sets `SEG_REQUIRE_ENGINES=1`: without it a
 //! missing engine is reported and skipped, with it a missing engine fails.
 //! `SEG_DIFF_CASES` and `SEG_DIFF_SEED` change the number of segments and the
-//! seed.
+//! seed; with `SEG_DIFF_KEEP` set, a run that disagrees keeps its data
+//! directory and prints where it is.
 
 use crate::common;
 
@@ -183,6 +184,7 @@ fn data(seed: u64, universe: Universe) -> Data {
         }
         events.push(row);
     }
+    events.extend(crafted(&mut rng, as_of));
     if universe == Universe::FromEvents {
         // No profiles, tags or attributes; `ts` without a zone, in ms.
         let naive_ms = common::Encoding {
@@ -206,6 +208,68 @@ fn data(seed: u64, universe: Universe) -> Data {
         .templates(TEMPLATES)
         .tags(TAGS)
         .attributes(ATTRIBUTES)
+}
+
+/// Events at the edges of SPEC §10: same-message pairs at gaps of exactly
+/// an hour or a day and one microsecond either side, steps at equal times,
+/// three-step chains, and opens on both sides of week and month boundaries
+/// at UTC midnight.
+fn crafted(rng: &mut rand_chacha::ChaCha8Rng, as_of: DateTime<Utc>) -> Vec<Ev> {
+    let leak = |t: DateTime<Utc>| -> &'static str { Box::leak(t.to_rfc3339().into_boxed_str()) };
+    let us = TimeDelta::microseconds;
+    let mut out = Vec::new();
+    for k in 0..80i64 {
+        let p = 1 + (k * 37) % 140;
+        let base = as_of
+            - TimeDelta::days(rng.random_range(0..45))
+            - TimeDelta::hours(rng.random_range(0..24));
+        let gap = [TimeDelta::hours(1), TimeDelta::days(1), TimeDelta::zero()]
+            [rng.random_range(0..3)]
+            + us([-1, 0, 1][rng.random_range(0..3)]);
+        let m = 1_000 + k;
+        let camp = rng.random_range(1..=10);
+        let message = |row: Ev, same: bool, null: bool| {
+            let row = row.camp(camp).tmpl(1 + k % 5);
+            if null {
+                row
+            } else {
+                row.msg(if same { m } else { m + 500 })
+            }
+        };
+        let null = rng.random_bool(0.1);
+        out.push(message(ev("delivered.email", p, leak(base)), true, null));
+        let same = rng.random_bool(0.85);
+        out.push(message(
+            ev("opened.email", p, leak(base + gap)),
+            same,
+            false,
+        ));
+        if rng.random_bool(0.5) {
+            let click = base + gap + [us(0), us(1), TimeDelta::hours(1)][rng.random_range(0..3)];
+            out.push(message(ev("click.email", p, leak(click)), same, false));
+            let sent = base - us(rng.random_range(0..2));
+            out.push(message(ev("sent.email", p, leak(sent)), true, false));
+        }
+    }
+    // Monday 2026-10-26 and Sunday 2026-10-25, the first of October and the
+    // last instant of September.
+    let monday = parse("2026-10-26");
+    let october = parse("2026-10-01");
+    for k in 0..40i64 {
+        let p = 1 + (k * 53) % 140;
+        let weeks_back = TimeDelta::weeks(rng.random_range(0..10));
+        for t in [
+            monday - weeks_back,
+            monday - weeks_back - us(1),
+            october - us(1),
+            october,
+        ] {
+            if rng.random_bool(0.6) {
+                out.push(ev("opened.email", p, leak(t)));
+            }
+        }
+    }
+    out
 }
 
 fn parse(t: &str) -> DateTime<Utc> {
@@ -286,6 +350,8 @@ fn condition() -> impl Strategy<Value = String> {
         " campaigns",
         " templates",
         " days",
+        " weeks",
+        " months",
     ]);
     let op = prop_oneof![
         1 => Just("exists".to_string()),
@@ -332,8 +398,99 @@ fn condition() -> impl Strategy<Value = String> {
         )
 }
 
+/// An event in a channel for a sequence's step: mostly the email funnel
+/// that `crafted` fills, sometimes any pair.
+fn step_target() -> impl Strategy<Value = (Event, Option<Channel>)> {
+    let pairs: Vec<(Event, Option<Channel>)> = EVENTS
+        .iter()
+        .flat_map(|info| info.channels.iter().map(move |c| (info.event, Some(*c))))
+        .chain(EVENTS.iter().map(|info| (info.event, None)))
+        .collect();
+    let funnel: Vec<(Event, Option<Channel>)> = ["sent", "delivered", "opened", "click"]
+        .iter()
+        .map(|e| (Event::from_name(e).expect("catalog"), Some(Channel::Email)))
+        .collect();
+    prop_oneof![3 => prop::sample::select(funnel), 1 => prop::sample::select(pairs)]
+}
+
+fn step() -> impl Strategy<Value = String> {
+    (
+        step_target(),
+        prop::option::weighted(0.2, scope()),
+        prop::option::weighted(0.5, link()),
+    )
+        .prop_map(|((event, channel), scope, link)| {
+            let mut s = format!("{}.{}", event.name(), channel.map_or("*", Channel::name));
+            s.extend(scope.map(|x| format!(" {x}")));
+            if event.has_link() {
+                s.extend(link.map(|x| format!(" {x}")));
+            }
+            s
+        })
+}
+
+/// A sequence or a `then not`, with `within`, a window and `same` or not.
+fn sequence() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec(step(), 2..4),
+        any::<bool>(),
+        prop::option::weighted(0.7, prop::sample::select(vec!["1h", "1d", "30m", "7d"])),
+        prop::option::weighted(0.4, window()),
+        prop::option::weighted(
+            0.5,
+            prop::sample::select(vec!["message", "campaign", "template"]),
+        ),
+    )
+        .prop_map(|(steps, negated, within, window, same)| {
+            let mut s = if negated {
+                format!(
+                    "{} then not {} within {}",
+                    steps[0],
+                    steps[1],
+                    within.unwrap_or("1d")
+                )
+            } else {
+                let mut s = steps.join(" then ");
+                s.extend(within.map(|w| format!(" within {w}")));
+                s
+            };
+            s.extend(same.map(|k| format!(" same {k}")));
+            s.extend(window.map(|w| format!(" {w}")));
+            s
+        })
+}
+
+/// `first_seen` / `last_seen` with a window, and maybe a scope and a link.
+fn seen() -> impl Strategy<Value = String> {
+    (
+        step(),
+        prop::sample::select(vec!["first_seen", "last_seen"]),
+        window(),
+    )
+        .prop_map(|(step, op, window)| {
+            // A step's scope and link are a condition's clauses too.
+            let (target, clauses) = step.split_once(' ').unwrap_or((step.as_str(), ""));
+            format!("{target} {op} {window} {clauses}")
+        })
+}
+
+fn sample() -> impl Strategy<Value = String> {
+    (
+        prop::sample::select(vec!["10%", "50%", "2.5%", "99.99%", "0.01%", "100%"]),
+        prop::option::of(prop::sample::select(vec![0i64, 7, 2_147_483_646])),
+    )
+        .prop_map(|(p, seed)| match seed {
+            Some(s) => format!("sample {p} seed {s}"),
+            None => format!("sample {p}"),
+        })
+}
+
+fn leaf() -> impl Strategy<Value = String> {
+    prop_oneof![6 => condition(), 3 => sequence(), 1 => seen(), 1 => sample()]
+}
+
 fn expression() -> impl Strategy<Value = String> {
-    condition().prop_recursive(3, 8, 3, |inner| {
+    leaf().prop_recursive(3, 8, 3, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 2..4)
                 .prop_map(|v| format!("({})", v.join(" and "))),
@@ -580,6 +737,10 @@ fn differential_at(data: Data, seed: u64, cases: usize, as_of: DateTime<Utc>) {
     if !failures.is_empty() {
         for f in failures.iter().take(5) {
             eprintln!("{f}");
+        }
+        if std::env::var("SEG_DIFF_KEEP").is_ok() {
+            eprintln!("the data is kept in {}", data.path().display());
+            std::mem::forget(data);
         }
         panic!("{} disagreements (first ones above)", failures.len());
     }
