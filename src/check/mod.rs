@@ -608,7 +608,12 @@ impl Checker<'_> {
                     &format!("a step takes at most one {}", clause.kind.describe()),
                     &clause.span,
                     first,
-                    "list every object in one scope: `in campaigns \"A\", \"B\"`",
+                    match clause.kind {
+                        ClauseKind::Scope(_) => {
+                            "list every object in one scope: `in campaigns \"A\", \"B\"`"
+                        }
+                        _ => "keep one link; `link like \"…%\"` matches several URLs",
+                    },
                 );
                 continue;
             }

@@ -85,6 +85,7 @@ pub fn deny(diagnostics: &mut [Diagnostic], deny_warnings: bool) {
 
 pub fn run(
     files: &[PathBuf],
+    expr: Option<&str>,
     data: Option<&Path>,
     json: bool,
     deny_warnings: bool,
@@ -97,8 +98,12 @@ pub fn run(
     let mut any_error = false;
     let mut json_out = Vec::new();
     let mut io_error = false;
-    for path in files {
-        let file = match read_script(path) {
+    let scripts = files
+        .iter()
+        .map(|path| read_script(path))
+        .chain(expr.map(|e| super::run::load(None, Some(e))));
+    for script in scripts {
+        let file = match script {
             Ok(f) => f,
             Err(e) => {
                 fail(e);

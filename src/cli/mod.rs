@@ -47,8 +47,11 @@ enum Command {
     /// Parse and check scripts; report every diagnostic.
     Check {
         /// Script files (`-` reads standard input).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "expr")]
         files: Vec<PathBuf>,
+        /// Check this expression (too).
+        #[arg(short = 'e', long = "expr", value_name = "EXPR")]
+        expr: Option<String>,
         /// A data directory: also warn about unknown campaigns, templates, tags and attributes.
         #[arg(long)]
         data: Option<PathBuf>,
@@ -132,7 +135,11 @@ enum Command {
     /// Show what a script compiles to.
     Compile {
         /// The script file (`-` reads standard input).
-        file: PathBuf,
+        #[arg(required_unless_present = "expr", conflicts_with = "expr")]
+        file: Option<PathBuf>,
+        /// Compile this expression instead of a file.
+        #[arg(short = 'e', long = "expr", value_name = "EXPR")]
+        expr: Option<String>,
         /// The segment, when the script defines several.
         #[arg(long)]
         segment: Option<String>,
@@ -206,11 +213,13 @@ fn dispatch(cli: Cli, color: bool) -> u8 {
     match cli.command {
         Command::Check {
             files,
+            expr,
             data,
             format,
             deny_warnings,
         } => check::run(
             &files,
+            expr.as_deref(),
             data.as_deref(),
             format == DiagFormat::Json,
             deny_warnings,
@@ -265,13 +274,15 @@ fn dispatch(cli: Cli, color: bool) -> u8 {
         },
         Command::Compile {
             file,
+            expr,
             segment,
             emit,
             dialect,
             data,
             as_of,
         } => run::compile_cmd(run::CompileArgs {
-            file: &file,
+            file: file.as_deref(),
+            expr: expr.as_deref(),
             segment: segment.as_deref(),
             emit,
             dialect,

@@ -322,7 +322,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
 }
 
 pub struct CompileArgs<'a> {
-    pub file: &'a Path,
+    pub file: Option<&'a Path>,
+    pub expr: Option<&'a str>,
     pub segment: Option<&'a str>,
     pub emit: Emit,
     pub dialect: Option<SqlDialect>,
@@ -333,7 +334,7 @@ pub struct CompileArgs<'a> {
 
 pub fn compile_cmd(args: CompileArgs<'_>) -> u8 {
     let inner = || -> Result<(), u8> {
-        let file = load(Some(args.file), None).map_err(fail)?;
+        let file = load(args.file, args.expr).map_err(fail)?;
         let as_of = as_of_or_now(args.as_of).map_err(fail)?;
         if args.dialect.is_some() && !matches!(args.emit, Emit::Sql) {
             return Err(fail("--dialect only applies to --emit sql"));

@@ -897,8 +897,20 @@ fn syntax_error(text: &str, error: &pest::error::Error<Rule>, next_segment: bool
     };
     let word = &text[found_span.clone()];
     let at_end = found_span.start >= trimmed_end;
+    let rest = text[found_span.end..].trim_start();
     let help = if at_end && expected.contains(&"`)`") {
         Some("a `(` is not closed: add `)`".to_string())
+    } else if expected.contains(&describe(Rule::percent)) && rest.starts_with('%') {
+        Some(format!("write the percentage without a space: `{word}%`"))
+    } else if word == "-"
+        && text[..pos]
+            .trim_end()
+            .to_ascii_lowercase()
+            .ends_with("seed")
+    {
+        Some("a seed is an integer from 0 to 2147483646".to_string())
+    } else if word.eq_ignore_ascii_case("within") && expected.contains(&describe(Rule::same)) {
+        Some("`within` comes right after the last step, before windows and `same`: `… then click.email within 1h last 30d`".to_string())
     } else if word.starts_with('.')
         || (text[..pos].ends_with(' ') && text[pos..].starts_with('.'))
         || text[..pos].ends_with(". ")

@@ -493,3 +493,78 @@ fn a_small_memory_limit_spills_and_a_tiny_one_says_what_to_raise() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("SEG_MEMORY_LIMIT"));
 }
+
+#[test]
+fn check_and_compile_take_an_expression() {
+    let (code, out, err) = seg_out(&["check", "-e", "opened.email then click.email within 1h"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+    let (code, _, err) = seg_out(&["check", "-e", "sample 10 %", "--color", "never"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("<expr>:1:8"), "{err}");
+    assert!(err.contains("without a space: `10%`"), "{err}");
+    // Files and an expression are checked together.
+    let (code, _, err) = seg_out(&[
+        "check",
+        &example("01_exists.seg"),
+        "-e",
+        "click.email last_seen",
+        "--color",
+        "never",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("E026"), "{err}");
+    let (code, sql, err) = seg_out(&[
+        "compile",
+        "-e",
+        "delivered.email then not opened.email within 1d same message last 30d",
+        "--emit",
+        "sql",
+        "--dialect",
+        "postgres",
+        "--as-of",
+        "2026-11-01",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(sql.contains("NOT EXISTS"), "{sql}");
+    assert!(sql.contains("INTERVAL '86400 seconds'"), "{sql}");
+}
+
+#[test]
+fn run_prints_the_ids_of_each_new_construct_on_the_examples() {
+    // Counts checked against hand-written DuckDB SQL over the same data
+    // (self-joins for the sequences, min/max for first/last seen).
+    for (script, count) in [
+        (
+            "delivered.email then opened.email within 1h same message last 30d",
+            "555",
+        ),
+        (
+            "delivered.email then not opened.email within 1d same message last 30d",
+            "1718",
+        ),
+        (
+            "sent.email then opened.email then click.email within 2d last 30d",
+            "295",
+        ),
+        ("click.email last_seen before 30d ago", "371"),
+        (
+            "opened.email at_least 4 weeks last 90d and sample 50%",
+            "303",
+        ),
+        ("opened.email at_least 2 months", "1204"),
+        ("sample 10% seed 7", "201"),
+    ] {
+        let (code, out, err) = seg_out(&[
+            "run",
+            "-e",
+            script,
+            "--data",
+            &data(),
+            "--as-of",
+            "2026-11-01",
+            "--format",
+            "count",
+        ]);
+        assert_eq!((code, out.trim()), (0, count), "{script}: {err}");
+    }
+}

@@ -352,3 +352,41 @@ fn long_flat_scripts_compile() {
     let c = seglang::compile(&text, None).expect("compiles");
     assert_eq!(c.program.segments.len(), 10_001);
 }
+
+#[test]
+fn mistakes_in_sequences_and_samples_get_a_fix() {
+    for (text, help) in [
+        ("sample 10 %", "without a space: `10%`"),
+        ("sample 10% seed -1", "from 0 to 2147483646"),
+        (
+            "opened.email then click.email last 30d within 1h",
+            "`within` comes right after the last step",
+        ),
+        (
+            "delivered.email then opened.email same mesage",
+            "did you mean `message`?",
+        ),
+        (
+            "delivered.email then nto opened.email within 1d",
+            "did you mean `not`?",
+        ),
+        ("click.email at_least 2 week", "did you mean `weeks`?"),
+        ("segment sample = click.email exists;", "reserved keyword"),
+        ("opened.emial then click.email", "did you mean `email`?"),
+    ] {
+        let d = diagnose(text, false);
+        assert!(
+            d.iter()
+                .any(|d| d.help.as_deref().is_some_and(|h| h.contains(help))),
+            "{text}: {d:#?}"
+        );
+    }
+    // `then not` errors point at `then not`; a bad percentage at the number.
+    let d = only(
+        "sent.email then delivered.email then not opened.email within 1d",
+        false,
+    );
+    assert_eq!(d.span, 32..40);
+    let d = only("sample 100.5%", false);
+    assert_eq!((d.code, d.span.clone()), (Code::BadPercentage, 7..13));
+}
