@@ -129,7 +129,70 @@ def suite(d=DUCKDB):
     sql30 = f"""SELECT profile_id FROM events WHERE ts <= {AS_OF_SQL} AND event IN ('click', 'delivered', 'read', 'opened') AND {universe}
                 GROUP BY profile_id HAVING {" OR ".join(f"count(*) FILTER (WHERE event = '{e}' AND channel = '{c}' AND ts > {ago(d)}) >= {k}" for e, c, d, k in thirty)}"""
     cases.append(("30 conditions", seg30, sql30))
+    cases.extend(spec10(d, window_sql, universe))
     return cases
+
+
+def spec10(d, window_sql, universe):
+    """SPEC §10's constructs, each with the SQL an expert would write: joins
+    on (profile, message) with a time condition, NOT EXISTS, min/max and
+    date_trunc. chDB (ClickHouse) has no correlated subqueries and joins only
+    on equalities by default: its column is left out of the sequences."""
+    AS_OF_SQL = d.as_of
+
+    def hours(n):
+        if d.name in ("duckdb", "chdb"):
+            return f"INTERVAL {n} HOUR"
+        return f"INTERVAL '{n} hours'"
+
+    def rows(event, extra=""):
+        return f"(SELECT profile_id, message_id, ts FROM events WHERE event = '{event}' AND channel = 'email' AND ts <= {AS_OF_SQL} {extra})"
+
+    week = "toStartOfWeek(ts, 1)" if d.name == "chdb" else "date_trunc('week', ts)"
+    sample = ("(((((profile_id % 2147483647) + 2147483647) % 2147483647 + 0) % 2147483647) "
+              "* 1291394886 % 2147483647) % 10000 < 5000")
+    seq = d.name != "chdb"
+    return [
+        (
+            "then … within 1h same message",
+            "delivered.email then opened.email within 1h same message last 30d",
+            f"""SELECT DISTINCT a.profile_id FROM {rows('delivered', f"AND ts > {d.ago(30)} AND message_id IS NOT NULL")} a
+                JOIN {rows('opened', 'AND message_id IS NOT NULL')} b
+                  ON b.profile_id = a.profile_id AND b.message_id = a.message_id
+                 AND b.ts > a.ts AND b.ts <= a.ts + {hours(1)}
+                WHERE a.{universe}""" if seq else None,
+        ),
+        (
+            "then not … within 1d same message",
+            "delivered.email then not opened.email within 1d same message last 30d",
+            f"""SELECT DISTINCT a.profile_id FROM {rows('delivered', f"AND ts > {d.ago(30)} AND ts <= {AS_OF_SQL} - {hours(24)} AND message_id IS NOT NULL")} a
+                WHERE a.{universe} AND NOT EXISTS (
+                  SELECT 1 FROM {rows('opened', 'AND message_id IS NOT NULL')} b
+                  WHERE b.profile_id = a.profile_id AND b.message_id = a.message_id
+                    AND b.ts > a.ts AND b.ts <= a.ts + {hours(24)})""" if seq else None,
+        ),
+        (
+            "3 steps within 2d",
+            "sent.email then opened.email then click.email within 2d last 30d",
+            f"""SELECT DISTINCT a.profile_id FROM {rows('sent', f"AND ts > {d.ago(30)}")} a
+                JOIN {rows('opened')} b ON b.profile_id = a.profile_id AND b.ts > a.ts AND b.ts <= a.ts + {hours(48)}
+                JOIN {rows('click')} c ON c.profile_id = a.profile_id AND c.ts > b.ts AND c.ts <= a.ts + {hours(48)}
+                WHERE a.{universe}""" if seq else None,
+        ),
+        (
+            "last_seen before 30d ago",
+            "click.email last_seen before 30d ago",
+            f"""SELECT profile_id FROM events WHERE event = 'click' AND channel = 'email' AND ts <= {AS_OF_SQL} AND {universe}
+                GROUP BY profile_id HAVING max(ts) < {d.ago(30)}""",
+        ),
+        (
+            "4 weeks and sample 50%",
+            "opened.email at_least 4 weeks last 90d and sample 50%",
+            f"""SELECT profile_id FROM events WHERE event = 'opened' AND channel = 'email' AND {window_sql(90)} AND {universe}
+                  AND {sample}
+                GROUP BY profile_id HAVING count(DISTINCT {week}) >= 4""",
+        ),
+    ]
 
 
 # --- Layouts: the same events as other writers would have written them. ---
@@ -342,14 +405,14 @@ def run_layout(args, layout, data, script_dir):
         sql_t, sql_rows = duck(seg_sql)
         counts = [("DuckDB", len(rows)), ("Seg's SQL on DuckDB", len(sql_rows))]
         df_t = None
-        if dfx is not None:
+        if dfx is not None and df_sql is not None:
             try:
                 df_t, df_rows = median_of(lambda: dfx.sql(df_sql).to_arrow_table().num_rows)
                 counts.append(("DataFusion", df_rows))
             except Exception as e:
                 print(f"DataFusion (Python) failed on {layout} / {name}: {str(e).splitlines()[0]}")
         ch_t = None
-        if chdb_session is not None:
+        if chdb_session is not None and ch_sql is not None:
             try:
                 ch_query = f"{ch_sql} SETTINGS max_threads = {args.threads}"
                 ch_t, ch_rows = median_of(lambda: chdb_session.query(ch_query, "ArrowTable").num_rows)
@@ -392,6 +455,11 @@ def layout_report(layout, results, floor_t, all_t, one_t):
         f"20 segments with --all: {all_t[20]:.3f} s, 50: {all_t[50]:.3f} s; one of them alone: {one_t:.3f} s "
         f"({all_t[20] / one_t:.2f}× and {all_t[50] / one_t:.2f}×).\n"
     )
+    single = next((r for r in results if r[0] == "single condition"), None)
+    sequences = [r for r in results if r[0].startswith(("then", "3 steps"))]
+    if single and sequences:
+        summary += "Sequences against the single condition (`click.email at_least 1 last 30d`): " + ", ".join(
+            f"{r[0]} {r[1] / single[1]:.2f}×" for r in sequences) + ".\n"
     return table + summary, gm
 
 

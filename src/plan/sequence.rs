@@ -174,8 +174,7 @@ impl AggregateUDFImpl for SequenceUdaf {
     ) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(SequenceGroups {
             spec: self.spec,
-            groups: Vec::new(),
-            rows: 0,
+            ..SequenceGroups::default()
         }))
     }
 
@@ -280,18 +279,99 @@ impl Accumulator for SequenceAccumulator {
     }
 }
 
+/// The rows of every group in one arena, each group a linked list through
+/// it (no allocation per group: a profile has few rows, and there are
+/// millions of profiles).
 #[derive(Debug)]
 struct SequenceGroups {
     spec: SequenceSpec,
-    groups: Vec<Vec<Row>>,
-    /// Rows held in all groups, for `size`.
-    rows: usize,
+    /// Per group, its last row in `rows`, or [`NONE`].
+    heads: Vec<u32>,
+    /// Each row with the index of the group's previous row.
+    rows: Vec<(Row, u32)>,
 }
+
+const NONE: u32 = u32::MAX;
 
 impl SequenceGroups {
     fn grow(&mut self, total: usize) {
-        if self.groups.len() < total {
-            self.groups.resize_with(total, Vec::new);
+        if self.heads.len() < total {
+            self.heads.resize(total, NONE);
+        }
+    }
+
+    fn push(&mut self, group: usize, row: Row) -> Result<()> {
+        let at = u32::try_from(self.rows.len())
+            .ok()
+            .filter(|&at| at != NONE)
+            .ok_or_else(|| {
+                datafusion::common::DataFusionError::ResourcesExhausted(
+                    "seg_sequence: more than 4 billion rows in one partition".to_string(),
+                )
+            })?;
+        self.rows.push((row, self.heads[group]));
+        self.heads[group] = at;
+        Ok(())
+    }
+
+    /// The rows of a group into `out` (cleared first).
+    fn rows_of_group(&self, group: usize, out: &mut Vec<Row>) {
+        out.clear();
+        let mut at = self.heads[group];
+        while at != NONE {
+            let (row, previous) = self.rows[at as usize];
+            out.push(row);
+            at = previous;
+        }
+    }
+
+    /// Takes the groups `emit_to` names: their rows, in group order; the
+    /// groups left are renumbered from 0.
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<Row>> {
+        let n = match emit_to {
+            EmitTo::All => self.heads.len(),
+            EmitTo::First(n) => n.min(self.heads.len()),
+        };
+        let mut scratch = Vec::new();
+        let taken: Vec<Vec<Row>> = (0..n)
+            .map(|g| {
+                self.rows_of_group(g, &mut scratch);
+                scratch.clone()
+            })
+            .collect();
+        if n == self.heads.len() {
+            self.heads.clear();
+            self.rows.clear();
+        } else {
+            // Rebuild the arena for the groups that stay.
+            let old = std::mem::take(self);
+            *self = SequenceGroups {
+                spec: old.spec,
+                heads: vec![NONE; old.heads.len() - n],
+                rows: Vec::new(),
+            };
+            for g in n..old.heads.len() {
+                old.rows_of_group(g, &mut scratch);
+                for &row in scratch.iter().rev() {
+                    // Cannot overflow: fewer rows than before.
+                    let _ = self.push(g - n, row);
+                }
+            }
+        }
+        taken
+    }
+}
+
+impl Default for SequenceGroups {
+    fn default() -> Self {
+        SequenceGroups {
+            spec: SequenceSpec {
+                steps: 2,
+                within: None,
+                negated: false,
+            },
+            heads: Vec::new(),
+            rows: Vec::new(),
         }
     }
 }
@@ -306,27 +386,38 @@ impl GroupsAccumulator for SequenceGroups {
     ) -> Result<()> {
         self.grow(total_num_groups);
         for (i, row) in batch_rows(values, opt_filter)? {
-            self.groups[group_indices[i]].push(row);
-            self.rows += 1;
+            self.push(group_indices[i], row)?;
         }
         Ok(())
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let groups = emit_to.take_needed(&mut self.groups);
-        let out: Int64Array = groups
-            .into_iter()
-            .map(|mut rows| {
-                self.rows -= rows.len();
-                Some(i64::from(self.spec.holds(&mut rows)))
+        let n = match emit_to {
+            EmitTo::All => self.heads.len(),
+            EmitTo::First(n) => n.min(self.heads.len()),
+        };
+        if n < self.heads.len() {
+            let groups = self.take(emit_to);
+            let out: Int64Array = groups
+                .into_iter()
+                .map(|mut rows| Some(i64::from(self.spec.holds(&mut rows))))
+                .collect();
+            return Ok(Arc::new(out));
+        }
+        let mut scratch = Vec::new();
+        let out: Int64Array = (0..n)
+            .map(|g| {
+                self.rows_of_group(g, &mut scratch);
+                Some(i64::from(self.spec.holds(&mut scratch)))
             })
             .collect();
+        self.heads.clear();
+        self.rows.clear();
         Ok(Arc::new(out))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let groups = emit_to.take_needed(&mut self.groups);
-        self.rows -= groups.iter().map(Vec::len).sum::<usize>();
+        let groups = self.take(emit_to);
         Ok(vec![state_of(groups.iter())])
     }
 
@@ -343,9 +434,9 @@ impl GroupsAccumulator for SequenceGroups {
         let lists = lists.as_list::<i32>();
         for (i, &g) in group_indices.iter().enumerate() {
             if lists.is_valid(i) {
-                let rows = rows_of(lists.value(i).as_ref());
-                self.rows += rows.len();
-                self.groups[g].extend(rows);
+                for row in rows_of(lists.value(i).as_ref()) {
+                    self.push(g, row)?;
+                }
             }
         }
         Ok(())
@@ -366,8 +457,8 @@ impl GroupsAccumulator for SequenceGroups {
 
     fn size(&self) -> usize {
         size_of::<Self>()
-            + self.groups.capacity() * size_of::<Vec<Row>>()
-            + self.rows * size_of::<Row>()
+            + self.heads.capacity() * size_of::<u32>()
+            + self.rows.capacity() * size_of::<(Row, u32)>()
     }
 }
 
@@ -491,6 +582,32 @@ mod tests {
         let two = seq(2, None, false);
         assert!(!two.holds(&mut rows(&[(0, 1, 1), (5, 2, 2)])));
         assert!(two.holds(&mut rows(&[(0, 1, 1), (5, 2, 2), (6, 1, 2)])));
+    }
+
+    #[test]
+    fn groups_keep_their_rows_apart_and_emit_first_renumbers_the_rest() {
+        let mut g = SequenceGroups {
+            spec: seq(2, None, false),
+            ..SequenceGroups::default()
+        };
+        g.grow(3);
+        for (group, ts, steps) in [
+            (0, 1, 1),
+            (1, 5, 2),
+            (0, 2, 2),
+            (2, 1, 1),
+            (2, 3, 2),
+            (1, 4, 1),
+        ] {
+            g.push(group, Row { ts, key: 0, steps }).unwrap();
+        }
+        let first = g.evaluate(EmitTo::First(1)).unwrap();
+        assert_eq!(first.as_primitive::<Int64Type>().values(), &[1]);
+        assert_eq!(g.heads.len(), 2);
+        let rest = g.evaluate(EmitTo::All).unwrap();
+        // Old group 1 (4 then 5) and old group 2 (1 then 3).
+        assert_eq!(rest.as_primitive::<Int64Type>().values(), &[1, 1]);
+        assert!(g.rows.is_empty());
     }
 
     #[test]
