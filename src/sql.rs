@@ -1,8 +1,10 @@
 //! SQL for other engines: a segment's logical plan, unparsed per dialect.
 //!
-//! The plan is the one [`crate::plan`] builds for execution, in its SQL form
-//! (`count(CASE WHEN …)` instead of `FILTER`, dimension lookups as joins, two
-//! SQL-only functions for UTC dates and LIKE). DataFusion's unparser turns it
+//! The plan is the one [`crate::plan`] builds, in its SQL form
+//! (`count(CASE WHEN …)` instead of `FILTER`, dimension lookups as joins,
+//! sequences as joins, and the SQL-only functions of
+//! [`crate::plan::sql_form`] for `ts`, UTC dates, weeks and months, `within`
+//! and LIKE). The planner does not know this module. DataFusion's unparser turns it
 //! into one SELECT; [`Target`] is the unparser dialect that spells what
 //! differs between engines: identifier quotes, timestamp literals, UTC dates,
 //! LIKE and string escapes. What a dialect cannot express is an error.
@@ -27,9 +29,7 @@ use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::common::{plan_err, Result as DfResult, ScalarValue};
 use datafusion::logical_expr::builder::LogicalTableSource;
-use datafusion::logical_expr::{
-    lit, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDFImpl, Signature, TableSource, Volatility,
-};
+use datafusion::logical_expr::{lit, Expr, TableSource};
 use datafusion::sql::sqlparser::ast::{self, TimezoneInfo};
 use datafusion::sql::sqlparser::keywords::ALL_KEYWORDS;
 use datafusion::sql::unparser::dialect::Dialect as UnparserDialect;
@@ -37,10 +37,10 @@ use datafusion::sql::unparser::Unparser;
 
 use crate::check::{ObjectIndex, Program};
 use crate::data::{canonical_events_schema, canonical_ts_type, DataDir, DataError};
-use crate::plan::{
-    segment_plan, PlanEnv, SqlTables, SQL_LIKE, SQL_TS, SQL_UTC_DATE, SQL_UTC_MONTH, SQL_UTC_WEEK,
-    SQL_WITHIN,
+use crate::plan::sql_form::{
+    self, SQL_LIKE, SQL_TS, SQL_UTC_DATE, SQL_UTC_MONTH, SQL_UTC_WEEK, SQL_WITHIN,
 };
+use crate::plan::{segment_plan, PlanEnv, SqlTables};
 
 /// The engines Seg writes SQL for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -414,7 +414,7 @@ impl Target {
             return plan_err!("{name} takes one argument");
         };
         let week = name == SQL_UTC_WEEK;
-        let date = crate::plan::sql_utc_date(ts.clone());
+        let date = sql_form::utc_date(ts.clone());
         match self.dialect {
             Dialect::DataFusion => unparser.expr_to_sql(&if week {
                 crate::plan::week_key(ts.clone())
@@ -465,7 +465,7 @@ impl Target {
                     let seconds = Expr::ScalarFunction(
                         datafusion::logical_expr::expr::ScalarFunction::new_udf(
                             Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
-                                SqlOnly::new("substr"),
+                                sql_form::SqlOnly::new("substr"),
                             )),
                             vec![t.clone(), lit(1i64), lit(19i64)],
                         ),
@@ -629,53 +629,6 @@ fn glob_pattern(tokens: &[LikeToken]) -> String {
         }
     }
     out
-}
-
-/// The SQL-only functions of a plan for SQL emission. They only exist to be
-/// unparsed: executing one is an error.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub(crate) struct SqlOnly {
-    name: &'static str,
-    signature: Signature,
-}
-
-impl SqlOnly {
-    pub(crate) fn new(name: &'static str) -> Self {
-        SqlOnly {
-            name,
-            signature: Signature::any(
-                match name {
-                    SQL_LIKE => 2,
-                    SQL_WITHIN => 3,
-                    _ => 1,
-                },
-                Volatility::Immutable,
-            ),
-        }
-    }
-}
-
-impl ScalarUDFImpl for SqlOnly {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
-        Ok(match self.name {
-            SQL_LIKE | SQL_WITHIN => DataType::Boolean,
-            SQL_UTC_WEEK | SQL_UTC_MONTH => DataType::Int64,
-            SQL_TS => args.first().cloned().unwrap_or(DataType::Null),
-            _ => DataType::Date32,
-        })
-    }
-
-    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        plan_err!("{} only exists in plans for SQL emission", self.name)
-    }
 }
 
 #[cfg(test)]

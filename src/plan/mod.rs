@@ -31,15 +31,11 @@
 mod period;
 mod sequence;
 mod split;
+pub mod sql_form;
 mod window;
 
 pub(crate) use period::{month_key, week_key};
 pub use split::EventFiles;
-
-/// The UTC date of `ts` in a plan for SQL emission ([`SQL_UTC_DATE`]).
-pub(crate) fn sql_utc_date(ts: Expr) -> Expr {
-    sql_function(SQL_UTC_DATE, vec![ts])
-}
 
 /// With profile rows in the aggregate's input: 1 on event rows, NULL on
 /// profile rows.
@@ -111,21 +107,7 @@ pub struct SqlTables {
     pub attributes: Option<Arc<dyn TableSource>>,
 }
 
-/// The UTC date of a timestamp, in a plan for SQL emission.
-pub const SQL_UTC_DATE: &str = "seg_utc_date";
-/// A key of a timestamp's UTC week (Monday to Sunday), in a plan for SQL
-/// emission.
-pub const SQL_UTC_WEEK: &str = "seg_utc_week";
-/// A key of a timestamp's UTC calendar month, in a plan for SQL emission.
-pub const SQL_UTC_MONTH: &str = "seg_utc_month";
-/// `seg_within(later, earlier, seconds)`: `later <= earlier + seconds`, in
-/// a plan for SQL emission.
-pub const SQL_WITHIN: &str = "seg_within";
-/// `seg_like(value, pattern)`: SQL LIKE with `\` as the escape character.
-pub const SQL_LIKE: &str = "seg_like";
-/// `events.ts` where SQL compares or dates it: SQLite's text timestamps are
-/// normalised there (`T` or space, `Z` or `+00:00`).
-pub const SQL_TS: &str = "seg_ts";
+pub use sql_form::{SQL_LIKE, SQL_TS, SQL_UTC_DATE, SQL_UTC_MONTH, SQL_UTC_WEEK, SQL_WITHIN};
 
 /// A dimension-table lookup of a selector, joined to events in SQL plans.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -384,7 +366,12 @@ impl<'a, 'e> Lowering<'a, 'e> {
     }
 
     /// The plan of one or more formulas over one scan; with `membership`,
-    /// one boolean column per formula.
+    /// one boolean column per formula. The steps, in order: what each
+    /// aggregate computes over which rows ([`Lowering::measures`]), how the
+    /// universe enters ([`Lowering::universe_shape`]), the filter before the
+    /// aggregate ([`Lowering::prefilter`]), the aggregates
+    /// ([`Lowering::aggregates`]), the counts ([`Lowering::counts`]), and
+    /// the formulas over them ([`Lowering::output`]).
     fn plan(&self, formulas: &[Formula], membership: bool) -> Result<LogicalPlan, DataError> {
         // `ts <= as_of`, unless every event is known to be that early.
         let until_as_of = match self.all_before(window::nanos(self.env.as_of), true) {
@@ -394,8 +381,25 @@ impl<'a, 'e> Lowering<'a, 'e> {
         if self.atoms.is_empty() && self.seqs.is_empty() {
             return self.without_events(formulas, membership, until_as_of);
         }
-        // Per aggregate: its name, what it computes and the rows it reads.
-        let mut counted_rows: Vec<(String, Measure<'_>, Expr)> = Vec::new();
+        let measures = self.measures()?;
+        let universe = self.universe_shape(formulas);
+        let prefilter = self.prefilter(&measures, &universe, until_as_of.clone())?;
+        let aggregates = self.aggregates(measures, &prefilter.kept, &universe)?;
+        let counted = self.counts(prefilter, &aggregates, &universe)?;
+        self.output(
+            formulas,
+            membership,
+            counted,
+            &aggregates.columns,
+            &universe,
+            until_as_of,
+        )
+    }
+
+    /// Step 1: per aggregate, its name, what it computes and the rows it
+    /// reads.
+    fn measures(&self) -> Result<Vec<(String, Measure<'a>, Expr)>, DataError> {
+        let mut out = Vec::new();
         for (i, atom) in self.atoms.iter().enumerate() {
             if let Some(seen) = atom.seen {
                 // The extremum ignores the window; the formula tests it.
@@ -406,14 +410,14 @@ impl<'a, 'e> Lowering<'a, 'e> {
                     None,
                     atom.link.as_ref(),
                 )?;
-                counted_rows.push((format!("c{i}"), Measure::Seen(seen), pred));
+                out.push((format!("c{i}"), Measure::Seen(seen), pred));
                 continue;
             }
             let pred = self.condition_predicate(atom, atom.event, &atom.channels, true)?;
-            counted_rows.push((format!("c{i}"), Measure::Count(atom), pred));
+            out.push((format!("c{i}"), Measure::Count(atom), pred));
             if let Some(after) = &atom.after {
                 let pred = self.condition_predicate(atom, after.event, &after.channels, false)?;
-                counted_rows.push((format!("a{i}"), Measure::Rows, pred));
+                out.push((format!("a{i}"), Measure::Rows, pred));
             }
         }
         for (i, q) in self.seqs.iter().enumerate() {
@@ -425,36 +429,54 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 Some(_) => Measure::Rows,
                 None => Measure::Seq(q, steps),
             };
-            counted_rows.push((format!("q{i}"), measure, pred));
+            out.push((format!("q{i}"), measure, pred));
         }
+        Ok(out)
+    }
 
-        // Rows no condition can count are dropped before grouping; the
-        // hoisted IN lists and time bound let the Parquet scan prune.
-        let mut prefilter: Vec<Expr> = until_as_of.iter().cloned().collect();
-        if self.env.sql.is_some() {
-            // Another engine's GROUP BY would return a NULL id as a row.
-            prefilter.push(col("profile_id").is_not_null());
-        }
+    /// Step 2: whether profiles without events may belong, and so how the
+    /// universe enters the plan.
+    fn universe_shape(&self, formulas: &[Formula]) -> UniverseShape {
         let silent = formulas.iter().any(|f| f.may_hold_silent(self.atoms));
         // Silent profiles over a dense universe: the profiles join the
         // aggregate's input (see the module documentation).
         let with_profiles = match (&self.env.profiles, self.env.profiles_range) {
-            (Some(profiles), Some(_)) if silent && self.env.sql.is_none() => Some(profiles),
+            (Some(profiles), Some(_)) if silent && self.env.sql.is_none() => {
+                Some(Arc::clone(profiles))
+            }
             _ => None,
         };
         let range = self
             .env
             .profiles_range
             .filter(|_| !silent || with_profiles.is_some());
-        if let Some((lo, hi)) = range {
+        UniverseShape {
+            silent,
+            with_profiles,
+            range,
+        }
+    }
+
+    /// Step 3: the filter before the aggregate. Rows no aggregate reads are
+    /// dropped before grouping; the hoisted IN lists and time bound let the
+    /// Parquet scan prune.
+    fn prefilter(
+        &self,
+        measures: &[(String, Measure<'_>, Expr)],
+        universe: &UniverseShape,
+        until_as_of: Option<Expr>,
+    ) -> Result<Prefilter, DataError> {
+        let mut prefilter: Vec<Expr> = until_as_of.into_iter().collect();
+        if self.env.sql.is_some() {
+            // Another engine's GROUP BY would return a NULL id as a row.
+            prefilter.push(col("profile_id").is_not_null());
+        }
+        if let Some((lo, hi)) = universe.range {
             // The universe is a range: orphans drop out in the scan itself.
             prefilter.push(col("profile_id").between(lit(lo), lit(hi)));
         }
         prefilter.extend(self.hoisted()?);
-        let any_row: Vec<Expr> = counted_rows
-            .iter()
-            .map(|(_, _, pred)| pred.clone())
-            .collect();
+        let any_row: Vec<Expr> = measures.iter().map(|(_, _, pred)| pred.clone()).collect();
         // The OR of what the conditions do not share, when they are several.
         let mut any_of = None;
         if self.env.sql.is_some() {
@@ -473,24 +495,33 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 kept.push(conjunct);
             }
         }
-        // Each aggregate tests only what the filter has not already
-        // established for every row it passes (nothing, for a lone condition).
-        // Conditions that differ only in their comparison (`at_least 1` and
-        // `at_least 3` of the same rows) share one aggregate: `columns` maps
-        // each condition's name to the aggregate that counts for it.
-        let mut counts: Vec<Expr> = Vec::with_capacity(counted_rows.len());
+        Ok(Prefilter { kept, any_of })
+    }
+
+    /// Step 4: the aggregates. Each tests only what the filter has not
+    /// already established for every row it passes (nothing, for a lone
+    /// condition). Conditions that differ only in their comparison
+    /// (`at_least 1` and `at_least 3` of the same rows) share one aggregate:
+    /// `columns` maps each condition's name to the aggregate that counts
+    /// for it.
+    fn aggregates(
+        &self,
+        measures: Vec<(String, Measure<'_>, Expr)>,
+        kept: &[Expr],
+        universe: &UniverseShape,
+    ) -> Result<Aggregates, DataError> {
+        let mut exprs: Vec<Expr> = Vec::with_capacity(measures.len());
         let mut distinct: HashMap<Expr, String> = HashMap::new();
         let mut columns: HashMap<String, String> = HashMap::new();
-        // A lone distinct count over every filtered row: grouped twice below.
-        let lone = counted_rows.len() == 1;
+        // A lone distinct count over every filtered row: grouped twice.
+        let lone = measures.len() == 1;
         let mut lone_distinct = None;
-        // Aggregates the dense counters cannot compute.
-        let mut not_counts = false;
-        for (name, measure, pred) in counted_rows {
-            not_counts |= match &measure {
-                Measure::Count(a) => self.distinct_of(a).is_some(),
-                Measure::Rows => false,
-                Measure::Seen(_) | Measure::Seq(..) => true,
+        let mut only_counts = true;
+        for (name, measure, pred) in measures {
+            only_counts &= match &measure {
+                Measure::Count(a) => self.distinct_of(a).is_none(),
+                Measure::Rows => true,
+                Measure::Seen(_) | Measure::Seq(..) => false,
             };
             let pred = match self.env.sql {
                 Some(_) => Some(pred),
@@ -502,26 +533,44 @@ impl<'a, 'e> Lowering<'a, 'e> {
             if let (true, None, Measure::Count(a)) = (lone, &pred, &measure) {
                 lone_distinct = self.distinct_of(a);
             }
-            let count = self.measure(measure, pred, with_profiles.is_some())?;
-            let column = distinct.entry(count).or_insert_with_key(|count| {
-                counts.push(count.clone().alias(name.as_str()));
+            let aggregate = self.measure(measure, pred, universe.with_profiles.is_some())?;
+            let column = distinct.entry(aggregate).or_insert_with_key(|aggregate| {
+                exprs.push(aggregate.clone().alias(name.as_str()));
                 name.clone()
             });
             columns.insert(name, column.clone());
         }
+        Ok(Aggregates {
+            exprs,
+            columns,
+            lone_distinct,
+            only_counts,
+        })
+    }
+
+    /// Step 5: the scan, the filter and the aggregate by profile, aliased
+    /// `counts`.
+    fn counts(
+        &self,
+        prefilter: Prefilter,
+        aggregates: &Aggregates,
+        universe: &UniverseShape,
+    ) -> Result<LogicalPlan, DataError> {
+        let Prefilter { mut kept, any_of } = prefilter;
         // Counted in arrays by profile id, a row no condition counts costs
         // little (the counts test their conditions anyway, each distinct test
         // once a batch), while the OR of twenty or forty conditions, tested
         // row by row, was a fifth of the run: it is left out. (The profiles
         // with such rows only get a group of zero counts, which the formula
         // treats as it treats no group.)
-        let dense = range
-            .is_some_and(|r| !not_counts && counters_fit(r, counts.len(), self.env.dense_counters));
+        let dense = universe.range.is_some_and(|r| {
+            aggregates.only_counts
+                && counters_fit(r, aggregates.exprs.len(), self.env.dense_counters)
+        });
         if dense {
             kept.retain(|c| Some(c) != any_of.as_ref());
         }
         let filter = kept.into_iter().reduce(Expr::and).unwrap_or(lit(true));
-
         let mut counted = self
             .with_lookups(LogicalPlanBuilder::scan(
                 "events",
@@ -529,24 +578,39 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 None,
             )?)?
             .filter(filter)?;
-        if let Some(profiles) = with_profiles {
+        if let Some(profiles) = &universe.with_profiles {
             counted = self.with_profile_rows(counted, profiles)?;
         }
-        let counted = match lone_distinct {
+        Ok(match &aggregates.lone_distinct {
             // `count(DISTINCT x)` per profile as two plain groupings, by
             // (profile, x) and then by profile: DataFusion's distinct count
             // keeps a set per profile, which took a third of a `days`
             // segment's time.
             Some(x) => counted
-                .aggregate(vec![col("profile_id"), x.alias("d")], Vec::<Expr>::new())?
+                .aggregate(
+                    vec![col("profile_id"), x.clone().alias("d")],
+                    Vec::<Expr>::new(),
+                )?
                 .aggregate(vec![col("profile_id")], vec![count(col("d")).alias("c0")])?,
-            None => counted.aggregate(vec![col("profile_id")], counts)?,
+            None => counted.aggregate(vec![col("profile_id")], aggregates.exprs.clone())?,
         }
         .alias("counts")?
-        .build()?;
+        .build()?)
+    }
 
+    /// Step 6: the formulas over the counts, the universe where profiles
+    /// without events may belong (or where orphans must go), sorted ids.
+    fn output(
+        &self,
+        formulas: &[Formula],
+        membership: bool,
+        counted: LogicalPlan,
+        columns: &HashMap<String, String>,
+        universe: &UniverseShape,
+        until_as_of: Option<Expr>,
+    ) -> Result<LogicalPlan, DataError> {
         // The universe is joined: its profiles without events have no counts.
-        let joined = silent && with_profiles.is_none();
+        let joined = universe.silent && universe.with_profiles.is_none();
         let id = if joined {
             "universe.profile_id"
         } else {
@@ -554,7 +618,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
         };
         let members = formulas
             .iter()
-            .map(|f| self.formula(f, joined, &columns, &col(id)))
+            .map(|f| self.formula(f, joined, columns, &col(id)))
             .collect::<Result<Vec<_>, _>>()?;
         let predicate = members
             .iter()
@@ -588,7 +652,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 .project(output)?
         } else {
             let mut b = LogicalPlanBuilder::from(counted).filter(predicate)?;
-            if let (Some(profiles), None) = (&self.env.profiles, range) {
+            if let (Some(profiles), None) = (&self.env.profiles, universe.range) {
                 // Orphan events (profiles outside the universe) never count.
                 let universe = LogicalPlanBuilder::scan("profiles", Arc::clone(profiles), None)?
                     .project(vec![col("profile_id")])?
@@ -758,7 +822,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
         match link {
             Some(LinkMatch::Exact(u)) => parts.push(col("link").eq(lit(u.as_str()))),
             Some(LinkMatch::Like(p)) => parts.push(match self.env.sql {
-                Some(_) => sql_function(SQL_LIKE, vec![col("link"), lit(p.as_str())]),
+                Some(_) => sql_form::call(SQL_LIKE, vec![col("link"), lit(p.as_str())]),
                 None => col("link").like(lit(p.as_str())),
             }),
             None => {}
@@ -972,10 +1036,12 @@ impl<'a, 'e> Lowering<'a, 'e> {
             Unit::Messages => col("message_id"),
             Unit::Campaigns => col("campaign_id"),
             Unit::Templates => col("template_id"),
-            Unit::Days if self.env.sql.is_some() => sql_function(SQL_UTC_DATE, vec![self.ts()]),
+            Unit::Days if self.env.sql.is_some() => sql_form::call(SQL_UTC_DATE, vec![self.ts()]),
             Unit::Days => cast(col("ts"), DataType::Date32),
-            Unit::Weeks if self.env.sql.is_some() => sql_function(SQL_UTC_WEEK, vec![self.ts()]),
-            Unit::Months if self.env.sql.is_some() => sql_function(SQL_UTC_MONTH, vec![self.ts()]),
+            Unit::Weeks if self.env.sql.is_some() => sql_form::call(SQL_UTC_WEEK, vec![self.ts()]),
+            Unit::Months if self.env.sql.is_some() => {
+                sql_form::call(SQL_UTC_MONTH, vec![self.ts()])
+            }
             Unit::Weeks => period::week_key(col("ts")),
             Unit::Months => period::month_key(col("ts")),
         })
@@ -984,7 +1050,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
     /// `ts`, as the events' time is compared and dated.
     fn ts(&self) -> Expr {
         match self.env.sql {
-            Some(_) => sql_function(SQL_TS, vec![col("ts")]),
+            Some(_) => sql_form::call(SQL_TS, vec![col("ts")]),
             None => col("ts"),
         }
     }
@@ -1237,20 +1303,34 @@ fn lookup_plan(tables: &SqlTables, lookup: &Lookup) -> Result<Option<LogicalPlan
     ))
 }
 
-/// A call of a SQL-only function with three arguments ([`SQL_WITHIN`]).
-fn sql_function3(name: &'static str, args: Vec<Expr>) -> Expr {
-    sql_function(name, args)
+/// How the universe enters a plan (step 2 of [`Lowering::plan`]).
+struct UniverseShape {
+    /// Whether a profile without events may belong to some formula.
+    silent: bool,
+    /// The profiles as rows of the aggregate's input (silent profiles over
+    /// a range of ids, in Seg's own plans).
+    with_profiles: Option<Arc<dyn TableSource>>,
+    /// The range of the ids, when the plan may rely on it.
+    range: Option<(i64, i64)>,
 }
 
-/// A call of one of the SQL-only functions ([`SQL_UTC_DATE`], [`SQL_LIKE`],
-/// [`SQL_TS`]).
-fn sql_function(name: &'static str, args: Vec<Expr>) -> Expr {
-    Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
-        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
-            crate::sql::SqlOnly::new(name),
-        )),
-        args,
-    ))
+/// The filter before the aggregate (step 3 of [`Lowering::plan`]): its
+/// conjuncts, and among them the OR of what the conditions do not share.
+struct Prefilter {
+    kept: Vec<Expr>,
+    any_of: Option<Expr>,
+}
+
+/// The aggregates by profile (step 4 of [`Lowering::plan`]).
+struct Aggregates {
+    exprs: Vec<Expr>,
+    /// Each measure's name to the aggregate column that computes it.
+    columns: HashMap<String, String>,
+    /// A lone distinct count, grouped twice instead.
+    lone_distinct: Option<Expr>,
+    /// Whether every aggregate is a plain count (the dense counters can
+    /// compute them).
+    only_counts: bool,
 }
 
 /// What one aggregate of the counts computes.

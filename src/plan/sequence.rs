@@ -495,7 +495,7 @@ pub(super) fn sql(l: &super::Lowering<'_, '_>, q: &Seq) -> Result<LogicalPlan, D
     let column = |j: usize, name: &str| Column::new(Some(format!("q{j}")), name);
     let within = |j: usize| -> Option<Expr> {
         q.within.map(|seconds| {
-            super::sql_function3(
+            super::sql_form::call(
                 super::SQL_WITHIN,
                 vec![col(column(j, "ts")), col(column(0, "ts")), lit(seconds)],
             )
