@@ -18,44 +18,8 @@ pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
     }
 }
 
-/// Every reserved keyword (SPEC §2), lower-case.
-pub const KEYWORDS: [&str; 35] = [
-    "segment",
-    "and",
-    "or",
-    "not",
-    "exists",
-    "not_exists",
-    "not_happened",
-    "at_least",
-    "at_most",
-    "exactly",
-    "times",
-    "messages",
-    "campaigns",
-    "templates",
-    "days",
-    "in",
-    "tagged",
-    "where",
-    "link",
-    "like",
-    "last",
-    "between",
-    "since",
-    "before",
-    "after",
-    "ago",
-    "then",
-    "within",
-    "same",
-    "first_seen",
-    "last_seen",
-    "weeks",
-    "months",
-    "sample",
-    "seed",
-];
+// `KEYWORDS` and `KEYWORD_RULES`, read from grammar/seg.pest by build.rs.
+include!(concat!(env!("OUT_DIR"), "/keywords.rs"));
 
 /// A hint for duration units people often write instead of ours.
 pub fn unit_hint(unit: &str) -> Option<&'static str> {

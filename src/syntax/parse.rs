@@ -979,91 +979,50 @@ fn join_or(items: &[&str]) -> String {
     }
 }
 
-/// The keywords a composite rule can start with, for did-you-mean.
-fn keywords_inside(rule: Rule) -> &'static [&'static str] {
-    match rule {
-        Rule::operator | Rule::counting => &[
-            "exists",
-            "not_exists",
-            "not_happened",
-            "at_least",
-            "at_most",
-            "exactly",
-            "first_seen",
-            "last_seen",
-        ],
-        Rule::unit => &[
-            "times",
-            "messages",
-            "campaigns",
-            "templates",
-            "days",
-            "weeks",
-            "months",
-        ],
-        Rule::then => &["then"],
-        Rule::within => &["within"],
-        Rule::same => &["same"],
-        Rule::same_key => &["message", "campaign", "template"],
-        Rule::sample => &["sample"],
-        Rule::scope_kind => &["campaigns", "templates", "messages"],
-        Rule::scope => &["in"],
-        Rule::window => &["last", "between", "since", "before"],
-        Rule::link => &["link"],
-        Rule::after => &["after"],
-        Rule::tagged | Rule::where_sel | Rule::item_list => &["tagged", "where"],
-        _ => &[],
+/// The keywords (of the grammar's `kw_…` rules) that `rule` can start
+/// with, for did-you-mean: those it consumes whole when parsed alone. A
+/// rule that takes any name (an identifier consumes as well as a keyword)
+/// has none.
+fn keywords_inside(rule: Rule) -> Vec<&'static str> {
+    let consumes = |word: &str| match SegParser::parse(rule, word) {
+        Ok(pairs) => pairs
+            .last()
+            .is_some_and(|p| p.as_span().end() >= word.len()),
+        Err(e) => match e.location {
+            pest::error::InputLocation::Pos(p) => p >= word.len(),
+            pest::error::InputLocation::Span((start, _)) => start >= word.len(),
+        },
+    };
+    if consumes("zq_not_a_keyword") {
+        return Vec::new();
     }
+    literal::KEYWORD_RULES
+        .iter()
+        .map(|(_, word, _)| *word)
+        .filter(|word| consumes(word))
+        .collect()
 }
 
+/// The keyword of a `kw_…` rule.
 fn keyword_of(rule: Rule) -> Option<&'static str> {
-    let d = describe(rule);
-    d.strip_prefix('`')
-        .and_then(|s| s.strip_suffix('`'))
-        .filter(|s| s.chars().all(|c| c.is_ascii_alphabetic() || c == '_'))
+    let name = format!("{rule:?}");
+    literal::KEYWORD_RULES
+        .iter()
+        .find(|(r, _, _)| *r == name)
+        .map(|(_, word, _)| *word)
 }
 
 /// How a rule reads in "expected …" messages (pest's renamed_rules).
 fn describe(rule: Rule) -> &'static str {
+    let name = format!("{rule:?}");
+    if let Some((_, _, quoted)) = literal::KEYWORD_RULES.iter().find(|(r, _, _)| *r == name) {
+        return quoted;
+    }
     match rule {
-        Rule::kw_segment => "`segment`",
-        Rule::kw_and => "`and`",
-        Rule::kw_or => "`or`",
-        Rule::kw_not => "`not`",
-        Rule::kw_exists => "`exists`",
-        Rule::kw_not_exists => "`not_exists`",
-        Rule::kw_not_happened => "`not_happened`",
-        Rule::kw_at_least => "`at_least`",
-        Rule::kw_at_most => "`at_most`",
-        Rule::kw_exactly => "`exactly`",
-        Rule::kw_times => "`times`",
-        Rule::kw_messages => "`messages`",
-        Rule::kw_campaigns => "`campaigns`",
-        Rule::kw_templates => "`templates`",
-        Rule::kw_days => "`days`",
-        Rule::kw_in => "`in`",
-        Rule::kw_tagged => "`tagged`",
-        Rule::kw_where => "`where`",
-        Rule::kw_link => "`link`",
-        Rule::kw_like => "`like`",
-        Rule::kw_last => "`last`",
-        Rule::kw_between => "`between`",
-        Rule::kw_since => "`since`",
-        Rule::kw_before => "`before`",
-        Rule::kw_after => "`after`",
-        Rule::kw_ago => "`ago`",
-        Rule::kw_then | Rule::then => "`then`",
-        Rule::kw_within | Rule::within => "`within`",
-        Rule::kw_same | Rule::same => "`same`",
-        Rule::kw_first_seen => "`first_seen`",
-        Rule::kw_last_seen => "`last_seen`",
-        Rule::kw_weeks => "`weeks`",
-        Rule::kw_months => "`months`",
-        Rule::kw_sample | Rule::sample => "`sample`",
-        Rule::kw_seed => "`seed`",
-        Rule::kw_message => "`message`",
-        Rule::kw_campaign => "`campaign`",
-        Rule::kw_template => "`template`",
+        Rule::then => "`then`",
+        Rule::within => "`within`",
+        Rule::same => "`same`",
+        Rule::sample => "`sample`",
         Rule::same_key => "`message`, `campaign` or `template`",
         Rule::percent => "a percentage such as `10%`",
         Rule::seen => "`first_seen` or `last_seen`",
