@@ -24,6 +24,7 @@
 //! fit half of the memory pool (`SEG_MEMORY_LIMIT`); elsewhere DataFusion's
 //! aggregation, which can spill, runs as before.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -52,6 +53,8 @@ use datafusion::physical_plan::{
     Partitioning, PlanProperties,
 };
 use futures::{StreamExt, TryStreamExt};
+
+use crate::plan::sequence::{batch_rows, Row, Scratch, SequenceSpec, SequenceUdaf, HEAD_BYTES};
 
 /// The rule: a two-phase aggregation of `count(*)`s grouped by `profile_id`
 /// (an `Int64`) becomes a [`DenseCountExec`] over the profiles' range. It runs before
@@ -128,31 +131,77 @@ fn dense(node: &Arc<dyn ExecutionPlan>, lo: i64, hi: i64, budget: usize) -> Opti
         return None;
     }
     let aggregates = first.aggr_expr();
-    let arguments = aggregates
-        .iter()
-        .map(|a| counted(a))
-        .collect::<Option<Vec<_>>>()?;
-    if aggregates.is_empty() || !crate::plan::counters_fit((lo, hi), aggregates.len(), budget) {
+    let mut filters = Vec::new();
+    let mut arguments = Vec::new();
+    let mut sequences = Vec::new();
+    let mut slots = Vec::with_capacity(aggregates.len());
+    for (a, f) in aggregates.iter().zip(first.filter_expr()) {
+        let f = f
+            .as_ref()
+            .map(|f| super::dictionary_eq::rewrite(f, &schema).unwrap_or_else(|| Arc::clone(f)));
+        if let Some(argument) = counted(a) {
+            slots.push(Slot::Count(filters.len()));
+            filters.push(f);
+            arguments.push(argument);
+        } else if let Some(spec) = sequence_spec(a) {
+            slots.push(Slot::Sequence(sequences.len()));
+            sequences.push(DenseSequence {
+                spec,
+                arguments: a.expressions(),
+                filter: f,
+            });
+        } else {
+            return None;
+        }
+    }
+    let per_profile = filters.len() + HEAD_BYTES * sequences.len();
+    if aggregates.is_empty() || !crate::plan::counters_fit((lo, hi), per_profile, budget) {
         return None;
     }
     let len = usize::try_from(hi.checked_sub(lo)?.checked_add(1)?).ok()?;
-    let filters = first
-        .filter_expr()
-        .iter()
-        .map(|f| {
-            f.as_ref()
-                .map(|f| super::dictionary_eq::rewrite(f, &schema).unwrap_or_else(|| Arc::clone(f)))
-        })
-        .collect();
     Some(DenseCountExec::new(
         Arc::clone(input),
         Arc::clone(key),
         filters,
         arguments,
+        Aggregated { sequences, slots },
         last.schema(),
         lo,
         len,
     ))
+}
+
+/// What a `seg_sequence` decides, when `a` is one.
+fn sequence_spec(a: &AggregateFunctionExpr) -> Option<SequenceSpec> {
+    if a.is_distinct() || !a.order_bys().is_empty() {
+        return None;
+    }
+    let inner: &dyn Any = a.fun().inner().as_ref();
+    inner.downcast_ref::<SequenceUdaf>().map(SequenceUdaf::spec)
+}
+
+/// A sequence the operator decides per profile (`plan::sequence`).
+#[derive(Debug, Clone)]
+struct DenseSequence {
+    spec: SequenceSpec,
+    /// `ts`, the steps' mask and the key.
+    arguments: Vec<Arc<dyn PhysicalExpr>>,
+    filter: Option<Arc<dyn PhysicalExpr>>,
+}
+
+/// Where an output column comes from.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Count(usize),
+    Sequence(usize),
+}
+
+/// The aggregates beside the counts: the sequences, and the order of every
+/// output column.
+#[derive(Debug, Clone)]
+struct Aggregated {
+    sequences: Vec<DenseSequence>,
+    slots: Vec<Slot>,
 }
 
 /// What a plain `count` counts: `Some(None)` for `count(*)` (planned as
@@ -186,17 +235,20 @@ pub struct DenseCountExec {
     filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
     /// One per count: a column whose NULLs it does not count.
     arguments: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    aggregated: Aggregated,
     lo: i64,
     len: usize,
     properties: Arc<PlanProperties>,
 }
 
 impl DenseCountExec {
-    pub fn new(
+    #[allow(clippy::too_many_arguments)]
+    fn new(
         input: Arc<dyn ExecutionPlan>,
         key: Arc<dyn PhysicalExpr>,
         filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
         arguments: Vec<Option<Arc<dyn PhysicalExpr>>>,
+        aggregated: Aggregated,
         schema: SchemaRef,
         lo: i64,
         len: usize,
@@ -212,6 +264,7 @@ impl DenseCountExec {
             key,
             filters,
             arguments,
+            aggregated,
             lo,
             len,
             properties: Arc::new(properties),
@@ -239,7 +292,15 @@ impl DisplayAs for DenseCountExec {
                 write!(f, " FILTER (WHERE {e})")?;
             }
         }
-        write!(f, "]")
+        write!(f, "]")?;
+        for q in &self.aggregated.sequences {
+            write!(f, ", sequence({:?}", q.spec)?;
+            for a in &q.arguments {
+                write!(f, ", {a}")?;
+            }
+            write!(f, ")")?;
+        }
+        Ok(())
     }
 }
 
@@ -263,7 +324,13 @@ impl ExecutionPlan for DenseCountExec {
         apply_expression_roots(
             std::iter::once(&self.key)
                 .chain(self.filters.iter().flatten())
-                .chain(self.arguments.iter().flatten()),
+                .chain(self.arguments.iter().flatten())
+                .chain(
+                    self.aggregated
+                        .sequences
+                        .iter()
+                        .flat_map(|q| q.arguments.iter().chain(&q.filter)),
+                ),
             f,
         )
     }
@@ -280,6 +347,7 @@ impl ExecutionPlan for DenseCountExec {
             key: Arc::clone(&self.key),
             filters: self.filters.clone(),
             arguments: self.arguments.clone(),
+            aggregated: self.aggregated.clone(),
             lo: self.lo,
             len: self.len,
             properties: Arc::clone(&self.properties),
@@ -295,7 +363,9 @@ impl ExecutionPlan for DenseCountExec {
             return internal_err!("DenseCountExec has one partition, not {partition}");
         }
         let schema = self.schema();
-        let bytes = self.len * self.filters.len() + self.len.div_ceil(64) * 16;
+        let sequences = self.aggregated.sequences.len();
+        let bytes =
+            self.len * (self.filters.len() + HEAD_BYTES * sequences) + self.len.div_ceil(64) * 16;
         let reservation = MemoryConsumer::new("DenseCountExec").register(context.memory_pool());
         reservation.try_grow(bytes)?;
         let (terms, filters) = terms(&self.filters);
@@ -304,9 +374,16 @@ impl ExecutionPlan for DenseCountExec {
             terms,
             filters,
             arguments: self.arguments.clone(),
+            sequences: self.aggregated.sequences.clone(),
             lo: self.lo,
-            state: Mutex::new(Counts::new(self.len, self.filters.len(), reservation)),
+            state: Mutex::new(Counts::new(
+                self.len,
+                self.filters.len(),
+                sequences,
+                reservation,
+            )),
         });
+        let slots = self.aggregated.slots.clone();
         let input = Arc::clone(&self.input);
         let batch_size = context.session_config().batch_size();
         let out_schema = Arc::clone(&schema);
@@ -327,7 +404,12 @@ impl ExecutionPlan for DenseCountExec {
             }
             let counts = std::mem::take(&mut *counter.state.lock().map_err(poisoned)?);
             Ok::<_, DataFusionError>(futures::stream::iter(Emit::new(
-                counts, counter.lo, out_schema, batch_size,
+                counts,
+                counter.lo,
+                out_schema,
+                batch_size,
+                slots,
+                counter.sequences.iter().map(|q| q.spec).collect(),
             )))
         };
         let stream = futures::stream::once(counted).try_flatten();
@@ -347,6 +429,7 @@ struct Counter {
     /// Per count, the terms its filter is the conjunction of.
     filters: Vec<Vec<usize>>,
     arguments: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    sequences: Vec<DenseSequence>,
     lo: i64,
     state: Mutex<Counts>,
 }
@@ -398,8 +481,30 @@ impl Counter {
                     .for_each(|i| masks[i * words + word] |= bit),
             }
         }
+        // Each sequence's rows of the batch (those of some step).
+        let mut sequence_rows = Vec::with_capacity(self.sequences.len());
+        for q in &self.sequences {
+            let values = q
+                .arguments
+                .iter()
+                .map(|a| a.evaluate(batch)?.into_array(rows))
+                .collect::<Result<Vec<_>>>()?;
+            let filter = match &q.filter {
+                Some(f) => match term(f, batch)? {
+                    Kept::All => None,
+                    Kept::None => {
+                        sequence_rows.push(Vec::new());
+                        continue;
+                    }
+                    Kept::Some(b) => Some(b),
+                },
+                None => None,
+            };
+            sequence_rows.push(batch_rows(&values, filter.as_ref())?.collect::<Vec<_>>());
+        }
         let mut counts = self.state.lock().map_err(poisoned)?;
-        counts.add(keys, masks, self.lo)
+        counts.add(keys, masks, self.lo)?;
+        counts.add_sequences(keys, &sequence_rows, self.lo)
     }
 }
 
@@ -495,11 +600,51 @@ struct Counts {
     carried: Vec<u64>,
     /// Keys outside the range, and the null key.
     outside: HashMap<Option<i64>, Vec<u64>>,
+    /// Per sequence, the rows of each profile.
+    sequences: Vec<SequenceRows>,
     reservation: Option<MemoryReservation>,
 }
 
+/// A sequence's rows: those of the range with their offset, in arrival
+/// order (grouped by a counting sort when emitted: walking a list per
+/// profile through the rows was a chain of cache misses), and a list per
+/// key outside the range.
+#[derive(Default)]
+struct SequenceRows {
+    rows: Vec<(u32, Row)>,
+    outside: HashMap<Option<i64>, Vec<Row>>,
+}
+
+/// A sequence's rows of the range grouped by profile: those of offset `o`
+/// are `rows[starts[o]..starts[o + 1]]`.
+struct Grouped {
+    starts: Vec<u32>,
+    rows: Vec<Row>,
+}
+
+impl SequenceRows {
+    /// Groups the rows by offset (a counting sort), emptying `self.rows`.
+    fn grouped(&mut self, len: usize) -> Grouped {
+        let mut starts = vec![0u32; len + 1];
+        for &(off, _) in &self.rows {
+            starts[off as usize + 1] += 1;
+        }
+        for i in 0..len {
+            starts[i + 1] += starts[i];
+        }
+        let mut next = starts.clone();
+        let mut rows = vec![Row::default(); self.rows.len()];
+        for (off, row) in std::mem::take(&mut self.rows) {
+            let at = &mut next[off as usize];
+            rows[*at as usize] = row;
+            *at += 1;
+        }
+        Grouped { starts, rows }
+    }
+}
+
 impl Counts {
-    fn new(len: usize, n: usize, reservation: MemoryReservation) -> Counts {
+    fn new(len: usize, n: usize, sequences: usize, reservation: MemoryReservation) -> Counts {
         Counts {
             len,
             n,
@@ -508,8 +653,38 @@ impl Counts {
             carries: HashMap::new(),
             carried: vec![0; len.div_ceil(64)],
             outside: HashMap::new(),
+            sequences: (0..sequences).map(|_| SequenceRows::default()).collect(),
             reservation: Some(reservation),
         }
+    }
+
+    /// Adds each sequence's rows of a batch (`(row index, row)`), by the
+    /// keys of the batch.
+    fn add_sequences(
+        &mut self,
+        keys: &Int64Array,
+        rows: &[Vec<(usize, Row)>],
+        lo: i64,
+    ) -> Result<()> {
+        let len = self.len;
+        for (q, rows) in self.sequences.iter_mut().zip(rows) {
+            if let Some(r) = &self.reservation {
+                // The row, and its copy when grouped.
+                r.try_grow(rows.len() * 2 * std::mem::size_of::<(u32, Row)>())?;
+            }
+            for &(i, row) in rows {
+                let id = keys.value(i);
+                let off = id.wrapping_sub(lo) as u64 as usize;
+                if off < len && keys.is_valid(i) {
+                    // `len` fits a u32 (`counters_fit` bounds it far below).
+                    q.rows.push((off as u32, row));
+                } else {
+                    let key = keys.is_valid(i).then_some(id);
+                    q.outside.entry(key).or_default().push(row);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn add(&mut self, keys: &Int64Array, masks: &[u64], lo: i64) -> Result<()> {
@@ -569,29 +744,77 @@ struct Emit {
     /// The next offset in the range to look at.
     next: usize,
     outside: Option<Vec<(Option<i64>, Vec<u64>)>>,
+    /// Where each output column comes from.
+    slots: Vec<Slot>,
+    specs: Vec<SequenceSpec>,
+    /// Per sequence, its rows grouped by profile.
+    grouped: Vec<Grouped>,
 }
 
 impl Emit {
-    fn new(counts: Counts, lo: i64, schema: SchemaRef, batch_size: usize) -> Emit {
+    fn new(
+        mut counts: Counts,
+        lo: i64,
+        schema: SchemaRef,
+        batch_size: usize,
+        slots: Vec<Slot>,
+        specs: Vec<SequenceSpec>,
+    ) -> Emit {
+        let len = counts.len;
+        let grouped = counts
+            .sequences
+            .iter_mut()
+            .map(|q| q.grouped(len))
+            .collect();
         Emit {
+            grouped,
             counts,
             lo,
             schema,
             batch_size: batch_size.max(1),
             next: 0,
             outside: None,
+            slots,
+            specs,
         }
     }
 
-    fn batch(&self, ids: Int64Array, columns: Vec<Vec<i64>>) -> Result<RecordBatch> {
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len() + 1);
+    /// A batch of the ids, the counts' columns and the sequences' columns,
+    /// in the aggregate's order.
+    fn batch(
+        &self,
+        ids: Int64Array,
+        mut counts: Vec<Vec<i64>>,
+        mut sequences: Vec<Vec<i64>>,
+    ) -> Result<RecordBatch> {
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.slots.len() + 1);
         arrays.push(Arc::new(ids));
-        arrays.extend(
-            columns
-                .into_iter()
-                .map(|c| Arc::new(Int64Array::from(c)) as ArrayRef),
-        );
+        for slot in &self.slots {
+            let column = match *slot {
+                Slot::Count(k) => std::mem::take(&mut counts[k]),
+                Slot::Sequence(j) => std::mem::take(&mut sequences[j]),
+            };
+            arrays.push(Arc::new(Int64Array::from(column)));
+        }
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), arrays)?)
+    }
+
+    /// Per sequence, whether each profile of `offsets` holds it (1 or 0).
+    fn decided(&mut self, offsets: &[usize]) -> Vec<Vec<i64>> {
+        let mut buffers = Scratch::default();
+        self.grouped
+            .iter_mut()
+            .zip(&self.specs)
+            .map(|(g, spec)| {
+                offsets
+                    .iter()
+                    .map(|&o| {
+                        let rows = &mut g.rows[g.starts[o] as usize..g.starts[o + 1] as usize];
+                        i64::from(spec.holds_with(rows, &mut buffers))
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// The next batch of the range's profiles: their offsets first, then
@@ -631,7 +854,8 @@ impl Emit {
             })
             .collect();
         let ids = Int64Array::from_iter_values(offsets.iter().map(|&o| self.lo + o as i64));
-        Some(self.batch(ids, columns))
+        let sequences = self.decided(&offsets);
+        Some(self.batch(ids, columns, sequences))
     }
 }
 
@@ -651,6 +875,7 @@ impl Iterator for Emit {
         });
         let mut ids = Vec::with_capacity(self.batch_size);
         let mut columns = vec![Vec::with_capacity(self.batch_size); self.counts.n];
+        let mut sequences = vec![Vec::with_capacity(self.batch_size); self.specs.len()];
         while ids.len() < self.batch_size {
             let Some((key, row)) = outside.pop() else {
                 break;
@@ -659,12 +884,20 @@ impl Iterator for Emit {
             for (column, c) in columns.iter_mut().zip(row) {
                 column.push(c as i64);
             }
+            for ((column, q), spec) in sequences
+                .iter_mut()
+                .zip(&mut self.counts.sequences)
+                .zip(&self.specs)
+            {
+                let mut rows = q.outside.remove(&key).unwrap_or_default();
+                column.push(i64::from(spec.holds(&mut rows)));
+            }
         }
         if ids.is_empty() {
             self.counts = Counts::default();
             return None;
         }
-        Some(self.batch(Int64Array::from(ids), columns))
+        Some(self.batch(Int64Array::from(ids), columns, sequences))
     }
 }
 
@@ -757,6 +990,10 @@ mod tests {
             key,
             vec![Some(big), None],
             vec![None, None],
+            Aggregated {
+                sequences: Vec::new(),
+                slots: vec![Slot::Count(0), Slot::Count(1)],
+            },
             out,
             1,
             4,
@@ -781,7 +1018,7 @@ mod tests {
     fn a_counter_past_255_carries() {
         let pool: Arc<dyn datafusion::execution::memory_pool::MemoryPool> =
             Arc::new(datafusion::execution::memory_pool::UnboundedMemoryPool::default());
-        let mut counts = Counts::new(2, 1, MemoryConsumer::new("t").register(&pool));
+        let mut counts = Counts::new(2, 1, 0, MemoryConsumer::new("t").register(&pool));
         counts.counters[1] = 254;
         // Three wraps past 255: at 255, 511 and 767.
         let mut ids = vec![11; 600];
@@ -791,7 +1028,7 @@ mod tests {
             Field::new("profile_id", DataType::Int64, true),
             Field::new("c", DataType::Int64, false),
         ]));
-        let batches: Vec<_> = Emit::new(counts, 10, schema, 8)
+        let batches: Vec<_> = Emit::new(counts, 10, schema, 8, vec![Slot::Count(0)], Vec::new())
             .collect::<Result<_>>()
             .unwrap();
         assert_eq!(

@@ -29,7 +29,7 @@
 //! resolved against the small dimension tables into id lists first.
 
 mod period;
-mod sequence;
+pub(crate) mod sequence;
 mod split;
 pub mod sql_form;
 mod window;
@@ -516,12 +516,16 @@ impl<'a, 'e> Lowering<'a, 'e> {
         // A lone distinct count over every filtered row: grouped twice.
         let lone = measures.len() == 1;
         let mut lone_distinct = None;
-        let mut only_counts = true;
+        // The bytes per profile of the dense counters (`engine::dense_count`),
+        // when they can compute every aggregate: one per count, the head of
+        // a list of rows per sequence.
+        let mut dense_bytes = Some(0);
         for (name, measure, pred) in measures {
-            only_counts &= match &measure {
-                Measure::Count(a) => self.distinct_of(a).is_none(),
-                Measure::Rows => true,
-                Measure::Seen(_) | Measure::Seq(..) => false,
+            let bytes = match &measure {
+                Measure::Count(a) if self.distinct_of(a).is_some() => None,
+                Measure::Count(_) | Measure::Rows => Some(1),
+                Measure::Seq(..) => Some(sequence::HEAD_BYTES),
+                Measure::Seen(_) => None,
             };
             let pred = match self.env.sql {
                 Some(_) => Some(pred),
@@ -536,6 +540,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
             let aggregate = self.measure(measure, pred, universe.with_profiles.is_some())?;
             let column = distinct.entry(aggregate).or_insert_with_key(|aggregate| {
                 exprs.push(aggregate.clone().alias(name.as_str()));
+                dense_bytes = dense_bytes.zip(bytes).map(|(a, b)| a + b);
                 name.clone()
             });
             columns.insert(name, column.clone());
@@ -544,7 +549,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
             exprs,
             columns,
             lone_distinct,
-            only_counts,
+            dense_bytes,
         })
     }
 
@@ -563,10 +568,10 @@ impl<'a, 'e> Lowering<'a, 'e> {
         // row by row, was a fifth of the run: it is left out. (The profiles
         // with such rows only get a group of zero counts, which the formula
         // treats as it treats no group.)
-        let dense = universe.range.is_some_and(|r| {
-            aggregates.only_counts
-                && counters_fit(r, aggregates.exprs.len(), self.env.dense_counters)
-        });
+        let dense = universe
+            .range
+            .zip(aggregates.dense_bytes)
+            .is_some_and(|(r, bytes)| counters_fit(r, bytes, self.env.dense_counters));
         if dense {
             kept.retain(|c| Some(c) != any_of.as_ref());
         }
@@ -1328,9 +1333,9 @@ struct Aggregates {
     columns: HashMap<String, String>,
     /// A lone distinct count, grouped twice instead.
     lone_distinct: Option<Expr>,
-    /// Whether every aggregate is a plain count (the dense counters can
-    /// compute them).
-    only_counts: bool,
+    /// The bytes per profile the dense counters need, when they can compute
+    /// every aggregate.
+    dense_bytes: Option<usize>,
 }
 
 /// What one aggregate of the counts computes.

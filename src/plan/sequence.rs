@@ -40,6 +40,10 @@ use datafusion::logical_expr::{
 use crate::check::Seq;
 use crate::data::DataError;
 
+/// The bytes a sequence takes per profile of a range of ids in the dense
+/// counters (`engine::dense_count`) before any row: the head of its list.
+pub(crate) const HEAD_BYTES: usize = 4;
+
 /// What a sequence's aggregate decides, with `within` in the unit of `ts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SequenceSpec {
@@ -52,32 +56,61 @@ pub struct SequenceSpec {
 }
 
 /// One event of a profile as the aggregate keeps it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Row {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Row {
     ts: i64,
     /// The `same` key (0 without `same`).
     key: i64,
     steps: u32,
 }
 
+/// Buffers [`SequenceSpec::holds_with`] reuses from one profile to the next.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// Per step, the times of its rows in one key.
+    times: Vec<Vec<i64>>,
+}
+
 impl SequenceSpec {
     /// Whether the rows of one profile hold the sequence. Sorts `rows`.
-    fn holds(&self, rows: &mut [Row]) -> bool {
+    pub(crate) fn holds(&self, rows: &mut [Row]) -> bool {
+        self.holds_with(rows, &mut Scratch::default())
+    }
+
+    /// [`SequenceSpec::holds`] with buffers kept between calls.
+    pub(crate) fn holds_with(&self, rows: &mut [Row], scratch: &mut Scratch) -> bool {
+        // Most profiles lack a step altogether: decided without sorting.
+        let present = rows.iter().fold(0, |m, r| m | r.steps);
+        let every = (1u32 << self.steps) - 1;
+        if present & 1 == 0 {
+            return false;
+        }
+        if self.negated && present & 2 == 0 {
+            // A first step and no second one at all: nothing blocks it.
+            return true;
+        }
+        if !self.negated && present & every != every {
+            return false;
+        }
         rows.sort_unstable_by_key(|r| (r.key, r.ts));
         rows.chunk_by(|a, b| a.key == b.key)
-            .any(|group| self.holds_in(group))
+            .any(|group| self.holds_in(group, scratch))
     }
 
     /// The sequence within rows of one key, sorted by time.
-    fn holds_in(&self, rows: &[Row]) -> bool {
-        let times = |step: u32| -> Vec<i64> {
-            rows.iter()
-                .filter(|r| r.steps & (1 << step) != 0)
-                .map(|r| r.ts)
-                .collect()
-        };
-        let first = times(0);
-        let later: Vec<Vec<i64>> = (1..self.steps).map(times).collect();
+    fn holds_in(&self, rows: &[Row], scratch: &mut Scratch) -> bool {
+        let steps = self.steps as usize;
+        scratch.times.resize_with(steps, Vec::new);
+        for (step, times) in scratch.times.iter_mut().enumerate() {
+            times.clear();
+            times.extend(
+                rows.iter()
+                    .filter(|r| r.steps & (1 << step) != 0)
+                    .map(|r| r.ts),
+            );
+        }
+        let (first, later) = scratch.times.split_at(1);
+        let first = &first[0];
         // The earliest time strictly after `t` in sorted `ts`.
         let after = |ts: &[i64], t: i64| ts.get(ts.partition_point(|&x| x <= t)).copied();
         if self.negated {
@@ -116,6 +149,11 @@ pub struct SequenceUdaf {
 }
 
 impl SequenceUdaf {
+    /// What the aggregate decides.
+    pub(crate) fn spec(&self) -> SequenceSpec {
+        self.spec
+    }
+
     pub fn udaf(spec: SequenceSpec) -> Arc<AggregateUDF> {
         Arc::new(AggregateUDF::new_from_impl(SequenceUdaf {
             spec,
@@ -185,7 +223,7 @@ impl AggregateUDFImpl for SequenceUdaf {
 
 /// The rows of a batch, each with its index, skipping filtered-out rows and
 /// rows without a time or a step.
-fn batch_rows<'a>(
+pub(crate) fn batch_rows<'a>(
     values: &'a [ArrayRef],
     filter: Option<&'a BooleanArray>,
 ) -> Result<impl Iterator<Item = (usize, Row)> + 'a> {
@@ -405,10 +443,11 @@ impl GroupsAccumulator for SequenceGroups {
             return Ok(Arc::new(out));
         }
         let mut scratch = Vec::new();
+        let mut buffers = Scratch::default();
         let out: Int64Array = (0..n)
             .map(|g| {
                 self.rows_of_group(g, &mut scratch);
-                Some(i64::from(self.spec.holds(&mut scratch)))
+                Some(i64::from(self.spec.holds_with(&mut scratch, &mut buffers)))
             })
             .collect();
         self.heads.clear();

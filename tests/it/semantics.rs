@@ -1216,3 +1216,34 @@ fn a_sample_of_a_target_keeps_silent_profiles_of_the_universe() {
         inside
     );
 }
+
+#[test]
+fn sequences_over_a_range_of_ids_keep_orphans_out_and_silent_profiles_in() {
+    // Profiles 1..=4 are a range (the dense counters decide the sequences);
+    // 9 is an orphan that holds the sequence.
+    let d = Data::new(&[
+        ev("delivered.email", 1, "2026-02-01T10:00:00Z"),
+        ev("opened.email", 1, "2026-02-01T10:30:00Z"),
+        ev("click.email", 1, "2026-02-01T10:40:00Z"),
+        ev("delivered.email", 2, "2026-02-01T10:00:00Z"),
+        ev("opened.email", 2, "2026-02-01T12:00:00Z"),
+        ev("delivered.email", 9, "2026-02-01T10:00:00Z"),
+        ev("opened.email", 9, "2026-02-01T10:30:00Z"),
+    ])
+    .profiles(&[1, 2, 3, 4]);
+    let q = "delivered.email then opened.email within 1h";
+    assert_eq!(d.ids(q, AS_OF), vec![1]);
+    assert_eq!(d.ids(&format!("not ({q})"), AS_OF), vec![2, 3, 4]);
+    assert_eq!(
+        d.ids(&format!("({q}) and click.email at_least 1"), AS_OF),
+        vec![1]
+    );
+    assert_eq!(
+        d.ids(&format!("({q}) or opened.email at_least 1"), AS_OF),
+        vec![1, 2]
+    );
+    assert_eq!(
+        d.ids("delivered.email then not opened.email within 1h", AS_OF),
+        vec![2]
+    );
+}
