@@ -23,6 +23,12 @@
 //! eighth of a 20-segment run there.) The rule applies only where the arrays
 //! fit half of the memory pool (`SEG_MEMORY_LIMIT`); elsewhere DataFusion's
 //! aggregation, which can spill, runs as before.
+//!
+//! Sequences (`seg_sequence`, `plan::sequence`) in the same aggregation are
+//! kept here too: each row of some step, with its profile's offset, in one
+//! vector per sequence (rows reserve memory from the pool as they come),
+//! grouped by a counting sort when the profiles are emitted and decided per
+//! profile then.
 
 use std::any::Any;
 use std::collections::HashMap;

@@ -5,7 +5,7 @@
 //! Each row the aggregate sees matches one or more steps: `steps` is a bit
 //! mask (bit `j` for step `j`; the first step's bit already includes its
 //! window, and for `then not` that its span has passed). A profile's rows
-//! are kept as `(ts, key, steps)` (16 bytes each) and decided when the
+//! are kept as `(ts, key, steps)` (24 bytes each) and decided when the
 //! aggregate ends, with the rows sorted by time, per key when the sequence
 //! has `same`:
 //!
@@ -41,7 +41,8 @@ use crate::check::Seq;
 use crate::data::DataError;
 
 /// The bytes a sequence takes per profile of a range of ids in the dense
-/// counters (`engine::dense_count`) before any row: the head of its list.
+/// counters (`engine::dense_count`) besides its rows: where the profile's
+/// rows start once grouped.
 pub(crate) const HEAD_BYTES: usize = 4;
 
 /// What a sequence's aggregate decides, with `within` in the unit of `ts`.
