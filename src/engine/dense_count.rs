@@ -140,6 +140,7 @@ fn dense(node: &Arc<dyn ExecutionPlan>, lo: i64, hi: i64, budget: usize) -> Opti
     let mut filters = Vec::new();
     let mut arguments = Vec::new();
     let mut sequences = Vec::new();
+    let mut extrema = Vec::new();
     let mut slots = Vec::with_capacity(aggregates.len());
     for (a, f) in aggregates.iter().zip(first.filter_expr()) {
         let f = f
@@ -149,6 +150,13 @@ fn dense(node: &Arc<dyn ExecutionPlan>, lo: i64, hi: i64, budget: usize) -> Opti
             slots.push(Slot::Count(filters.len()));
             filters.push(f);
             arguments.push(argument);
+        } else if let Some(kind) = extremum_kind(a) {
+            slots.push(Slot::Extremum(extrema.len()));
+            extrema.push(DenseExtremum {
+                kind,
+                argument: Arc::clone(&a.expressions()[0]),
+                filter: f,
+            });
         } else if let Some(spec) = sequence_spec(a) {
             slots.push(Slot::Sequence(sequences.len()));
             sequences.push(DenseSequence {
@@ -160,7 +168,7 @@ fn dense(node: &Arc<dyn ExecutionPlan>, lo: i64, hi: i64, budget: usize) -> Opti
             return None;
         }
     }
-    let per_profile = filters.len() + HEAD_BYTES * sequences.len();
+    let per_profile = filters.len() + HEAD_BYTES * sequences.len() + EXTREMUM_BYTES * extrema.len();
     if aggregates.is_empty() || !crate::plan::counters_fit((lo, hi), per_profile, budget) {
         return None;
     }
@@ -170,11 +178,55 @@ fn dense(node: &Arc<dyn ExecutionPlan>, lo: i64, hi: i64, budget: usize) -> Opti
         Arc::clone(key),
         filters,
         arguments,
-        Aggregated { sequences, slots },
+        Aggregated {
+            sequences,
+            extrema,
+            slots,
+        },
         last.schema(),
         lo,
         len,
     ))
+}
+
+/// The bytes of an extremum per profile of the range: the value (its bit of
+/// presence aside).
+const EXTREMUM_BYTES: usize = 8;
+
+/// `min` or `max` of one argument, when `a` is one.
+fn extremum_kind(a: &AggregateFunctionExpr) -> Option<Extreme> {
+    if a.is_distinct() || !a.order_bys().is_empty() || a.expressions().len() != 1 {
+        return None;
+    }
+    match a.fun().name() {
+        "min" => Some(Extreme::Min),
+        "max" => Some(Extreme::Max),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Extreme {
+    Min,
+    Max,
+}
+
+/// `min(x)` or `max(x)` per profile (`first_seen`, `last_seen`), `x` an
+/// integer or a timestamp.
+#[derive(Debug, Clone)]
+struct DenseExtremum {
+    kind: Extreme,
+    argument: Arc<dyn PhysicalExpr>,
+    filter: Option<Arc<dyn PhysicalExpr>>,
+}
+
+/// One extremum's values: per profile of the range, and per key outside it.
+#[derive(Default)]
+struct Extrema {
+    values: Vec<i64>,
+    /// Which profiles of the range have a value.
+    set: Vec<u64>,
+    outside: HashMap<Option<i64>, i64>,
 }
 
 /// What a `seg_sequence` decides, when `a` is one.
@@ -200,6 +252,7 @@ struct DenseSequence {
 enum Slot {
     Count(usize),
     Sequence(usize),
+    Extremum(usize),
 }
 
 /// The aggregates beside the counts: the sequences, and the order of every
@@ -207,6 +260,7 @@ enum Slot {
 #[derive(Debug, Clone)]
 struct Aggregated {
     sequences: Vec<DenseSequence>,
+    extrema: Vec<DenseExtremum>,
     slots: Vec<Slot>,
 }
 
@@ -299,6 +353,16 @@ impl DisplayAs for DenseCountExec {
             }
         }
         write!(f, "]")?;
+        for x in &self.aggregated.extrema {
+            let kind = match x.kind {
+                Extreme::Min => "min",
+                Extreme::Max => "max",
+            };
+            write!(f, ", {kind}({})", x.argument)?;
+            if let Some(e) = &x.filter {
+                write!(f, " FILTER (WHERE {e})")?;
+            }
+        }
         for q in &self.aggregated.sequences {
             write!(f, ", sequence({:?}", q.spec)?;
             for a in &q.arguments {
@@ -336,6 +400,12 @@ impl ExecutionPlan for DenseCountExec {
                         .sequences
                         .iter()
                         .flat_map(|q| q.arguments.iter().chain(&q.filter)),
+                )
+                .chain(
+                    self.aggregated
+                        .extrema
+                        .iter()
+                        .flat_map(|x| std::iter::once(&x.argument).chain(&x.filter)),
                 ),
             f,
         )
@@ -381,11 +451,13 @@ impl ExecutionPlan for DenseCountExec {
             filters,
             arguments: self.arguments.clone(),
             sequences: self.aggregated.sequences.clone(),
+            extrema: self.aggregated.extrema.clone(),
             lo: self.lo,
             state: Mutex::new(Counts::new(
                 self.len,
                 self.filters.len(),
                 sequences,
+                &self.aggregated.extrema,
                 reservation,
             )),
         });
@@ -436,6 +508,7 @@ struct Counter {
     filters: Vec<Vec<usize>>,
     arguments: Vec<Option<Arc<dyn PhysicalExpr>>>,
     sequences: Vec<DenseSequence>,
+    extrema: Vec<DenseExtremum>,
     lo: i64,
     state: Mutex<Counts>,
 }
@@ -508,8 +581,21 @@ impl Counter {
             };
             sequence_rows.push(batch_rows(&values, filter.as_ref())?.collect::<Vec<_>>());
         }
+        // Each extremum's argument as integers, with the rows it keeps.
+        let mut extreme_values = Vec::with_capacity(self.extrema.len());
+        for x in &self.extrema {
+            let value = x.argument.evaluate(batch)?.into_array(rows)?;
+            let value = datafusion::arrow::compute::cast(&value, &DataType::Int64)?;
+            let value = value.as_primitive::<Int64Type>().clone();
+            let kept = match &x.filter {
+                Some(f) => term(f, batch)?,
+                None => Kept::All,
+            };
+            extreme_values.push((value, kept));
+        }
         let mut counts = self.state.lock().map_err(poisoned)?;
         counts.add(keys, masks, self.lo)?;
+        counts.add_extrema(keys, &self.extrema, &extreme_values, self.lo);
         counts.add_sequences(keys, &sequence_rows, self.lo)
     }
 }
@@ -608,6 +694,8 @@ struct Counts {
     outside: HashMap<Option<i64>, Vec<u64>>,
     /// Per sequence, the rows of each profile.
     sequences: Vec<SequenceRows>,
+    /// Per extremum, each profile's value.
+    extrema: Vec<Extrema>,
     reservation: Option<MemoryReservation>,
 }
 
@@ -650,7 +738,13 @@ impl SequenceRows {
 }
 
 impl Counts {
-    fn new(len: usize, n: usize, sequences: usize, reservation: MemoryReservation) -> Counts {
+    fn new(
+        len: usize,
+        n: usize,
+        sequences: usize,
+        extrema: &[DenseExtremum],
+        reservation: MemoryReservation,
+    ) -> Counts {
         Counts {
             len,
             n,
@@ -660,7 +754,60 @@ impl Counts {
             carried: vec![0; len.div_ceil(64)],
             outside: HashMap::new(),
             sequences: (0..sequences).map(|_| SequenceRows::default()).collect(),
+            extrema: extrema
+                .iter()
+                .map(|x| Extrema {
+                    values: vec![
+                        match x.kind {
+                            Extreme::Min => i64::MAX,
+                            Extreme::Max => i64::MIN,
+                        };
+                        len
+                    ],
+                    set: vec![0; len.div_ceil(64)],
+                    outside: HashMap::new(),
+                })
+                .collect(),
             reservation: Some(reservation),
+        }
+    }
+
+    /// Takes each extremum's values of a batch into account, for the rows
+    /// its filter keeps and whose value is not NULL.
+    fn add_extrema(
+        &mut self,
+        keys: &Int64Array,
+        specs: &[DenseExtremum],
+        values: &[(Int64Array, Kept)],
+        lo: i64,
+    ) {
+        let len = self.len;
+        for ((x, spec), (value, kept)) in self.extrema.iter_mut().zip(specs).zip(values) {
+            let better = |old: i64, new: i64| match spec.kind {
+                Extreme::Min => new.min(old),
+                Extreme::Max => new.max(old),
+            };
+            let mut take = |i: usize| {
+                if !value.is_valid(i) {
+                    return;
+                }
+                let v = value.value(i);
+                let id = keys.value(i);
+                let off = id.wrapping_sub(lo) as u64 as usize;
+                if off < len && keys.is_valid(i) {
+                    x.values[off] = better(x.values[off], v);
+                    x.set[off / 64] |= 1 << (off % 64);
+                } else {
+                    let key = keys.is_valid(i).then_some(id);
+                    let e = x.outside.entry(key).or_insert(v);
+                    *e = better(*e, v);
+                }
+            };
+            match kept {
+                Kept::All => (0..keys.len()).for_each(&mut take),
+                Kept::None => {}
+                Kept::Some(b) => b.values().set_indices().for_each(&mut take),
+            }
         }
     }
 
@@ -792,17 +939,38 @@ impl Emit {
         ids: Int64Array,
         mut counts: Vec<Vec<i64>>,
         mut sequences: Vec<Vec<i64>>,
+        mut extrema: Vec<Vec<Option<i64>>>,
     ) -> Result<RecordBatch> {
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.slots.len() + 1);
         arrays.push(Arc::new(ids));
-        for slot in &self.slots {
-            let column = match *slot {
-                Slot::Count(k) => std::mem::take(&mut counts[k]),
-                Slot::Sequence(j) => std::mem::take(&mut sequences[j]),
-            };
-            arrays.push(Arc::new(Int64Array::from(column)));
+        for (i, slot) in self.slots.iter().enumerate() {
+            arrays.push(match *slot {
+                Slot::Count(k) => Arc::new(Int64Array::from(std::mem::take(&mut counts[k]))),
+                Slot::Sequence(j) => Arc::new(Int64Array::from(std::mem::take(&mut sequences[j]))),
+                Slot::Extremum(j) => {
+                    let values: ArrayRef =
+                        Arc::new(Int64Array::from(std::mem::take(&mut extrema[j])));
+                    // The aggregate's type (a timestamp for `ts`).
+                    let field = self.schema.field(i + 1);
+                    datafusion::arrow::compute::cast(&values, field.data_type())?
+                }
+            });
         }
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), arrays)?)
+    }
+
+    /// Per extremum, the value of each profile of `offsets` (NULL for none).
+    fn extreme(&self, offsets: &[usize]) -> Vec<Vec<Option<i64>>> {
+        self.counts
+            .extrema
+            .iter()
+            .map(|x| {
+                offsets
+                    .iter()
+                    .map(|&o| (x.set[o / 64] & (1 << (o % 64)) != 0).then(|| x.values[o]))
+                    .collect()
+            })
+            .collect()
     }
 
     /// Per sequence, whether each profile of `offsets` holds it (1 or 0).
@@ -861,7 +1029,8 @@ impl Emit {
             .collect();
         let ids = Int64Array::from_iter_values(offsets.iter().map(|&o| self.lo + o as i64));
         let sequences = self.decided(&offsets);
-        Some(self.batch(ids, columns, sequences))
+        let extrema = self.extreme(&offsets);
+        Some(self.batch(ids, columns, sequences, extrema))
     }
 }
 
@@ -882,6 +1051,7 @@ impl Iterator for Emit {
         let mut ids = Vec::with_capacity(self.batch_size);
         let mut columns = vec![Vec::with_capacity(self.batch_size); self.counts.n];
         let mut sequences = vec![Vec::with_capacity(self.batch_size); self.specs.len()];
+        let mut extrema = vec![Vec::with_capacity(self.batch_size); self.counts.extrema.len()];
         while ids.len() < self.batch_size {
             let Some((key, row)) = outside.pop() else {
                 break;
@@ -898,12 +1068,15 @@ impl Iterator for Emit {
                 let mut rows = q.outside.remove(&key).unwrap_or_default();
                 column.push(i64::from(spec.holds(&mut rows)));
             }
+            for (column, x) in extrema.iter_mut().zip(&self.counts.extrema) {
+                column.push(x.outside.get(&key).copied());
+            }
         }
         if ids.is_empty() {
             self.counts = Counts::default();
             return None;
         }
-        Some(self.batch(Int64Array::from(ids), columns, sequences))
+        Some(self.batch(Int64Array::from(ids), columns, sequences, extrema))
     }
 }
 
@@ -948,8 +1121,16 @@ mod tests {
         for b in batches {
             let ids = b.column(0).as_primitive::<Int64Type>();
             for r in 0..b.num_rows() {
+                // NULL reads as i64::MIN.
                 let counts = (1..b.num_columns())
-                    .map(|c| b.column(c).as_primitive::<Int64Type>().value(r))
+                    .map(|c| {
+                        let column = b.column(c).as_primitive::<Int64Type>();
+                        if column.is_valid(r) {
+                            column.value(r)
+                        } else {
+                            i64::MIN
+                        }
+                    })
                     .collect();
                 out.push((ids.is_valid(r).then(|| ids.value(r)), counts));
             }
@@ -998,6 +1179,7 @@ mod tests {
             vec![None, None],
             Aggregated {
                 sequences: Vec::new(),
+                extrema: Vec::new(),
                 slots: vec![Slot::Count(0), Slot::Count(1)],
             },
             out,
@@ -1024,7 +1206,7 @@ mod tests {
     fn a_counter_past_255_carries() {
         let pool: Arc<dyn datafusion::execution::memory_pool::MemoryPool> =
             Arc::new(datafusion::execution::memory_pool::UnboundedMemoryPool::default());
-        let mut counts = Counts::new(2, 1, 0, MemoryConsumer::new("t").register(&pool));
+        let mut counts = Counts::new(2, 1, 0, &[], MemoryConsumer::new("t").register(&pool));
         counts.counters[1] = 254;
         // Three wraps past 255: at 255, 511 and 767.
         let mut ids = vec![11; 600];
@@ -1112,11 +1294,21 @@ mod tests {
         // A sum, or a count alongside another aggregate, is not a row count.
         for sql in [
             "SELECT profile_id, sum(x) FROM t GROUP BY profile_id",
-            "SELECT profile_id, count(*), max(x) FROM t GROUP BY profile_id",
+            "SELECT profile_id, count(*), sum(x) FROM t GROUP BY profile_id",
             "SELECT x, count(*) FROM t GROUP BY x",
         ] {
             let (plan, _) = run(&session(1 << 20), sql).await;
             assert!(!plan.contains("DenseCountExec"), "{sql}: {plan}");
         }
+        // `min` and `max` (first_seen, last_seen), filtered or not, beside a
+        // count: the same values as DataFusion's aggregation.
+        let sql = "SELECT profile_id, count(*), min(x), max(x) FILTER (WHERE x > 1) FROM t \
+                   GROUP BY profile_id ORDER BY profile_id NULLS LAST";
+        let (plan, got) = run(&session(1 << 20), sql).await;
+        assert!(plan.contains("DenseCountExec"), "{plan}");
+        assert!(plan.contains("max("), "{plan}");
+        let (plan, want) = run(&session(0), sql).await;
+        assert!(!plan.contains("DenseCountExec"), "{plan}");
+        assert_eq!(got, want);
     }
 }

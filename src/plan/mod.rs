@@ -525,7 +525,8 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 Measure::Count(a) if self.distinct_of(a).is_some() => None,
                 Measure::Count(_) | Measure::Rows => Some(1),
                 Measure::Seq(..) => Some(sequence::HEAD_BYTES),
-                Measure::Seen(_) => None,
+                // The value, and a bit of presence.
+                Measure::Seen(_) => Some(9),
             };
             let pred = match self.env.sql {
                 Some(_) => Some(pred),
