@@ -60,7 +60,9 @@ use datafusion::physical_plan::{
 };
 use futures::{StreamExt, TryStreamExt};
 
-use crate::plan::sequence::{batch_rows, Row, Scratch, SequenceSpec, SequenceUdaf, HEAD_BYTES};
+use crate::plan::sequence::{
+    batch_rows, Grouped, Row, Scratch, SequenceSpec, SequenceUdaf, HEAD_BYTES,
+};
 
 /// The rule: a two-phase aggregation of `count(*)`s grouped by `profile_id`
 /// (an `Int64`) becomes a [`DenseCountExec`] over the profiles' range. It runs before
@@ -709,34 +711,6 @@ struct SequenceRows {
     outside: HashMap<Option<i64>, Vec<Row>>,
 }
 
-/// A sequence's rows of the range grouped by profile: those of offset `o`
-/// are `rows[starts[o]..starts[o + 1]]`.
-struct Grouped {
-    starts: Vec<u32>,
-    rows: Vec<Row>,
-}
-
-impl SequenceRows {
-    /// Groups the rows by offset (a counting sort), emptying `self.rows`.
-    fn grouped(&mut self, len: usize) -> Grouped {
-        let mut starts = vec![0u32; len + 1];
-        for &(off, _) in &self.rows {
-            starts[off as usize + 1] += 1;
-        }
-        for i in 0..len {
-            starts[i + 1] += starts[i];
-        }
-        let mut next = starts.clone();
-        let mut rows = vec![Row::default(); self.rows.len()];
-        for (off, row) in std::mem::take(&mut self.rows) {
-            let at = &mut next[off as usize];
-            rows[*at as usize] = row;
-            *at += 1;
-        }
-        Grouped { starts, rows }
-    }
-}
-
 impl Counts {
     fn new(
         len: usize,
@@ -917,7 +891,7 @@ impl Emit {
         let grouped = counts
             .sequences
             .iter_mut()
-            .map(|q| q.grouped(len))
+            .map(|q| Grouped::new(std::mem::take(&mut q.rows), len))
             .collect();
         Emit {
             grouped,
@@ -982,10 +956,7 @@ impl Emit {
             .map(|(g, spec)| {
                 offsets
                     .iter()
-                    .map(|&o| {
-                        let rows = &mut g.rows[g.starts[o] as usize..g.starts[o + 1] as usize];
-                        i64::from(spec.holds_with(rows, &mut buffers))
-                    })
+                    .map(|&o| i64::from(spec.holds_with(g.of(o), &mut buffers)))
                     .collect()
             })
             .collect()

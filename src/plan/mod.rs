@@ -255,28 +255,14 @@ impl<'p> Inliner<'p> {
                     span: 0..0,
                     ..(**c).clone()
                 };
-                let i = match self.atoms.iter().position(|a| *a == key) {
-                    Some(i) => i,
-                    None => {
-                        self.atoms.push(key);
-                        self.atoms.len() - 1
-                    }
-                };
-                (Formula::Atom(i), 1)
+                (Formula::Atom(interned(&mut self.atoms, key)), 1)
             }
             SegExpr::Seq(q) => {
                 let key = Seq {
                     span: 0..0,
                     ..(**q).clone()
                 };
-                let i = match self.seqs.iter().position(|a| *a == key) {
-                    Some(i) => i,
-                    None => {
-                        self.seqs.push(key);
-                        self.seqs.len() - 1
-                    }
-                };
-                (Formula::Seq(i), 1)
+                (Formula::Seq(interned(&mut self.seqs, key)), 1)
             }
             SegExpr::Sample(sample) => (Formula::Sample(*sample), 1),
         };
@@ -286,6 +272,18 @@ impl<'p> Inliner<'p> {
             )));
         }
         Ok((f, depth))
+    }
+}
+
+/// The index of `key` in `items`, added when absent: identical conditions
+/// (and sequences) share one aggregate.
+fn interned<T: PartialEq>(items: &mut Vec<T>, key: T) -> usize {
+    match items.iter().position(|a| *a == key) {
+        Some(i) => i,
+        None => {
+            items.push(key);
+            items.len() - 1
+        }
     }
 }
 
@@ -901,9 +899,9 @@ impl<'a, 'e> Lowering<'a, 'e> {
                     Some(key) => col(key.column()),
                     None => lit(0i64),
                 };
-                // No FILTER: a row of no step has an empty mask, which the
-                // aggregate skips, so the steps are not tested twice.
-                let _ = pred;
+                // No FILTER (`pred` unused): a row of no step has an empty
+                // mask, which the aggregate skips, so the steps are not
+                // tested twice.
                 sequence::SequenceUdaf::udaf(spec).call(vec![
                     cast(col("ts"), DataType::Int64),
                     mask,

@@ -213,7 +213,8 @@ impl AggregateUDFImpl for SequenceUdaf {
     ) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(SequenceGroups {
             spec: self.spec,
-            ..SequenceGroups::default()
+            groups: 0,
+            rows: Vec::new(),
         }))
     }
 
@@ -318,100 +319,81 @@ impl Accumulator for SequenceAccumulator {
     }
 }
 
-/// The rows of every group in one arena, each group a linked list through
-/// it (no allocation per group: a profile has few rows, and there are
-/// millions of profiles).
+/// Rows tagged with their group (a profile), grouped by a counting sort:
+/// the rows of group `g` are `rows[starts[g]..starts[g + 1]]`. Gathering a
+/// group's rows through per-group lists was a chain of cache misses.
+pub(crate) struct Grouped {
+    starts: Vec<u32>,
+    rows: Vec<Row>,
+}
+
+impl Grouped {
+    /// Groups `tagged` rows of groups `0..groups`.
+    pub(crate) fn new(tagged: Vec<(u32, Row)>, groups: usize) -> Grouped {
+        let mut starts = vec![0u32; groups + 1];
+        for &(g, _) in &tagged {
+            starts[g as usize + 1] += 1;
+        }
+        for i in 0..groups {
+            starts[i + 1] += starts[i];
+        }
+        let mut next = starts.clone();
+        let mut rows = vec![Row::default(); tagged.len()];
+        for (g, row) in tagged {
+            let at = &mut next[g as usize];
+            rows[*at as usize] = row;
+            *at += 1;
+        }
+        Grouped { starts, rows }
+    }
+
+    /// The rows of group `g`.
+    pub(crate) fn of(&mut self, g: usize) -> &mut [Row] {
+        &mut self.rows[self.starts[g] as usize..self.starts[g + 1] as usize]
+    }
+
+    fn groups(&self) -> usize {
+        self.starts.len() - 1
+    }
+}
+
+/// The rows of every group in one vector, tagged with their group (no
+/// allocation per group: a profile has few rows, and there are millions of
+/// profiles), grouped when the groups are emitted.
 #[derive(Debug)]
 struct SequenceGroups {
     spec: SequenceSpec,
-    /// Per group, its last row in `rows`, or [`NONE`].
-    heads: Vec<u32>,
-    /// Each row with the index of the group's previous row.
-    rows: Vec<(Row, u32)>,
+    groups: usize,
+    rows: Vec<(u32, Row)>,
 }
 
-const NONE: u32 = u32::MAX;
-
 impl SequenceGroups {
-    fn grow(&mut self, total: usize) {
-        if self.heads.len() < total {
-            self.heads.resize(total, NONE);
+    fn grow(&mut self, total: usize) -> Result<()> {
+        if u32::try_from(total).is_err() {
+            return Err(datafusion::common::DataFusionError::ResourcesExhausted(
+                "seg_sequence: more than 4 billion groups in one partition".to_string(),
+            ));
         }
-    }
-
-    fn push(&mut self, group: usize, row: Row) -> Result<()> {
-        let at = u32::try_from(self.rows.len())
-            .ok()
-            .filter(|&at| at != NONE)
-            .ok_or_else(|| {
-                datafusion::common::DataFusionError::ResourcesExhausted(
-                    "seg_sequence: more than 4 billion rows in one partition".to_string(),
-                )
-            })?;
-        self.rows.push((row, self.heads[group]));
-        self.heads[group] = at;
+        self.groups = self.groups.max(total);
         Ok(())
     }
 
-    /// The rows of a group into `out` (cleared first).
-    fn rows_of_group(&self, group: usize, out: &mut Vec<Row>) {
-        out.clear();
-        let mut at = self.heads[group];
-        while at != NONE {
-            let (row, previous) = self.rows[at as usize];
-            out.push(row);
-            at = previous;
-        }
-    }
-
-    /// Takes the groups `emit_to` names: their rows, in group order; the
-    /// groups left are renumbered from 0.
-    fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<Row>> {
+    /// Takes the groups `emit_to` names, grouped; the groups left are
+    /// renumbered from 0.
+    fn take(&mut self, emit_to: EmitTo) -> Grouped {
         let n = match emit_to {
-            EmitTo::All => self.heads.len(),
-            EmitTo::First(n) => n.min(self.heads.len()),
+            EmitTo::All => self.groups,
+            EmitTo::First(n) => n.min(self.groups),
         };
-        let mut scratch = Vec::new();
-        let taken: Vec<Vec<Row>> = (0..n)
-            .map(|g| {
-                self.rows_of_group(g, &mut scratch);
-                scratch.clone()
-            })
+        let rows = std::mem::take(&mut self.rows);
+        let (taken, rest): (Vec<_>, Vec<_>) =
+            rows.into_iter().partition(|&(g, _)| (g as usize) < n);
+        self.rows = rest
+            .into_iter()
+            .map(|(g, row)| (g - n as u32, row))
             .collect();
-        if n == self.heads.len() {
-            self.heads.clear();
-            self.rows.clear();
-        } else {
-            // Rebuild the arena for the groups that stay.
-            let old = std::mem::take(self);
-            *self = SequenceGroups {
-                spec: old.spec,
-                heads: vec![NONE; old.heads.len() - n],
-                rows: Vec::new(),
-            };
-            for g in n..old.heads.len() {
-                old.rows_of_group(g, &mut scratch);
-                for &row in scratch.iter().rev() {
-                    // Cannot overflow: fewer rows than before.
-                    let _ = self.push(g - n, row);
-                }
-            }
-        }
-        taken
-    }
-}
-
-impl Default for SequenceGroups {
-    fn default() -> Self {
-        SequenceGroups {
-            spec: SequenceSpec {
-                steps: 2,
-                within: None,
-                negated: false,
-            },
-            heads: Vec::new(),
-            rows: Vec::new(),
-        }
+        self.groups -= n;
+        Grouped::new(taken, n)
     }
 }
 
@@ -423,42 +405,28 @@ impl GroupsAccumulator for SequenceGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.grow(total_num_groups);
+        self.grow(total_num_groups)?;
         for (i, row) in batch_rows(values, opt_filter)? {
-            self.push(group_indices[i], row)?;
+            self.rows.push((group_indices[i] as u32, row));
         }
         Ok(())
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let n = match emit_to {
-            EmitTo::All => self.heads.len(),
-            EmitTo::First(n) => n.min(self.heads.len()),
-        };
-        if n < self.heads.len() {
-            let groups = self.take(emit_to);
-            let out: Int64Array = groups
-                .into_iter()
-                .map(|mut rows| Some(i64::from(self.spec.holds(&mut rows))))
-                .collect();
-            return Ok(Arc::new(out));
-        }
-        let mut scratch = Vec::new();
+        let mut grouped = self.take(emit_to);
         let mut buffers = Scratch::default();
-        let out: Int64Array = (0..n)
-            .map(|g| {
-                self.rows_of_group(g, &mut scratch);
-                Some(i64::from(self.spec.holds_with(&mut scratch, &mut buffers)))
-            })
+        let out: Int64Array = (0..grouped.groups())
+            .map(|g| Some(i64::from(self.spec.holds_with(grouped.of(g), &mut buffers))))
             .collect();
-        self.heads.clear();
-        self.rows.clear();
         Ok(Arc::new(out))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let groups = self.take(emit_to);
-        Ok(vec![state_of(groups.iter())])
+        let mut grouped = self.take(emit_to);
+        let lists: Vec<Vec<Row>> = (0..grouped.groups())
+            .map(|g| grouped.of(g).to_vec())
+            .collect();
+        Ok(vec![state_of(lists.iter())])
     }
 
     fn merge_batch(
@@ -467,16 +435,18 @@ impl GroupsAccumulator for SequenceGroups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.grow(total_num_groups);
+        self.grow(total_num_groups)?;
         let Some(lists) = values.first() else {
             return Ok(());
         };
         let lists = lists.as_list::<i32>();
         for (i, &g) in group_indices.iter().enumerate() {
             if lists.is_valid(i) {
-                for row in rows_of(lists.value(i).as_ref()) {
-                    self.push(g, row)?;
-                }
+                self.rows.extend(
+                    rows_of(lists.value(i).as_ref())
+                        .into_iter()
+                        .map(|row| (g as u32, row)),
+                );
             }
         }
         Ok(())
@@ -496,9 +466,7 @@ impl GroupsAccumulator for SequenceGroups {
     }
 
     fn size(&self) -> usize {
-        size_of::<Self>()
-            + self.heads.capacity() * size_of::<u32>()
-            + self.rows.capacity() * size_of::<(Row, u32)>()
+        size_of::<Self>() + self.rows.capacity() * size_of::<(u32, Row)>()
     }
 }
 
@@ -628,9 +596,10 @@ mod tests {
     fn groups_keep_their_rows_apart_and_emit_first_renumbers_the_rest() {
         let mut g = SequenceGroups {
             spec: seq(2, None, false),
-            ..SequenceGroups::default()
+            groups: 0,
+            rows: Vec::new(),
         };
-        g.grow(3);
+        g.grow(3).unwrap();
         for (group, ts, steps) in [
             (0, 1, 1),
             (1, 5, 2),
@@ -639,11 +608,11 @@ mod tests {
             (2, 3, 2),
             (1, 4, 1),
         ] {
-            g.push(group, Row { ts, key: 0, steps }).unwrap();
+            g.rows.push((group, Row { ts, key: 0, steps }));
         }
         let first = g.evaluate(EmitTo::First(1)).unwrap();
         assert_eq!(first.as_primitive::<Int64Type>().values(), &[1]);
-        assert_eq!(g.heads.len(), 2);
+        assert_eq!(g.groups, 2);
         let rest = g.evaluate(EmitTo::All).unwrap();
         // Old group 1 (4 then 5) and old group 2 (1 then 3).
         assert_eq!(rest.as_primitive::<Int64Type>().values(), &[1, 1]);
