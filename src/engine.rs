@@ -17,10 +17,11 @@ use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::optimizer::{Optimizer, OptimizerRule};
 
 use crate::check::{ObjectIndex, Program};
 use crate::data::{load_objects, DataDir, DataError};
-use crate::plan::{segment_plan, segments_plan, EventFiles, PlanEnv};
+use crate::plan::{segment_plan, segments_plan, PlanEnv};
 
 mod dense_count;
 mod dictionary_eq;
@@ -28,6 +29,7 @@ mod event_scans;
 mod events_table;
 mod filter_order;
 mod mmap_store;
+mod time_rules;
 mod union_partitions;
 
 /// A data directory opened for queries: validated tables registered in a
@@ -46,8 +48,6 @@ pub struct Engine {
     pending_range: Mutex<Option<std::thread::JoinHandle<RangeResult>>>,
     /// The memory pool's size.
     memory_limit: usize,
-    /// The events files as the scans name them, with their footers.
-    scan_files: Vec<events_table::EventsFile>,
 }
 
 impl Engine {
@@ -126,10 +126,22 @@ impl Engine {
             &data,
             &scan_files,
         ))));
+        // Ahead of DataFusion's rules: the plan, which holds for any data,
+        // fitted to what the footers say of `ts` (see `time_rules`).
+        let mut logical: Vec<Arc<dyn OptimizerRule + Send + Sync>> = vec![
+            Arc::new(time_rules::ElideTime::new(data.ts_span())),
+            Arc::new(time_rules::SplitByTime::new(
+                Arc::clone(&data.events_schema),
+                scan_files.clone(),
+                data.file_ts_spans.clone(),
+            )),
+        ];
+        logical.extend(Optimizer::new().rules);
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
+            .with_optimizer_rules(logical)
             .with_physical_optimizer_rules(rules)
             .build();
         let ctx = SessionContext::new_with_state(state);
@@ -170,7 +182,6 @@ impl Engine {
             profiles_range,
             pending_range: Mutex::new(None),
             memory_limit,
-            scan_files,
         })
     }
 
@@ -211,8 +222,6 @@ impl Engine {
             as_of,
             sql: None,
             dense_counters: dense_counters(self.memory_limit),
-            ts_span: self.data.ts_span(),
-            event_files: (self.data.event_files.len() > 1).then_some(self as &dyn EventFiles),
         })
     }
 
@@ -390,23 +399,6 @@ fn memory_limit() -> Result<usize, DataError> {
                 "SEG_MEMORY_LIMIT: `{text}` is not a size (write 2G, 512M or a number of bytes)"
             ))
         })
-}
-
-/// The events files one by one, for plans that read the files whose time is
-/// decided without `ts` (`plan::split`).
-impl EventFiles for Engine {
-    fn spans(&self) -> &[crate::data::FileSpan] {
-        &self.data.file_ts_spans
-    }
-
-    fn table(&self, files: &[usize]) -> Result<Arc<dyn TableSource>, DataError> {
-        let files = files
-            .iter()
-            .filter_map(|&i| self.scan_files.get(i).cloned())
-            .collect();
-        let table = events_table::EventsTable::new(Arc::clone(&self.data.events_schema), files);
-        Ok(provider_as_source(Arc::new(table)))
-    }
 }
 
 /// A local file as DataFusion's listing tables name it.

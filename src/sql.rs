@@ -171,8 +171,6 @@ pub fn segment_sql(
         ts_type: canonical_ts_type(),
         as_of,
         dense_counters: 0,
-        ts_span: None,
-        event_files: None,
         sql: Some(SqlTables {
             campaigns: table(options.campaigns, vec![int("campaign_id"), text("name")]),
             templates: table(options.templates, vec![int("template_id"), text("name")]),

@@ -101,6 +101,11 @@ impl EventsTable {
     pub fn new(schema: SchemaRef, files: Vec<EventsFile>) -> Self {
         EventsTable { schema, files }
     }
+
+    /// The files it scans.
+    pub fn files(&self) -> &[EventsFile] {
+        &self.files
+    }
 }
 
 #[async_trait]

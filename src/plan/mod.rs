@@ -30,12 +30,10 @@
 
 mod period;
 pub(crate) mod sequence;
-mod split;
 pub mod sql_form;
 mod window;
 
 pub(crate) use period::{month_key, week_key};
-pub use split::EventFiles;
 
 /// With profile rows in the aggregate's input: 1 on event rows, NULL on
 /// profile rows.
@@ -83,13 +81,6 @@ pub struct PlanEnv<'a> {
     /// The most one-byte counters (profiles × counts) the engine counts in
     /// arrays indexed by profile id (`engine::dense_count`); 0 for none.
     pub dense_counters: usize,
-    /// The earliest and latest `ts` of the events in nanoseconds
-    /// (`DataDir::ts_span`), when known: a time bound every event meets is
-    /// left out. `None` for SQL, which must hold for any data.
-    pub ts_span: Option<(i128, i128)>,
-    /// The events table file by file, when files whose time is decided may
-    /// be read without `ts` (`split`); `None` for SQL.
-    pub event_files: Option<&'a dyn EventFiles>,
 }
 
 /// A plan for SQL emission (see `crate::sql`) differs from an executed one in
@@ -307,8 +298,7 @@ pub fn segment_plan(
     }
     let mut inliner = Inliner::new(program);
     let formula = inliner.segment(segment)?;
-    let plan = Lowering::new(env, &inliner.atoms, &inliner.seqs).plan(&[formula], false)?;
-    split::by_time(env, plan)
+    Lowering::new(env, &inliner.atoms, &inliner.seqs).plan(&[formula], false)
 }
 
 /// One plan for several segments, still with one scan of events: it returns
@@ -327,8 +317,7 @@ pub fn segments_plan(
         }
         formulas.push(inliner.segment(s)?);
     }
-    let plan = Lowering::new(env, &inliner.atoms, &inliner.seqs).plan(&formulas, true)?;
-    split::by_time(env, plan)
+    Lowering::new(env, &inliner.atoms, &inliner.seqs).plan(&formulas, true)
 }
 
 struct Lowering<'a, 'e> {
@@ -371,18 +360,15 @@ impl<'a, 'e> Lowering<'a, 'e> {
     /// ([`Lowering::aggregates`]), the counts ([`Lowering::counts`]), and
     /// the formulas over them ([`Lowering::output`]).
     fn plan(&self, formulas: &[Formula], membership: bool) -> Result<LogicalPlan, DataError> {
-        // `ts <= as_of`, unless every event is known to be that early.
-        let until_as_of = match self.all_before(window::nanos(self.env.as_of), true) {
-            true => None,
-            false => Some(self.ts().lt_eq(window::at_most(self.env, self.env.as_of)?)),
-        };
+        let until_as_of = self.ts().lt_eq(window::at_most(self.env, self.env.as_of)?);
         if self.atoms.is_empty() && self.seqs.is_empty() {
             return self.without_events(formulas, membership, until_as_of);
         }
         let measures = self.measures()?;
         let universe = self.universe_shape(formulas);
         let prefilter = self.prefilter(&measures, &universe, until_as_of.clone())?;
-        let aggregates = self.aggregates(measures, &prefilter.kept, &universe)?;
+        let established = [&prefilter.kept[..], &prefilter.common[..]].concat();
+        let aggregates = self.aggregates(measures, &established, &universe)?;
         let counted = self.counts(prefilter, &aggregates, &universe)?;
         self.output(
             formulas,
@@ -462,9 +448,9 @@ impl<'a, 'e> Lowering<'a, 'e> {
         &self,
         measures: &[(String, Measure<'_>, Expr)],
         universe: &UniverseShape,
-        until_as_of: Option<Expr>,
+        until_as_of: Expr,
     ) -> Result<Prefilter, DataError> {
-        let mut prefilter: Vec<Expr> = until_as_of.into_iter().collect();
+        let mut prefilter: Vec<Expr> = vec![until_as_of];
         if self.env.sql.is_some() {
             // Another engine's GROUP BY would return a NULL id as a row.
             prefilter.push(col("profile_id").is_not_null());
@@ -474,26 +460,24 @@ impl<'a, 'e> Lowering<'a, 'e> {
             prefilter.push(col("profile_id").between(lit(lo), lit(hi)));
         }
         prefilter.extend(self.hoisted()?);
-        let any_row: Vec<Expr> = measures.iter().map(|(_, _, pred)| pred.clone()).collect();
-        // The OR of what the conditions do not share, when they are several.
-        let mut any_of = None;
-        if self.env.sql.is_some() {
-            // SQL keeps each condition whole (the differential tests compare
-            // it with the factored plan that Seg runs).
-            prefilter.extend(any_row.into_iter().reduce(Expr::or));
-        } else {
-            let (common, rest) = factor_or(any_row);
-            prefilter.extend(common);
-            prefilter.extend(rest.clone());
-            any_of = rest;
-        }
+        let preds: Vec<Expr> = measures.iter().map(|(_, _, pred)| pred.clone()).collect();
+        // What every condition tests: the filter establishes it for every
+        // row it passes, whether DataFusion's simplifier factors the OR
+        // below ((a AND b) OR (a AND c) becomes a AND (b OR c), which then
+        // prunes the scan) or the dense counters drop the OR.
+        let common = common_conjuncts(&preds);
+        let any_of = preds.into_iter().reduce(Expr::or);
         let mut kept: Vec<Expr> = Vec::new();
         for conjunct in prefilter.into_iter().flat_map(split_conjunction_owned) {
             if !kept.contains(&conjunct) {
                 kept.push(conjunct);
             }
         }
-        Ok(Prefilter { kept, any_of })
+        Ok(Prefilter {
+            kept,
+            common,
+            any_of,
+        })
     }
 
     /// Step 4: the aggregates. Each tests only what the filter has not
@@ -505,7 +489,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
     fn aggregates(
         &self,
         measures: Vec<(String, Measure<'_>, Expr)>,
-        kept: &[Expr],
+        established: &[Expr],
         universe: &UniverseShape,
     ) -> Result<Aggregates, DataError> {
         let mut exprs: Vec<Expr> = Vec::with_capacity(measures.len());
@@ -527,10 +511,12 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 Measure::Seen(_) => Some(9),
             };
             let pred = match self.env.sql {
+                // SQL keeps each condition whole (the differential tests
+                // compare it with the plan that Seg runs).
                 Some(_) => Some(pred),
                 None => split_conjunction_owned(pred)
                     .into_iter()
-                    .filter(|c| !kept.contains(c))
+                    .filter(|c| !established.contains(c))
                     .reduce(Expr::and),
             };
             if let (true, None, Measure::Count(a)) = (lone, &pred, &measure) {
@@ -560,19 +546,30 @@ impl<'a, 'e> Lowering<'a, 'e> {
         aggregates: &Aggregates,
         universe: &UniverseShape,
     ) -> Result<LogicalPlan, DataError> {
-        let Prefilter { mut kept, any_of } = prefilter;
+        let Prefilter {
+            mut kept,
+            common,
+            any_of,
+        } = prefilter;
         // Counted in arrays by profile id, a row no condition counts costs
         // little (the counts test their conditions anyway, each distinct test
         // once a batch), while the OR of twenty or forty conditions, tested
-        // row by row, was a fifth of the run: it is left out. (The profiles
-        // with such rows only get a group of zero counts, which the formula
-        // treats as it treats no group.)
+        // row by row, was a fifth of the run: only what every condition
+        // tests filters the rows. (The profiles with rows no condition counts
+        // only get a group of zero counts, which the formula treats as it
+        // treats no group.)
         let dense = universe
             .range
             .zip(aggregates.dense_bytes)
             .is_some_and(|(r, bytes)| counters_fit(r, bytes, self.env.dense_counters));
-        if dense {
-            kept.retain(|c| Some(c) != any_of.as_ref());
+        let rows = match dense {
+            true => common,
+            false => any_of.into_iter().collect(),
+        };
+        for conjunct in rows.into_iter().flat_map(split_conjunction_owned) {
+            if !kept.contains(&conjunct) {
+                kept.push(conjunct);
+            }
         }
         let filter = kept.into_iter().reduce(Expr::and).unwrap_or(lit(true));
         let mut counted = self
@@ -611,7 +608,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
         counted: LogicalPlan,
         columns: &HashMap<String, String>,
         universe: &UniverseShape,
-        until_as_of: Option<Expr>,
+        until_as_of: Expr,
     ) -> Result<LogicalPlan, DataError> {
         // The universe is joined: its profiles without events have no counts.
         let joined = universe.silent && universe.with_profiles.is_none();
@@ -713,17 +710,14 @@ impl<'a, 'e> Lowering<'a, 'e> {
     }
 
     /// The universe: the profiles table, or every profile with an event up
-    /// to as_of (`until_as_of`: the bound, when some event may be later).
-    fn universe(&self, until_as_of: Option<Expr>) -> Result<LogicalPlan, DataError> {
+    /// to as_of (`until_as_of`: `ts <= as_of`).
+    fn universe(&self, until_as_of: Expr) -> Result<LogicalPlan, DataError> {
         let b = match &self.env.profiles {
             Some(profiles) => LogicalPlanBuilder::scan("profiles", Arc::clone(profiles), None)?,
             None => {
                 let events =
                     LogicalPlanBuilder::scan("events", Arc::clone(&self.env.events), None)?;
-                match until_as_of {
-                    Some(bound) => events.filter(bound)?,
-                    None => events,
-                }
+                events.filter(until_as_of)?
             }
         };
         Ok(b.filter(col("profile_id").is_not_null())?
@@ -767,9 +761,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
             }
         }
         if let (true, Some(l)) = (all_windowed, lower) {
-            if !self.all_after(l, true) {
-                earliest = Some(self.ts().gt_eq(window::literal_ceil(self.env, l)?));
-            }
+            earliest = Some(self.ts().gt_eq(window::literal_ceil(self.env, l)?));
         }
         let mut out = vec![in_strings("event", events.iter().map(|e| e.name()))];
         if channels.len() < crate::catalog::CHANNELS.len() {
@@ -917,7 +909,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
         &self,
         formulas: &[Formula],
         membership: bool,
-        until_as_of: Option<Expr>,
+        until_as_of: Expr,
     ) -> Result<LogicalPlan, DataError> {
         let id = col("universe.profile_id");
         let columns = HashMap::new();
@@ -977,43 +969,21 @@ impl<'a, 'e> Lowering<'a, 'e> {
         let mut out = Vec::new();
         if let Some(start) = &w.start {
             let at = window::resolve(self.env, start.at)?;
-            if !self.all_after(window::nanos(at), start.inclusive) {
-                out.push(if start.inclusive {
-                    ts.clone().gt_eq(window::at_least(self.env, at)?)
-                } else {
-                    ts.clone().gt(window::at_most(self.env, at)?)
-                });
-            }
+            out.push(if start.inclusive {
+                ts.clone().gt_eq(window::at_least(self.env, at)?)
+            } else {
+                ts.clone().gt(window::at_most(self.env, at)?)
+            });
         }
         if let Some(end) = &w.end {
             let at = window::resolve(self.env, end.at)?;
-            if !self.all_before(window::nanos(at), end.inclusive) {
-                out.push(if end.inclusive {
-                    ts.lt_eq(window::at_most(self.env, at)?)
-                } else {
-                    ts.lt(window::at_least(self.env, at)?)
-                });
-            }
+            out.push(if end.inclusive {
+                ts.lt_eq(window::at_most(self.env, at)?)
+            } else {
+                ts.lt(window::at_least(self.env, at)?)
+            });
         }
         Ok(out)
-    }
-
-    /// Whether every event is known to be after the instant `nanos` (or at
-    /// it, when `inclusive`), so that bound can be left out. Exact in the
-    /// column's unit: a value `v` of unit `u` with `v·u ≥ nanos` meets
-    /// `v ≥ ⌈nanos/u⌉`, and with `v·u > nanos` meets `v > ⌊nanos/u⌋`.
-    fn all_after(&self, nanos: i128, inclusive: bool) -> bool {
-        self.env
-            .ts_span
-            .is_some_and(|(lo, _)| lo > nanos || (inclusive && lo == nanos))
-    }
-
-    /// Whether every event is known to be before the instant `nanos` (or at
-    /// it, when `inclusive`); see [`Lowering::all_after`].
-    fn all_before(&self, nanos: i128, inclusive: bool) -> bool {
-        self.env
-            .ts_span
-            .is_some_and(|(_, hi)| hi < nanos || (inclusive && hi == nanos))
     }
 
     /// The count of a condition, by its unit, over the rows where `pred`
@@ -1318,10 +1288,15 @@ struct UniverseShape {
     range: Option<(i64, i64)>,
 }
 
-/// The filter before the aggregate (step 3 of [`Lowering::plan`]): its
-/// conjuncts, and among them the OR of what the conditions do not share.
+/// The filter before the aggregate (step 3 of [`Lowering::plan`]); step 5
+/// adds either the OR of the aggregates' rows or, for the dense counters,
+/// only what they share.
 struct Prefilter {
+    /// The conjuncts that filter the rows whatever the aggregates are.
     kept: Vec<Expr>,
+    /// The conjuncts every aggregate's rows share.
+    common: Vec<Expr>,
+    /// Any aggregate's rows: the OR of their predicates.
     any_of: Option<Expr>,
 }
 
@@ -1359,30 +1334,17 @@ fn sample_test(id: Expr, sample: Sample) -> Expr {
 }
 
 /// `column = id` or `column IN (ids)`; FALSE for no ids.
-/// `p0 OR p1 OR …` with the conjuncts common to every `p` taken out:
-/// `(a AND b) OR (a AND c)` becomes `[a, b OR c]`, so a scope or window that
-/// all conditions share is tested once per row (and prunes the scan). The
-/// result is the common conjuncts and the OR of the rest, if any.
-fn factor_or(preds: Vec<Expr>) -> (Vec<Expr>, Option<Expr>) {
-    let branches: Vec<Vec<Expr>> = preds.into_iter().map(split_conjunction_owned).collect();
+/// The conjuncts common to every predicate of `preds`.
+fn common_conjuncts(preds: &[Expr]) -> Vec<Expr> {
+    let branches: Vec<Vec<Expr>> = preds.iter().cloned().map(split_conjunction_owned).collect();
     let Some(first) = branches.first() else {
-        return (Vec::new(), None);
+        return Vec::new();
     };
-    let common: Vec<Expr> = first
+    first
         .iter()
         .filter(|c| branches.iter().all(|b| b.contains(c)))
         .cloned()
-        .collect();
-    let mut rest = Vec::with_capacity(branches.len());
-    for branch in branches {
-        let left: Vec<Expr> = branch.into_iter().filter(|c| !common.contains(c)).collect();
-        match left.into_iter().reduce(Expr::and) {
-            Some(e) => rest.push(e),
-            // A branch with nothing left holds wherever the common part does.
-            None => return (common, None),
-        }
-    }
-    (common, rest.into_iter().reduce(Expr::or))
+        .collect()
 }
 
 /// Whether `counts` one-byte counters for every profile of the range

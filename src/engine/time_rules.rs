@@ -1,0 +1,352 @@
+//! Optimizer rules that use what the footers say of `ts`: the plan Seg
+//! builds holds for any data (it is the SQL's plan too); these rules, which
+//! the engine registers ahead of DataFusion's own, fit it to the files at
+//! hand.
+//!
+//! [`ElideTime`]: a comparison of `ts` with a literal that every event meets,
+//! by the span of the whole table (`DataDir::ts_span`), becomes `true`, and
+//! DataFusion's simplifier drops it. When all events are before as_of,
+//! `ts <= as_of` goes, and a segment without windows does not read `ts` at
+//! all.
+//!
+//! [`SplitByTime`]: files whose time is decided are read without `ts`.
+//! When every use of `ts` in a plan is a comparison with a literal (a window
+//! bound, `ts <= as_of`), a file whose earliest and latest `ts` lie on the same
+//! side of every such bound answers each comparison the same way for all of
+//! its rows. Any one instant of the file then stands for all of them: the plan
+//! reads the file without `ts` and gives every row that instant, a constant.
+//! Files are grouped by how they answer the bounds; the scan of events becomes
+//! a union of one scan per group (the undecided files read `ts` as before),
+//! and DataFusion's optimizer folds the constant comparisons away in the
+//! pre-filter. With a 30-day window over three months of daily files, only the
+//! file that straddles the window's start reads `ts`.
+//!
+//! `ts` takes up more of a Parquet file than any other column the plans read
+//! (8 bytes of high-entropy values per event), so decoding it is a large part
+//! of a windowed segment's scan.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::datasource::{provider_as_source, source_as_provider};
+use datafusion::logical_expr::{
+    col, lit, BinaryExpr, Expr, LogicalPlan, LogicalPlanBuilder, Operator, TableScan,
+};
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+
+use super::events_table::{EventsFile, EventsTable};
+use crate::data::FileSpan;
+use crate::plan::ts_scalar;
+
+/// Comparisons of `ts` that every event meets, by the span of the whole
+/// events table, become `true` (see the module documentation).
+#[derive(Debug)]
+pub struct ElideTime {
+    /// The earliest and latest `ts` of every event, in nanoseconds; `None`
+    /// when some file's span is unknown.
+    span: Option<(i128, i128)>,
+}
+
+impl ElideTime {
+    pub fn new(span: Option<(i128, i128)>) -> Self {
+        ElideTime { span }
+    }
+}
+
+impl OptimizerRule for ElideTime {
+    fn name(&self) -> &str {
+        "seg_elide_time"
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        let Some((lo, hi)) = self.span else {
+            return Ok(Transformed::no(plan));
+        };
+        plan.transform_up(|node| {
+            node.map_expressions(|e| {
+                e.transform(|x| {
+                    let Some((op, n)) = bound(&x) else {
+                        return Ok(Transformed::no(x));
+                    };
+                    Ok(match answer(op, n, lo, hi) {
+                        Some(true) => Transformed::yes(lit(true)),
+                        _ => Transformed::no(x),
+                    })
+                })
+            })
+        })
+    }
+}
+
+/// Scans of the whole events table become a union of scans by how their
+/// files answer the plan's time bounds (see the module documentation).
+#[derive(Debug)]
+pub struct SplitByTime {
+    schema: SchemaRef,
+    files: Vec<EventsFile>,
+    /// Per file, what its footer says of `ts`.
+    spans: Vec<FileSpan>,
+}
+
+impl SplitByTime {
+    pub fn new(schema: SchemaRef, files: Vec<EventsFile>, spans: Vec<FileSpan>) -> Self {
+        SplitByTime {
+            schema,
+            files,
+            spans,
+        }
+    }
+
+    /// Whether `scan` reads every events file (a scan already split reads
+    /// some of them).
+    fn whole(&self, scan: &TableScan) -> bool {
+        scan.table_name.table() == "events"
+            && source_as_provider(&scan.source).is_ok_and(|p| {
+                (p.as_ref() as &dyn std::any::Any)
+                    .downcast_ref::<EventsTable>()
+                    .is_some_and(|t| t.files().len() == self.files.len())
+            })
+    }
+}
+
+impl OptimizerRule for SplitByTime {
+    fn name(&self) -> &str {
+        "seg_split_by_time"
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        if self.files.len() < 2 {
+            return Ok(Transformed::no(plan));
+        }
+        let mut whole = false;
+        plan.apply(|node| {
+            whole |= matches!(node, LogicalPlan::TableScan(s) if self.whole(s));
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        if !whole {
+            return Ok(Transformed::no(plan));
+        }
+        let Some(view) = self.view(&plan)? else {
+            return Ok(Transformed::no(plan));
+        };
+        plan.transform_up(|node| match node {
+            LogicalPlan::TableScan(scan) if self.whole(&scan) => Ok(Transformed::yes(view.clone())),
+            other => Ok(Transformed::no(other)),
+        })
+    }
+}
+
+impl SplitByTime {
+    /// The union of one scan per group of files that answer `plan`'s time
+    /// bounds alike, aliased `events`; `None` when no file is decided or
+    /// `ts` has another use.
+    fn view(&self, plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+        let Some(bounds) = bounds(plan) else {
+            return Ok(None);
+        };
+        // Files by their answers to the bounds; `None`: some bound is undecided.
+        let mut groups: BTreeMap<Option<Vec<bool>>, Vec<usize>> = BTreeMap::new();
+        for (i, span) in self.spans.iter().enumerate() {
+            let answers = span.known().and_then(|(lo, hi)| {
+                bounds
+                    .iter()
+                    .map(|&(op, n)| answer(op, n, lo, hi))
+                    .collect::<Option<Vec<bool>>>()
+            });
+            groups.entry(answers).or_default().push(i);
+        }
+        if !groups.keys().any(Option::is_some) {
+            return Ok(None);
+        }
+        let ts_type = self
+            .schema
+            .field_with_name("ts")
+            .map(|f| f.data_type().clone())
+            .unwrap_or(DataType::Null);
+        let unit = unit_nanos(&ts_type);
+        let mut view: Option<LogicalPlanBuilder> = None;
+        for (answers, members) in &groups {
+            let files = members.iter().map(|&i| self.files[i].clone()).collect();
+            let table = EventsTable::new(Arc::clone(&self.schema), files);
+            let scan =
+                LogicalPlanBuilder::scan("events", provider_as_source(Arc::new(table)), None)?;
+            let branch = match answers {
+                None => scan.build()?,
+                Some(_) => {
+                    // The first file's earliest instant stands for the group.
+                    let Some((lo, _)) = self.spans[members[0]].known() else {
+                        return Ok(None);
+                    };
+                    let Ok(value) = i64::try_from(lo / unit) else {
+                        return Ok(None);
+                    };
+                    let constant = lit(ts_scalar(&ts_type, value));
+                    let columns: Vec<Expr> = scan
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| match f.name().as_str() {
+                            "ts" => constant.clone().alias("ts"),
+                            name => col(format!("events.{name}")),
+                        })
+                        .collect();
+                    scan.project(columns)?.build()?
+                }
+            };
+            view = Some(match view {
+                None => LogicalPlanBuilder::from(branch),
+                Some(v) => v.union(branch)?,
+            });
+        }
+        let Some(view) = view else {
+            return Ok(None);
+        };
+        Ok(Some(view.alias("events")?.build()?))
+    }
+}
+
+fn unit_nanos(ts_type: &DataType) -> i128 {
+    match ts_type {
+        DataType::Timestamp(unit, _) => crate::data::unit_nanos(unit),
+        _ => 1_000,
+    }
+}
+
+/// `ts op n` (with `n` in nanoseconds), for a comparison of `ts` with a
+/// timestamp literal, either way round.
+fn bound(e: &Expr) -> Option<(Operator, i128)> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
+        return None;
+    };
+    if !is_comparison(*op) {
+        return None;
+    }
+    match (left.as_ref(), right.as_ref()) {
+        (l, Expr::Literal(v, _)) if is_ts(l) => Some((*op, nanos(v)?)),
+        (Expr::Literal(v, _), r) if is_ts(r) => Some((op.swap()?, nanos(v)?)),
+        _ => None,
+    }
+}
+
+/// How every row of a file from `lo` to `hi` answers `ts op n`: `None` when
+/// rows differ.
+fn answer(op: Operator, n: i128, lo: i128, hi: i128) -> Option<bool> {
+    let (all, none) = match op {
+        Operator::Gt => (lo > n, hi <= n),
+        Operator::GtEq => (lo >= n, hi < n),
+        Operator::Lt => (hi < n, lo >= n),
+        Operator::LtEq => (hi <= n, lo > n),
+        _ => (false, false),
+    };
+    match (all, none) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
+/// Every comparison of `ts` with a literal in `plan`, as (operator, instant
+/// in nanoseconds); `None` when `ts` is used any other way (dated, or in the
+/// output), so no constant may stand for it.
+fn bounds(plan: &LogicalPlan) -> Option<Vec<(Operator, i128)>> {
+    let mut found = Vec::new();
+    let mut other = false;
+    let _ = plan.apply(|node| {
+        let passes_through = matches!(node, LogicalPlan::Projection(_));
+        let _ = node.apply_expressions(|e| {
+            // A projection may pass `ts` on unchanged; what it is used for
+            // above is checked there.
+            let bare = match e {
+                Expr::Alias(a) => &*a.expr,
+                e => e,
+            };
+            if passes_through && is_ts(bare) {
+                return Ok(TreeNodeRecursion::Continue);
+            }
+            uses(e, &mut found, &mut other);
+            Ok(TreeNodeRecursion::Continue)
+        });
+        Ok(if other {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    let output_has_ts = plan.schema().fields().iter().any(|f| f.name() == "ts");
+    (!other && !output_has_ts && !found.is_empty()).then_some(found)
+}
+
+fn uses(e: &Expr, found: &mut Vec<(Operator, i128)>, other: &mut bool) {
+    let _ = e.apply(|x| {
+        if let Some(b) = bound(x) {
+            found.push(b);
+            return Ok(TreeNodeRecursion::Jump);
+        }
+        if is_ts(x) {
+            *other = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+}
+
+/// The events' `ts` (a column of that name of a relation `events`, or
+/// unqualified).
+fn is_ts(e: &Expr) -> bool {
+    matches!(e, Expr::Column(c) if c.name == "ts"
+        && c.relation.as_ref().is_none_or(|r| r.table() == "events"))
+}
+
+fn is_comparison(op: Operator) -> bool {
+    matches!(
+        op,
+        Operator::Gt | Operator::GtEq | Operator::Lt | Operator::LtEq
+    )
+}
+
+/// A timestamp literal in nanoseconds since the epoch.
+fn nanos(v: &ScalarValue) -> Option<i128> {
+    match v {
+        ScalarValue::TimestampSecond(Some(t), _)
+        | ScalarValue::TimestampMillisecond(Some(t), _)
+        | ScalarValue::TimestampMicrosecond(Some(t), _)
+        | ScalarValue::TimestampNanosecond(Some(t), _) => {
+            Some(i128::from(*t) * unit_nanos(&v.data_type()))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_answers_a_bound_only_when_all_its_rows_agree() {
+        // Rows from 10 to 20.
+        assert_eq!(answer(Operator::Gt, 9, 10, 20), Some(true));
+        assert_eq!(answer(Operator::Gt, 10, 10, 20), None);
+        assert_eq!(answer(Operator::Gt, 20, 10, 20), Some(false));
+        assert_eq!(answer(Operator::GtEq, 10, 10, 20), Some(true));
+        assert_eq!(answer(Operator::GtEq, 20, 10, 20), None);
+        assert_eq!(answer(Operator::GtEq, 21, 10, 20), Some(false));
+        assert_eq!(answer(Operator::Lt, 21, 10, 20), Some(true));
+        assert_eq!(answer(Operator::Lt, 20, 10, 20), None);
+        assert_eq!(answer(Operator::Lt, 10, 10, 20), Some(false));
+        assert_eq!(answer(Operator::LtEq, 20, 10, 20), Some(true));
+        assert_eq!(answer(Operator::LtEq, 10, 10, 20), None);
+        assert_eq!(answer(Operator::LtEq, 9, 10, 20), Some(false));
+        assert_eq!(answer(Operator::Eq, 30, 10, 20), None);
+    }
+}
