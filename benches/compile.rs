@@ -32,10 +32,8 @@ fn env(objects: &ObjectIndex) -> PlanEnv<'_> {
         objects,
         ts_type: seglang::data::canonical_ts_type(),
         as_of: chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap_or_default(),
-        sql: None,
+        form: &seglang::plan::Executed,
         dense_counters: 0,
-        ts_span: None,
-        event_files: None,
     }
 }
 

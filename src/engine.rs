@@ -220,7 +220,7 @@ impl Engine {
             objects: &self.objects,
             ts_type: self.data.ts_type(),
             as_of,
-            sql: None,
+            form: &crate::plan::Executed,
             dense_counters: dense_counters(self.memory_limit),
         })
     }

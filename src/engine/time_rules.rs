@@ -331,6 +331,67 @@ fn nanos(v: &ScalarValue) -> Option<i128> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::datatypes::{Field, Schema, TimeUnit};
+    use datafusion::logical_expr::builder::LogicalTableSource;
+    use datafusion::optimizer::OptimizerContext;
+
+    fn micros(v: i64) -> Expr {
+        lit(ScalarValue::TimestampMicrosecond(Some(v), None))
+    }
+
+    fn events() -> LogicalPlanBuilder {
+        let schema = Schema::new(vec![
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                false,
+            ),
+            Field::new("event", DataType::Utf8, true),
+        ]);
+        let source = Arc::new(LogicalTableSource::new(Arc::new(schema)));
+        LogicalPlanBuilder::scan("events", source, None).expect("scan")
+    }
+
+    #[test]
+    fn a_bound_every_event_meets_becomes_true_and_others_stay() {
+        // Events from 10 µs to 20 µs.
+        let rule = ElideTime::new(Some((10_000, 20_000)));
+        let predicate = col("ts")
+            .lt_eq(micros(20))
+            .and(col("ts").gt_eq(micros(15)))
+            .and(micros(10).lt_eq(col("ts")))
+            .and(col("ts").gt(micros(10)));
+        let plan = events()
+            .filter(predicate)
+            .expect("filter")
+            .build()
+            .expect("plan");
+        let out = rule
+            .rewrite(plan, &OptimizerContext::new())
+            .expect("rewrite");
+        assert!(out.transformed);
+        let LogicalPlan::Filter(filter) = out.data else {
+            panic!("not a filter: {}", out.data);
+        };
+        let expected = lit(true)
+            .and(col("events.ts").gt_eq(micros(15)))
+            .and(lit(true))
+            .and(col("events.ts").gt(micros(10)));
+        assert_eq!(filter.predicate, expected);
+    }
+
+    #[test]
+    fn without_a_known_span_nothing_changes() {
+        let plan = events()
+            .filter(col("ts").lt_eq(micros(20)))
+            .expect("filter")
+            .build()
+            .expect("plan");
+        let out = ElideTime::new(None)
+            .rewrite(plan, &OptimizerContext::new())
+            .expect("rewrite");
+        assert!(!out.transformed);
+    }
 
     #[test]
     fn a_file_answers_a_bound_only_when_all_its_rows_agree() {

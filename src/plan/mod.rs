@@ -28,10 +28,12 @@
 //! becomes one conditional aggregate over the same scan. Scope selectors are
 //! resolved against the small dimension tables into id lists first.
 
+mod form;
 mod period;
 pub(crate) mod sequence;
-pub mod sql_form;
 mod window;
+
+pub use form::{Executed, Form, SqlTables};
 
 pub(crate) use period::{month_key, week_key};
 
@@ -76,29 +78,13 @@ pub struct PlanEnv<'a> {
     /// The type of `events.ts`, so window bounds compare exactly in its unit.
     pub ts_type: DataType,
     pub as_of: DateTime<Utc>,
-    /// Set when the plan is built for SQL emission rather than execution.
-    pub sql: Option<SqlTables>,
+    /// How the plan spells what engines do differently: [`Executed`] for
+    /// the plan Seg runs; `crate::sql`'s form for a plan written as SQL.
+    pub form: &'a dyn Form,
     /// The most one-byte counters (profiles × counts) the engine counts in
     /// arrays indexed by profile id (`engine::dense_count`); 0 for none.
     pub dense_counters: usize,
 }
-
-/// A plan for SQL emission (see `crate::sql`) differs from an executed one in
-/// three ways: conditional counts are `count(CASE WHEN …)` (not every engine
-/// has `FILTER`); scope selectors look names, tags and attributes up in the
-/// dimension tables with joins, so that the SQL stays valid as those tables
-/// change (and a selector's strings appear in it as literals); and UTC dates
-/// and LIKE go through [`SQL_UTC_DATE`] and [`SQL_LIKE`], which each dialect
-/// spells its own way.
-#[derive(Clone, Default)]
-pub struct SqlTables {
-    pub campaigns: Option<Arc<dyn TableSource>>,
-    pub templates: Option<Arc<dyn TableSource>>,
-    pub tags: Option<Arc<dyn TableSource>>,
-    pub attributes: Option<Arc<dyn TableSource>>,
-}
-
-pub use sql_form::{SQL_LIKE, SQL_TS, SQL_UTC_DATE, SQL_UTC_MONTH, SQL_UTC_WEEK, SQL_WITHIN};
 
 /// A dimension-table lookup of a selector, joined to events in SQL plans.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -331,7 +317,7 @@ struct Lowering<'a, 'e> {
 impl<'a, 'e> Lowering<'a, 'e> {
     fn new(env: &'a PlanEnv<'e>, atoms: &'a [Cond], seqs: &'a [Seq]) -> Self {
         let mut lookups = BTreeSet::new();
-        if env.sql.is_some() {
+        if env.form.portable().is_some() {
             let step_scopes = seqs
                 .iter()
                 .flat_map(|q| &q.steps)
@@ -407,7 +393,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
         for (i, q) in self.seqs.iter().enumerate() {
             let steps = self.step_predicates(q)?;
             let pred = steps.iter().cloned().reduce(Expr::or).unwrap_or(lit(false));
-            let measure = match self.env.sql {
+            let measure = match self.env.form.portable() {
                 // SQL tests the sequence in the formula (`sequence::sql`); the
                 // count only brings the profile into the counts.
                 Some(_) => Measure::Rows,
@@ -425,7 +411,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
         // Silent profiles over a dense universe: the profiles join the
         // aggregate's input (see the module documentation).
         let with_profiles = match (&self.env.profiles, self.env.profiles_range) {
-            (Some(profiles), Some(_)) if silent && self.env.sql.is_none() => {
+            (Some(profiles), Some(_)) if silent && self.env.form.portable().is_none() => {
                 Some(Arc::clone(profiles))
             }
             _ => None,
@@ -451,7 +437,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
         until_as_of: Expr,
     ) -> Result<Prefilter, DataError> {
         let mut prefilter: Vec<Expr> = vec![until_as_of];
-        if self.env.sql.is_some() {
+        if self.env.form.portable().is_some() {
             // Another engine's GROUP BY would return a NULL id as a row.
             prefilter.push(col("profile_id").is_not_null());
         }
@@ -510,7 +496,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 // The value, and a bit of presence.
                 Measure::Seen(_) => Some(9),
             };
-            let pred = match self.env.sql {
+            let pred = match self.env.form.portable() {
                 // SQL keeps each condition whole (the differential tests
                 // compare it with the plan that Seg runs).
                 Some(_) => Some(pred),
@@ -807,7 +793,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 ObjectKind::Campaign => "campaign_id",
                 ObjectKind::Template => "template_id",
             };
-            parts.push(match &self.env.sql {
+            parts.push(match self.env.form.portable() {
                 Some(tables) => self.scope_sql(tables, column, scope.kind, &scope.selector),
                 None => in_ids(column, self.env.objects.select(scope.kind, &scope.selector)),
             });
@@ -817,10 +803,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
         }
         match link {
             Some(LinkMatch::Exact(u)) => parts.push(col("link").eq(lit(u.as_str()))),
-            Some(LinkMatch::Like(p)) => parts.push(match self.env.sql {
-                Some(_) => sql_form::call(SQL_LIKE, vec![col("link"), lit(p.as_str())]),
-                None => col("link").like(lit(p.as_str())),
-            }),
+            Some(LinkMatch::Like(p)) => parts.push(self.env.form.like(col("link"), p)),
             None => {}
         }
         Ok(parts.into_iter().reduce(Expr::and).unwrap_or(lit(true)))
@@ -867,10 +850,9 @@ impl<'a, 'e> Lowering<'a, 'e> {
                     Seen::First => min(e),
                     Seen::Last => max(e),
                 };
-                match (pred, &self.env.sql) {
-                    (None, _) => extremum(self.ts()),
-                    (Some(pred), Some(_)) => extremum(when(pred, self.ts()).end()?),
-                    (Some(pred), None) => extremum(col("ts")).filter(pred).build()?,
+                match pred {
+                    None => extremum(self.ts()),
+                    Some(pred) => self.env.form.extremum_where(seen, pred)?,
                 }
             }
             Measure::Seq(q, steps) => {
@@ -1010,23 +992,13 @@ impl<'a, 'e> Lowering<'a, 'e> {
             Unit::Messages => col("message_id"),
             Unit::Campaigns => col("campaign_id"),
             Unit::Templates => col("template_id"),
-            Unit::Days if self.env.sql.is_some() => sql_form::call(SQL_UTC_DATE, vec![self.ts()]),
-            Unit::Days => cast(col("ts"), DataType::Date32),
-            Unit::Weeks if self.env.sql.is_some() => sql_form::call(SQL_UTC_WEEK, vec![self.ts()]),
-            Unit::Months if self.env.sql.is_some() => {
-                sql_form::call(SQL_UTC_MONTH, vec![self.ts()])
-            }
-            Unit::Weeks => period::week_key(col("ts")),
-            Unit::Months => period::month_key(col("ts")),
+            unit @ (Unit::Days | Unit::Weeks | Unit::Months) => self.env.form.period(unit),
         })
     }
 
     /// `ts`, as the events' time is compared and dated.
     fn ts(&self) -> Expr {
-        match self.env.sql {
-            Some(_) => sql_form::call(SQL_TS, vec![col("ts")]),
-            None => col("ts"),
-        }
+        self.env.form.ts()
     }
 
     /// The number of rows where `pred` holds (all rows without it); with
@@ -1039,18 +1011,17 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 None => n,
             });
         }
-        Ok(match (pred, &self.env.sql) {
-            (None, _) => count(lit(1)),
-            (Some(pred), Some(_)) => count(when(pred, lit(1i64)).end()?),
-            (Some(pred), None) => count(lit(1)).filter(pred).build()?,
-        })
+        match pred {
+            None => Ok(count(lit(1))),
+            Some(pred) => self.env.form.count_where(pred),
+        }
     }
 
     /// SQL plans: events left-joined with each dimension lookup (`s{k}.id`
     /// is not NULL when the event's object is selected). The lookups are
     /// DISTINCT, so the joins never duplicate an event.
     fn with_lookups(&self, mut b: LogicalPlanBuilder) -> Result<LogicalPlanBuilder, DataError> {
-        let Some(tables) = &self.env.sql else {
+        let Some(tables) = self.env.form.portable() else {
             return Ok(b);
         };
         for (k, lookup) in self.lookups.iter().enumerate() {
@@ -1148,7 +1119,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 let name = format!("q{i}");
                 let name = columns.get(&name).cloned().unwrap_or(name);
                 let c = Expr::Column(Column::new(Some("counts"), name));
-                match self.env.sql {
+                match self.env.form.portable() {
                     Some(_) => {
                         let matched = sequence::sql(self, &self.seqs[*i])?;
                         datafusion::logical_expr::expr_fn::in_subquery(

@@ -33,8 +33,8 @@ use datafusion::common::{exec_err, Result, ScalarValue};
 use datafusion::common::{Column, JoinType};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    col, lit, Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator,
-    LogicalPlan, LogicalPlanBuilder, Signature, Volatility,
+    col, Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator, LogicalPlan,
+    LogicalPlanBuilder, Signature, Volatility,
 };
 
 use crate::check::Seq;
@@ -503,10 +503,9 @@ pub(super) fn sql(l: &super::Lowering<'_, '_>, q: &Seq) -> Result<LogicalPlan, D
     let column = |j: usize, name: &str| Column::new(Some(format!("q{j}")), name);
     let within = |j: usize| -> Option<Expr> {
         q.within.map(|seconds| {
-            super::sql_form::call(
-                super::SQL_WITHIN,
-                vec![col(column(j, "ts")), col(column(0, "ts")), lit(seconds)],
-            )
+            l.env
+                .form
+                .within(col(column(j, "ts")), col(column(0, "ts")), seconds)
         })
     };
     let mut plans = plans.into_iter();

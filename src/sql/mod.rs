@@ -1,10 +1,11 @@
 //! SQL for other engines: a segment's logical plan, unparsed per dialect.
 //!
-//! The plan is the one [`crate::plan`] builds, in its SQL form
-//! (`count(CASE WHEN …)` instead of `FILTER`, dimension lookups as joins,
-//! sequences as joins, and the SQL-only functions of
-//! [`crate::plan::sql_form`] for `ts`, UTC dates, weeks and months, `within`
-//! and LIKE). The planner does not know this module. DataFusion's unparser turns it
+//! The plan is the one [`crate::plan`] builds with this module's form,
+//! `form::Portable` (the planner's [`crate::plan::Form`] for other engines:
+//! `count(CASE WHEN …)` instead of `FILTER`, dimension lookups as joins,
+//! sequences as joins, and SQL-only functions for `ts`, UTC dates, weeks and
+//! months, `within` and LIKE). The planner does not know this module; the
+//! engine's optimizer rules never see this plan. DataFusion's unparser turns it
 //! into one SELECT; [`Target`] is the unparser dialect that spells what
 //! differs between engines: identifier quotes, timestamp literals, UTC dates,
 //! LIKE and string escapes. What a dialect cannot express is an error.
@@ -37,10 +38,10 @@ use datafusion::sql::unparser::Unparser;
 
 use crate::check::{ObjectIndex, Program};
 use crate::data::{canonical_events_schema, canonical_ts_type, DataDir, DataError};
-use crate::plan::sql_form::{
-    self, SQL_LIKE, SQL_TS, SQL_UTC_DATE, SQL_UTC_MONTH, SQL_UTC_WEEK, SQL_WITHIN,
-};
 use crate::plan::{segment_plan, PlanEnv, SqlTables};
+use form::{Portable, SQL_LIKE, SQL_TS, SQL_UTC_DATE, SQL_UTC_MONTH, SQL_UTC_WEEK, SQL_WITHIN};
+
+mod form;
 
 /// The engines Seg writes SQL for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -163,6 +164,17 @@ pub fn segment_sql(
         })
     };
     let object_fields = || vec![text("object"), int("object_id")];
+    let form = Portable {
+        tables: SqlTables {
+            campaigns: table(options.campaigns, vec![int("campaign_id"), text("name")]),
+            templates: table(options.templates, vec![int("template_id"), text("name")]),
+            tags: table(options.tags, [object_fields(), vec![text("tag")]].concat()),
+            attributes: table(
+                options.attributes,
+                [object_fields(), vec![text("key"), text("value")]].concat(),
+            ),
+        },
+    };
     let env = PlanEnv {
         events: Arc::new(LogicalTableSource::new(canonical_events_schema())),
         profiles: table(options.profiles, vec![int("profile_id")]),
@@ -171,15 +183,7 @@ pub fn segment_sql(
         ts_type: canonical_ts_type(),
         as_of,
         dense_counters: 0,
-        sql: Some(SqlTables {
-            campaigns: table(options.campaigns, vec![int("campaign_id"), text("name")]),
-            templates: table(options.templates, vec![int("template_id"), text("name")]),
-            tags: table(options.tags, [object_fields(), vec![text("tag")]].concat()),
-            attributes: table(
-                options.attributes,
-                [object_fields(), vec![text("key"), text("value")]].concat(),
-            ),
-        }),
+        form: &form,
     };
     let plan = segment_plan(program, segment, &env)?;
     let target = Target {
@@ -412,7 +416,7 @@ impl Target {
             return plan_err!("{name} takes one argument");
         };
         let week = name == SQL_UTC_WEEK;
-        let date = sql_form::utc_date(ts.clone());
+        let date = form::utc_date(ts.clone());
         match self.dialect {
             Dialect::DataFusion => unparser.expr_to_sql(&if week {
                 crate::plan::week_key(ts.clone())
@@ -463,7 +467,7 @@ impl Target {
                     let seconds = Expr::ScalarFunction(
                         datafusion::logical_expr::expr::ScalarFunction::new_udf(
                             Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
-                                sql_form::SqlOnly::new("substr"),
+                                form::SqlOnly::new("substr"),
                             )),
                             vec![t.clone(), lit(1i64), lit(19i64)],
                         ),

@@ -1,15 +1,68 @@
-//! What a plan written as SQL has that an executed one does not: the
-//! SQL-only functions. They stand in a plan for SQL emission where each
-//! dialect spells something its own way (`crate::sql` writes them); executing
-//! one is an error. Seg's planner makes the plan; the SQL side only unparses
-//! it, so this module, not `crate::sql`, defines them.
+//! The form of a plan written as SQL ([`Portable`], Seg's planner's
+//! [`Form`] for other engines) and the SQL-only functions it uses. They
+//! stand in the plan where each dialect spells something its own way
+//! (`super::Target` writes them); executing one is an error.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{plan_err, Result as DfResult};
+use datafusion::functions_aggregate::expr_fn::{count, max, min};
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    col, lit, when, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
 use std::sync::Arc;
+
+use crate::check::Seen;
+use crate::data::DataError;
+use crate::plan::{Form, SqlTables};
+use crate::syntax::ast::Unit;
+
+/// A plan written as SQL for another engine: conditional counts are
+/// `count(CASE WHEN …)` (not every engine has `FILTER`); `ts`, UTC dates,
+/// weeks, months, `within` and LIKE go through the SQL-only functions below;
+/// scopes are looked up in the dimension tables (see [`Form::portable`]).
+pub struct Portable {
+    pub tables: SqlTables,
+}
+
+impl Form for Portable {
+    fn ts(&self) -> Expr {
+        call(SQL_TS, vec![col("ts")])
+    }
+
+    fn count_where(&self, pred: Expr) -> Result<Expr, DataError> {
+        Ok(count(when(pred, lit(1i64)).end()?))
+    }
+
+    fn extremum_where(&self, seen: Seen, pred: Expr) -> Result<Expr, DataError> {
+        let value = when(pred, self.ts()).end()?;
+        Ok(match seen {
+            Seen::First => min(value),
+            Seen::Last => max(value),
+        })
+    }
+
+    fn period(&self, unit: Unit) -> Expr {
+        let name = match unit {
+            Unit::Weeks => SQL_UTC_WEEK,
+            Unit::Months => SQL_UTC_MONTH,
+            _ => SQL_UTC_DATE,
+        };
+        call(name, vec![self.ts()])
+    }
+
+    fn like(&self, value: Expr, pattern: &str) -> Expr {
+        call(SQL_LIKE, vec![value, lit(pattern)])
+    }
+
+    fn within(&self, later: Expr, earlier: Expr, seconds: i64) -> Expr {
+        call(SQL_WITHIN, vec![later, earlier, lit(seconds)])
+    }
+
+    fn portable(&self) -> Option<&SqlTables> {
+        Some(&self.tables)
+    }
+}
 
 /// The UTC date of a timestamp, in a plan for SQL emission.
 pub const SQL_UTC_DATE: &str = "seg_utc_date";
