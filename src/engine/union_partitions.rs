@@ -2,7 +2,7 @@
 //! than the session's target.
 //!
 //! A union's partitions are its inputs' partitions added up, and DataFusion
-//! runs one partial aggregate per input partition. When `plan::split` reads
+//! runs one partial aggregate per input partition. When `time_rules::SplitByTime` reads
 //! the events as a union of three scans of two partitions each, a hash
 //! aggregation (profile ids that are not a range) would keep six partial hash
 //! tables, each with most of the profiles, where one scan kept two. This rule

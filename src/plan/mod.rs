@@ -19,10 +19,10 @@
 //! profile has a group, and the counts count only event rows
 //! (`count(__event)`, which is 1 on events and NULL on profiles).
 //!
-//! A time bound that every event meets, by the footers' statistics
-//! (`DataDir::ts_span`), is left out of Seg's own plan (not the SQL): when
-//! all events are before as_of, `ts <= as_of` goes, and a segment without
-//! windows does not read `ts` at all.
+//! The plan holds for any data: the engine's optimizer rules
+//! (`engine::time_rules`) fit it to what the footers say of `ts`, and the
+//! SQL backend writes it for other engines. Where the two differ, the
+//! planner asks the [`Form`] of its [`PlanEnv`].
 //!
 //! Every condition of the segment, including those reached through references,
 //! becomes one conditional aggregate over the same scan. Scope selectors are
