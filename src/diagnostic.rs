@@ -232,46 +232,123 @@ fn clamp(text: &str, span: &Span) -> Span {
 
 /// Renders diagnostics for a person, with ariadne.
 pub fn render(diagnostics: &[Diagnostic], source: &Source<'_>, color: bool) -> String {
-    use ariadne::{Color, Config, IndexType, Label as ALabel, Report, ReportKind};
+    let mut sources = Sources::default();
+    sources.push(source.name, source.text, 0..source.text.len());
+    sources.render(diagnostics, color)
+}
 
-    let mut out = Vec::new();
-    for d in diagnostics {
-        let (kind, colour) = match d.severity {
-            Severity::Error => (ReportKind::Error, Color::Red),
-            Severity::Warning => (ReportKind::Warning, Color::Yellow),
+/// Several sources compiled as one text (a REPL's earlier inputs and the one
+/// just typed; an editor's open files): the text is their parts in order,
+/// joined by glue that belongs to none, and each span of a diagnostic over
+/// that text is shown in the source it points into.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The sources, by name, with their whole text.
+    files: Vec<(String, String)>,
+    /// Where each part starts in the text, its length, and where it starts
+    /// in its source (`files[source]`).
+    parts: Vec<Part>,
+    text: String,
+}
+
+#[derive(Debug, Clone)]
+struct Part {
+    at: usize,
+    len: usize,
+    source: usize,
+    origin: usize,
+}
+
+impl Sources {
+    /// Appends `range` of the source `name` (whose whole text is `text`).
+    pub fn push(&mut self, name: &str, text: &str, range: Span) {
+        let range = clamp(text, &range);
+        let source = match self.files.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
+            None => {
+                self.files.push((name.to_string(), text.to_string()));
+                self.files.len() - 1
+            }
         };
-        let span = clamp(source.text, &d.span);
-        let config = Config::default()
-            .with_index_type(IndexType::Byte)
-            .with_color(color);
-        let mut report = Report::build(kind, (source.name, span.clone()))
-            .with_config(config)
-            .with_code(d.code.as_str())
-            .with_message(&d.message)
-            .with_label(
-                ALabel::new((source.name, span))
-                    .with_message(d.label.as_deref().unwrap_or(&d.message))
-                    .with_color(colour)
-                    .with_order(0),
-            );
-        for (i, label) in d.secondary.iter().enumerate() {
-            report = report.with_label(
-                ALabel::new((source.name, clamp(source.text, &label.span)))
-                    .with_message(&label.message)
-                    .with_color(Color::Blue)
-                    .with_order(i as i32 + 1),
-            );
-        }
-        if let Some(help) = &d.help {
-            report = report.with_help(help);
-        }
-        let cache = (source.name, ariadne::Source::from(source.text));
-        if report.finish().write(cache, &mut out).is_err() {
-            // Rendering into a Vec cannot fail on I/O; fall back to one line anyway.
-            out.extend_from_slice(format!("{d}\n").as_bytes());
-        }
+        self.parts.push(Part {
+            at: self.text.len(),
+            len: range.len(),
+            source,
+            origin: range.start,
+        });
+        self.text.push_str(&text[range]);
     }
-    String::from_utf8_lossy(&out).into_owned()
+
+    /// Appends text that belongs to no source.
+    pub fn glue(&mut self, text: &str) {
+        self.text.push_str(text);
+    }
+
+    /// The whole text, to compile.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The source a span of the text points into, and the span in it (a
+    /// span in glue points at the end of the part before it).
+    pub fn locate(&self, span: &Span) -> Option<(&str, Span)> {
+        let part = self.parts.iter().rev().find(|p| p.at <= span.start)?;
+        let start = (span.start - part.at).min(part.len);
+        let end = span.end.saturating_sub(part.at).clamp(start, part.len);
+        let (name, text) = &self.files[part.source];
+        Some((name, clamp(text, &(part.origin + start..part.origin + end))))
+    }
+
+    /// Renders diagnostics over the text, each label in its own source; a
+    /// diagnostic that points into no source is one line.
+    pub fn render(&self, diagnostics: &[Diagnostic], color: bool) -> String {
+        use ariadne::{Color, Config, IndexType, Label as ALabel, Report, ReportKind};
+
+        let mut out = Vec::new();
+        for d in diagnostics {
+            let (kind, colour) = match d.severity {
+                Severity::Error => (ReportKind::Error, Color::Red),
+                Severity::Warning => (ReportKind::Warning, Color::Yellow),
+            };
+            let Some((name, span)) = self.locate(&d.span) else {
+                out.extend_from_slice(format!("{d}\n").as_bytes());
+                continue;
+            };
+            let config = Config::default()
+                .with_index_type(IndexType::Byte)
+                .with_color(color);
+            let mut report = Report::build(kind, (name.to_string(), span.clone()))
+                .with_config(config)
+                .with_code(d.code.as_str())
+                .with_message(&d.message)
+                .with_label(
+                    ALabel::new((name.to_string(), span))
+                        .with_message(d.label.as_deref().unwrap_or(&d.message))
+                        .with_color(colour)
+                        .with_order(0),
+                );
+            for (i, label) in d.secondary.iter().enumerate() {
+                let Some((name, span)) = self.locate(&label.span) else {
+                    continue;
+                };
+                report = report.with_label(
+                    ALabel::new((name.to_string(), span))
+                        .with_message(&label.message)
+                        .with_color(Color::Blue)
+                        .with_order(i as i32 + 1),
+                );
+            }
+            if let Some(help) = &d.help {
+                report = report.with_help(help);
+            }
+            let cache = ariadne::sources(self.files.iter().cloned());
+            if report.finish().write(cache, &mut out).is_err() {
+                // Rendering into a Vec cannot fail on I/O; fall back to one line anyway.
+                out.extend_from_slice(format!("{d}\n").as_bytes());
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
 }
 
 #[derive(Serialize)]
@@ -369,6 +446,28 @@ pub fn did_you_mean<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sources_attach_each_span_to_the_source_it_points_into() {
+        let mut sources = Sources::default();
+        sources.push("a", "segment é = x;", 0..14);
+        sources.glue(";\n");
+        sources.push("b", "y and z", 0..7);
+        sources.glue("\n");
+        assert_eq!(sources.text(), "segment é = x;\ny and z\n");
+        assert_eq!(sources.locate(&(0..7)), Some(("a", 0..7)));
+        // Inside `é` (two bytes): clamped onto a character boundary.
+        assert_eq!(sources.locate(&(9..10)), Some(("a", 8..10)));
+        assert_eq!(sources.locate(&(16..17)), Some(("b", 0..1)));
+        // Past the end: at the end of the last part.
+        assert_eq!(sources.locate(&(23..24)), Some(("b", 7..7)));
+        let mut leading = Sources::default();
+        leading.glue("segment q = ");
+        leading.push("c", "x", 0..1);
+        assert_eq!(leading.locate(&(0..7)), None);
+        let d = Diagnostic::new(Code::Syntax, 0..7, "bad");
+        assert_eq!(leading.render(&[d], false).lines().count(), 1);
+    }
 
     #[test]
     fn codes_are_unique_and_well_formed() {

@@ -124,7 +124,7 @@ fn run_piped(session: &mut Session) -> u8 {
             let reply = session.eval(&buffer);
             print!("{}", reply.text);
             eprint!("{}", reply.diagnostics);
-            failed |= !reply.codes.is_empty() && reply.codes.iter().any(|c| c.starts_with('E'));
+            failed |= reply.failed;
             if reply.quit {
                 break;
             }

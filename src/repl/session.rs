@@ -2,12 +2,13 @@
 //! completion candidates. No terminal here, so it is tested directly.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::catalog::{self, Event};
-use crate::diagnostic::{self, Diagnostic, Source};
+use crate::diagnostic::{self, Diagnostic, Severity, Sources};
 use crate::sql::{segment_sql, Dialect, SqlOptions};
 use crate::syntax::literal::KEYWORDS;
 use crate::Engine;
@@ -25,6 +26,9 @@ pub struct Reply {
     pub diagnostics: String,
     /// The raw diagnostics, for tests.
     pub codes: Vec<&'static str>,
+    /// The input failed: it did not compile, or its query or command did
+    /// not run (a piped session then exits 1).
+    pub failed: bool,
     /// The session should end.
     pub quit: bool,
 }
@@ -50,8 +54,9 @@ pub struct Query {
 pub struct Session {
     engine: Option<Engine>,
     data_dir: Option<PathBuf>,
-    /// Accepted definitions: (name, source text of the whole definition).
-    definitions: Vec<(String, String)>,
+    /// Accepted definitions, each with the input it was typed in (so that
+    /// a diagnostic pointing into it is shown there).
+    definitions: Vec<Definition>,
     as_of: Option<DateTime<Utc>>,
     /// How many ids a query shows.
     pub show: usize,
@@ -59,6 +64,23 @@ pub struct Session {
     pub color: bool,
     /// Inputs so far, to name each as its own source.
     counter: usize,
+}
+
+/// A definition the session keeps, and where it was typed.
+#[derive(Debug, Clone)]
+struct Definition {
+    name: String,
+    /// The input's name (`input#3`, or the file `:load` read) and text.
+    input: Arc<str>,
+    input_text: Arc<str>,
+    /// The definition's bytes in the input, without its `;`.
+    range: std::ops::Range<usize>,
+}
+
+impl Definition {
+    fn text(&self) -> &str {
+        &self.input_text[self.range.clone()]
+    }
 }
 
 /// One parsed meta command.
@@ -152,13 +174,20 @@ impl Session {
 
     /// The names defined so far.
     pub fn segment_names(&self) -> Vec<&str> {
-        self.definitions.iter().map(|(n, _)| n.as_str()).collect()
+        self.definitions.iter().map(|d| d.name.as_str()).collect()
     }
 
-    /// Compiles `input` (a definition or an expression) with the session's
-    /// definitions; a definition of an existing name replaces it. On success
-    /// the input's definitions are kept. Diagnostics are relative to `input`.
-    fn compile(&mut self, input: &str) -> Result<(crate::Program, Option<String>), Reply> {
+    /// Compiles `input` (a definition or an expression, typed or read from
+    /// the file `file`) with the session's definitions; a definition of an
+    /// existing name replaces it. On success the input's definitions are
+    /// kept. Each diagnostic is shown in the input it points into: the one
+    /// just typed, or an earlier one whose definition the new input breaks
+    /// (a cycle, say). Warnings in earlier inputs were shown with them.
+    fn compile(
+        &mut self,
+        input: &str,
+        file: Option<&str>,
+    ) -> Result<(crate::Program, Option<String>), Reply> {
         let parsed = crate::parse(input);
         let new: Vec<String> = parsed
             .script
@@ -167,46 +196,41 @@ impl Session {
             .map(|d| d.name.name.clone())
             .collect();
         let is_definition = !new.is_empty();
-        let kept: Vec<(String, String)> = self
+        let kept: Vec<Definition> = self
             .definitions
             .iter()
-            .filter(|(n, _)| !new.contains(n))
+            .filter(|d| !new.contains(&d.name))
             .cloned()
             .collect();
-        let mut head: String = kept.iter().map(|(_, t)| format!("{t};\n")).collect();
-        if !is_definition {
-            head.push_str(&format!("segment {QUERY} = "));
-        }
-        let offset = head.len();
-        let text = format!("{head}{input}\n");
-
         self.counter += 1;
+        let name: Arc<str> = match file {
+            Some(f) => f.into(),
+            None => format!("input#{}", self.counter).into(),
+        };
+        let input_text: Arc<str> = input.into();
+        let mut sources = Sources::default();
+        for d in &kept {
+            sources.push(&d.input, &d.input_text, d.range.clone());
+            sources.glue(";\n");
+        }
+        if !is_definition {
+            sources.glue(&format!("segment {QUERY} = "));
+        }
+        let offset = sources.text().len();
+        sources.push(&name, input, 0..input.len());
+        sources.glue("\n");
+
         let (program, diagnostics) =
-            match crate::compile(&text, self.engine.as_ref().map(Engine::objects)) {
+            match crate::compile(sources.text(), self.engine.as_ref().map(Engine::objects)) {
                 Ok(c) => (Some(c.program), c.warnings),
                 Err(d) => (None, d),
             };
-        let local: Vec<Diagnostic> = diagnostics
+        let shown: Vec<Diagnostic> = diagnostics
             .into_iter()
-            .filter(|d| d.span.start >= offset)
-            .map(|mut d| {
-                d.span = d.span.start - offset..(d.span.end - offset).min(input.len());
-                for l in &mut d.secondary {
-                    l.span = l.span.start.saturating_sub(offset)..l.span.end.saturating_sub(offset);
-                }
-                d
-            })
+            .filter(|d| d.span.start >= offset || d.severity == Severity::Error)
             .collect();
-        let name = format!("input#{}", self.counter);
-        let rendered = diagnostic::render(
-            &local,
-            &Source {
-                name: &name,
-                text: input,
-            },
-            self.color,
-        );
-        let codes = local.iter().map(|d| d.code.as_str()).collect();
+        let rendered = sources.render(&shown, self.color);
+        let codes = shown.iter().map(|d| d.code.as_str()).collect();
         let Some(program) = program else {
             return Err(Reply {
                 diagnostics: if rendered.is_empty() {
@@ -215,17 +239,20 @@ impl Session {
                     rendered
                 },
                 codes,
+                failed: true,
                 ..Reply::default()
             });
         };
         if is_definition {
             self.definitions = kept;
             for def in parsed.script.definitions {
-                let src = input[def.span.clone()]
-                    .trim_end()
-                    .trim_end_matches(';')
-                    .to_string();
-                self.definitions.push((def.name.name, src));
+                let text = input[def.span.clone()].trim_end().trim_end_matches(';');
+                self.definitions.push(Definition {
+                    name: def.name.name,
+                    input: Arc::clone(&name),
+                    input_text: Arc::clone(&input_text),
+                    range: def.span.start..def.span.start + text.len(),
+                });
             }
         }
         Ok((program, (!rendered.is_empty()).then_some(rendered)))
@@ -241,12 +268,13 @@ impl Session {
         if trimmed.starts_with(':') {
             return self.meta(trimmed);
         }
-        let (program, warnings) = self.compile(trimmed)?;
+        let (program, warnings) = self.compile(trimmed, None)?;
         let warnings = warnings.unwrap_or_default();
         match program.index_of(QUERY) {
             Some(segment) => {
                 if self.engine.is_none() {
                     return Err(Reply {
+                        failed: true,
                         diagnostics: warnings
                             + "no data loaded: use :data DIR (or start with --data DIR)\n",
                         ..Reply::default()
@@ -294,11 +322,18 @@ impl Session {
             .build()
         {
             Ok(rt) => rt,
-            Err(e) => return Reply::text(format!("error: {e}\n")),
+            Err(e) => {
+                return Reply {
+                    failed: true,
+                    diagnostics: format!("error: {e}\n"),
+                    ..Reply::default()
+                }
+            }
         };
         match rt.block_on(engine.run(&q.program, q.segment, q.as_of)) {
             Ok(ids) => Reply::text(self.format_result(&ids, started.elapsed())),
             Err(e) => Reply {
+                failed: true,
                 diagnostics: format!("error: {e}\n"),
                 ..Reply::default()
             },
@@ -324,7 +359,10 @@ impl Session {
             Meta::Segments => Reply::text(if self.definitions.is_empty() {
                 "no segments defined\n".to_string()
             } else {
-                self.definitions.iter().map(|(_, t)| format!("{t};\n")).collect()
+                self.definitions
+                    .iter()
+                    .map(|d| format!("{};\n", d.text()))
+                    .collect()
             }),
             Meta::Show(n) => match n.parse::<usize>() {
                 Ok(n) => {
@@ -347,7 +385,8 @@ impl Session {
                     Reply::text(format!("as of {}\n", t.to_rfc3339()))
                 }
                 None => Reply {
-                    diagnostics: format!("error: invalid date-time `{t}` (write 2026-01-31 or 2026-01-31T10:00:00Z)\n"),
+                    failed: true,
+ diagnostics: format!("error: invalid date-time `{t}` (write 2026-01-31 or 2026-01-31T10:00:00Z)\n"),
                     ..Reply::default()
                 },
             },
@@ -358,7 +397,8 @@ impl Session {
             Meta::Data(dir) => match self.load_data(Path::new(dir)) {
                 Ok(msg) => Reply::text(msg + "\n"),
                 Err(e) => Reply {
-                    diagnostics: format!("error: {e}\n"),
+                    failed: true,
+ diagnostics: format!("error: {e}\n"),
                     ..Reply::default()
                 },
             },
@@ -369,7 +409,7 @@ impl Session {
                         // A bare expression script: run it.
                         return self.prepare(&text);
                     }
-                    match self.compile(&text) {
+                    match self.compile(&text, Some(file)) {
                         Ok((_, warnings)) => Reply {
                             text: format!("defined: {}\n", self.segment_names().join(", ")),
                             diagnostics: warnings.unwrap_or_default(),
@@ -379,13 +419,14 @@ impl Session {
                     }
                 }
                 Err(e) => Reply {
-                    diagnostics: format!("error: cannot read {file}: {e}\n"),
+                    failed: true,
+ diagnostics: format!("error: cannot read {file}: {e}\n"),
                     ..Reply::default()
                 },
             },
             Meta::Plan("") => Reply::text("usage: :plan EXPR\n"),
             Meta::Plan(expr) => {
-                let (program, _) = self.compile(expr)?;
+                let (program, _) = self.compile(expr, None)?;
                 let Some(engine) = &self.engine else {
                     return Err(Reply::text("no data loaded: use :data DIR\n"));
                 };
@@ -393,7 +434,8 @@ impl Session {
                 match engine.optimized_plan(&program, segment, self.as_of()) {
                     Ok(p) => Reply::text(format!("{}\n", p.display_indent())),
                     Err(e) => Reply {
-                        diagnostics: format!("error: {e}\n"),
+                        failed: true,
+ diagnostics: format!("error: {e}\n"),
                         ..Reply::default()
                     },
                 }
@@ -408,7 +450,7 @@ impl Session {
                     },
                     None => (input, Dialect::DataFusion),
                 };
-                let (program, _) = self.compile(expr)?;
+                let (program, _) = self.compile(expr, None)?;
                 let segment = program.index_of(QUERY).unwrap_or(program.segments.len().saturating_sub(1));
                 let options = match &self.engine {
                     Some(e) => SqlOptions::for_data(dialect, e.data(), e.objects()),
@@ -417,7 +459,8 @@ impl Session {
                 match segment_sql(&program, segment, self.as_of(), &options) {
                     Ok(sql) => Reply::text(format!("{sql};\n")),
                     Err(e) => Reply {
-                        diagnostics: format!("error: {e}\n"),
+                        failed: true,
+ diagnostics: format!("error: {e}\n"),
                         ..Reply::default()
                     },
                 }
@@ -428,7 +471,8 @@ impl Session {
                     .map(|k| format!(" (did you mean :{k}?)"))
                     .unwrap_or_default();
                 Reply {
-                    diagnostics: format!("error: unknown command :{cmd}{hint}; :help lists them\n"),
+                    failed: true,
+ diagnostics: format!("error: unknown command :{cmd}{hint}; :help lists them\n"),
                     ..Reply::default()
                 }
             }
@@ -620,6 +664,33 @@ mod tests {
         assert_eq!(c, vec!["message", "campaign", "template"]);
         let (_, c) = s.complete("x same Camp", 11);
         assert_eq!(c, vec!["campaign"]);
+    }
+
+    #[test]
+    fn an_error_in_an_earlier_input_is_shown_there() {
+        let mut s = Session::new(None, None).unwrap();
+        assert!(!s.eval("segment b = click.email exists;").failed);
+        assert!(!s.eval("segment a = b;").failed);
+        let r = s.eval("segment b = a");
+        assert!(r.failed);
+        assert!(r.codes.contains(&"E022"), "{:?}", r.codes);
+        // The cycle passes through `a`, typed in the second input.
+        assert!(r.diagnostics.contains("input#2"), "{}", r.diagnostics);
+        assert!(r.diagnostics.contains("input#3"), "{}", r.diagnostics);
+        assert!(
+            !r.diagnostics.contains("does not compile"),
+            "{}",
+            r.diagnostics
+        );
+        // The session keeps the definitions it had.
+        assert_eq!(s.segment_names(), vec!["b", "a"]);
+        // A warning of an earlier definition is not shown again.
+        let mut s = Session::new(None, None).unwrap();
+        let w = s.eval("segment w = sample 100%;");
+        assert!(w.diagnostics.contains("W005"), "{}", w.diagnostics);
+        let r = s.eval("segment v = w;");
+        assert!(r.diagnostics.is_empty(), "{}", r.diagnostics);
+        assert_eq!(r.text, "defined: w, v\n");
     }
 
     #[test]

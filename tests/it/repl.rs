@@ -98,6 +98,30 @@ fn load_runs_or_defines_a_script() {
 }
 
 #[test]
+fn a_piped_session_shows_a_cycle_through_an_earlier_input_and_exits_1() {
+    use std::io::Write;
+    let mut child = seg()
+        .arg("repl")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"segment b = click.email exists;\nsegment a = b;\nsegment b = a\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("E022"), "{stderr}");
+    assert!(stderr.contains("input#2"), "{stderr}");
+    assert!(!stderr.contains("does not compile"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+}
+
+#[test]
 fn piped_stdin_runs_the_lines_as_a_script() {
     use std::io::Write;
     let mut child = seg()
