@@ -48,6 +48,7 @@ pub mod check;
 pub mod data;
 pub mod diagnostic;
 pub mod engine;
+pub mod fmt;
 pub mod gen;
 pub mod plan;
 pub mod repl;

@@ -1,6 +1,7 @@
 //! Argument parsing and the subcommands. No compiler logic lives here.
 
 mod check;
+mod fmt;
 mod run;
 
 use std::io::IsTerminal;
@@ -61,6 +62,22 @@ enum Command {
         /// Treat every warning as an error.
         #[arg(long)]
         deny_warnings: bool,
+    },
+    /// Print scripts in the canonical layout (or rewrite them with --write).
+    Fmt {
+        /// Script files (`-` reads standard input).
+        #[arg(required_unless_present = "expr")]
+        files: Vec<PathBuf>,
+        /// Format this expression (too).
+        #[arg(short = 'e', long = "expr", value_name = "EXPR")]
+        expr: Option<String>,
+        /// Rewrite each file that is not in the canonical layout (atomically).
+        #[arg(long, conflicts_with = "check")]
+        write: bool,
+        /// Write nothing; list the files that are not in the canonical
+        /// layout and exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
     },
     /// Run segments over a data directory and print their profile ids.
     Run {
@@ -223,6 +240,21 @@ fn dispatch(cli: Cli, color: bool) -> u8 {
             data.as_deref(),
             format == DiagFormat::Json,
             deny_warnings,
+            color,
+        ),
+        Command::Fmt {
+            files,
+            expr,
+            write,
+            check,
+        } => fmt::run(
+            &files,
+            expr.as_deref(),
+            match (write, check) {
+                (true, _) => fmt::Mode::Write,
+                (_, true) => fmt::Mode::Check,
+                _ => fmt::Mode::Print,
+            },
             color,
         ),
         Command::Run {

@@ -306,7 +306,7 @@ fn render(
 
 /// Writes through a temporary file in the same directory, then renames: a
 /// failed run never leaves a half-written file.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -4,7 +4,7 @@
 
 pub mod ast;
 pub mod literal;
-mod parse;
+pub(crate) mod parse;
 mod scan;
 
 pub use parse::{parse, Parsed};
