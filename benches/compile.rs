@@ -1,5 +1,5 @@
-//! Compile latency: parse + check, and lowering to a logical plan, for a
-//! one-line segment and a 10 000-definition script.
+//! Compile latency: parse + check, lowering to a logical plan, and `seg
+//! fmt`, for a one-line segment and a 10 000-definition script.
 
 use std::sync::Arc;
 
@@ -50,6 +50,9 @@ fn compile(c: &mut Criterion) {
         b.iter(|| {
             seglang::compile(std::hint::black_box(&big), None).map(|c| c.program.segments.len())
         })
+    });
+    group.bench_function("fmt 10 000-definition script", |b| {
+        b.iter(|| seglang::fmt::format(std::hint::black_box(&big)).map(|f| f.len()))
     });
     group.finish();
 
