@@ -50,6 +50,7 @@ pub mod diagnostic;
 pub mod engine;
 pub mod fmt;
 pub mod gen;
+pub mod lsp;
 pub mod plan;
 pub mod repl;
 pub mod sample;

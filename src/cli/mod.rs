@@ -79,6 +79,8 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// A language server over stdio, for editors (docs/editors.md).
+    Lsp,
     /// Run segments over a data directory and print their profile ids.
     Run {
         /// The script file (`-` reads standard input).
@@ -242,6 +244,7 @@ fn dispatch(cli: Cli, color: bool) -> u8 {
             deny_warnings,
             color,
         ),
+        Command::Lsp => seglang::lsp::run(),
         Command::Fmt {
             files,
             expr,

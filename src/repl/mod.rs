@@ -2,6 +2,8 @@
 
 mod session;
 
+pub(crate) use session::complete_words;
+
 use std::borrow::Cow;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};

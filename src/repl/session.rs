@@ -522,20 +522,6 @@ impl Session {
             })
             .map_or(0, |i| i + 1);
         let word = &before[start..];
-        if let Some((event, typed)) = word.split_once('.') {
-            let Some(e) = Event::from_name(event) else {
-                return (pos, Vec::new());
-            };
-            let mut out: Vec<String> = e
-                .channels()
-                .map(|c| c.name())
-                .chain(["*"])
-                .filter(|c| c.starts_with(typed))
-                .map(|c| format!("{event}.{c}"))
-                .collect();
-            out.sort();
-            return (start, out);
-        }
         if word.starts_with(':') {
             let cmds = [
                 ":help",
@@ -557,42 +543,66 @@ impl Session {
                     .collect(),
             );
         }
-        let lower = word.to_lowercase();
-        // After `same`, only the keys (not reserved words elsewhere).
-        let previous = before[..start].split_whitespace().next_back();
-        if previous.is_some_and(|w| w.eq_ignore_ascii_case("same")) {
-            let keys = ["message", "campaign", "template"];
-            return (
-                start,
-                keys.iter()
-                    .filter(|k| k.starts_with(&lower))
-                    .map(|k| k.to_string())
-                    .collect(),
-            );
-        }
-        let mut out: Vec<String> = KEYWORDS
-            .iter()
-            .copied()
-            .chain(catalog::event_names())
-            .filter(|k| k.starts_with(&lower))
-            .map(|k| {
-                if Event::from_name(k).is_some() {
-                    format!("{k}.")
-                } else {
-                    k.to_string()
-                }
-            })
-            .chain(
-                self.segment_names()
-                    .into_iter()
-                    .filter(|n| n.starts_with(word))
-                    .map(str::to_string),
-            )
+        complete_words(before, start, &self.segment_names())
+    }
+}
+
+/// Completions of the word that ends `before` and starts at `start`:
+/// channels after `event.`, the keys after `same`, otherwise keywords,
+/// events (with their dot) and the segment `names`. The REPL and the
+/// language server share it.
+pub fn complete_words(before: &str, start: usize, names: &[&str]) -> (usize, Vec<String>) {
+    let word = &before[start..];
+    if let Some((event, typed)) = word.split_once('.') {
+        let Some(e) = Event::from_name(event) else {
+            return (before.len(), Vec::new());
+        };
+        let mut out: Vec<String> = e
+            .channels()
+            .map(|c| c.name())
+            .chain(["*"])
+            .filter(|c| c.starts_with(typed))
+            .map(|c| format!("{event}.{c}"))
             .collect();
         out.sort();
-        out.dedup();
-        (start, out)
+        return (start, out);
     }
+    let lower = word.to_lowercase();
+    // After `same`, only the keys (not reserved words elsewhere).
+    let previous = before[..start].split_whitespace().next_back();
+    if previous.is_some_and(|w| w.eq_ignore_ascii_case("same")) {
+        let keys = ["message", "campaign", "template"];
+        return (
+            start,
+            keys.iter()
+                .filter(|k| k.starts_with(&lower))
+                .map(|k| k.to_string())
+                .collect(),
+        );
+    }
+    let mut out: Vec<String> = KEYWORDS
+        .iter()
+        .copied()
+        .chain(catalog::event_names())
+        .filter(|k| k.starts_with(&lower))
+        .map(|k| {
+            if Event::from_name(k).is_some() {
+                format!("{k}.")
+            } else {
+                k.to_string()
+            }
+        })
+        .chain(
+            names
+                .iter()
+                .copied()
+                .filter(|n| n.starts_with(word))
+                .map(str::to_string),
+        )
+        .collect();
+    out.sort();
+    out.dedup();
+    (start, out)
 }
 
 /// The catalog as a compact table for the terminal.

@@ -14,6 +14,7 @@ mod docs;
 mod fmt;
 mod fuzz;
 mod gen;
+mod lsp;
 mod parse;
 mod repl;
 mod semantics;

@@ -1,0 +1,552 @@
+//! `seg lsp`: a language server over stdio (the Language Server Protocol,
+//! with rust-analyzer's `lsp-server` for the transport).
+//!
+//! What it offers: diagnostics on open and on every change (incremental
+//! sync), with the codes, messages, help and related locations of `seg
+//! check`; completion (keywords, events, the channels of the event just
+//! typed, segment names); go to definition, find references and rename of
+//! segment names; document symbols (the segments); formatting (`seg fmt`).
+//! Positions are UTF-16 code units, as the protocol's default says.
+
+use std::collections::HashMap;
+
+use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
+use lsp_types::notification::{
+    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument,
+    Notification as NotificationTrait, PublishDiagnostics,
+};
+use lsp_types::request::{
+    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, References, Rename,
+    Request as RequestTrait,
+};
+use lsp_types::{
+    CompletionItem, CompletionItemKind, CompletionOptions, CompletionParams, CompletionResponse,
+    Diagnostic as LspDiagnostic, DiagnosticRelatedInformation, DiagnosticSeverity,
+    DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
+    DocumentFormattingParams, DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse,
+    GotoDefinitionParams, GotoDefinitionResponse, Location, NumberOrString, OneOf, Position,
+    PublishDiagnosticsParams, Range, ReferenceParams, RenameParams, ServerCapabilities, SymbolKind,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri, WorkspaceEdit,
+};
+
+use crate::diagnostic::{Diagnostic, Severity, Span};
+use crate::syntax::ast::{Expr, ExprKind, Script};
+
+/// Runs the server on stdin/stdout until the client says `exit`; the exit
+/// code (0 after a `shutdown`, 1 otherwise, as the protocol asks).
+pub fn run() -> u8 {
+    let (connection, io) = Connection::stdio();
+    let code = match serve(&connection) {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e) => {
+            eprintln!("seg lsp: {e}");
+            1
+        }
+    };
+    drop(connection);
+    if let Err(e) = io.join() {
+        eprintln!("seg lsp: {e}");
+    }
+    code
+}
+
+fn capabilities() -> ServerCapabilities {
+    ServerCapabilities {
+        text_document_sync: Some(TextDocumentSyncCapability::Kind(
+            TextDocumentSyncKind::INCREMENTAL,
+        )),
+        completion_provider: Some(CompletionOptions {
+            trigger_characters: Some(vec![".".into()]),
+            ..CompletionOptions::default()
+        }),
+        definition_provider: Some(OneOf::Left(true)),
+        references_provider: Some(OneOf::Left(true)),
+        rename_provider: Some(OneOf::Left(true)),
+        document_symbol_provider: Some(OneOf::Left(true)),
+        document_formatting_provider: Some(OneOf::Left(true)),
+        ..ServerCapabilities::default()
+    }
+}
+
+/// The main loop; `Ok(true)` when `shutdown` came before `exit`.
+fn serve(connection: &Connection) -> Result<bool, Box<dyn std::error::Error>> {
+    let caps = serde_json::to_value(capabilities())?;
+    connection.initialize(caps)?;
+    let mut server = Server::default();
+    for message in &connection.receiver {
+        match message {
+            Message::Request(req) => {
+                if connection.handle_shutdown(&req)? {
+                    return Ok(true);
+                }
+                let response = server.request(req);
+                connection.sender.send(Message::Response(response))?;
+            }
+            Message::Notification(n) => {
+                if n.method == "exit" {
+                    return Ok(false);
+                }
+                for out in server.notification(n) {
+                    connection.sender.send(Message::Notification(out))?;
+                }
+            }
+            Message::Response(_) => {}
+        }
+    }
+    Ok(false)
+}
+
+/// The open documents.
+#[derive(Default)]
+pub struct Server {
+    documents: HashMap<Uri, String>,
+}
+
+impl Server {
+    /// Answers a request; an unknown method or bad parameters are errors,
+    /// never a panic.
+    pub fn request(&mut self, req: Request) -> Response {
+        let id = req.id.clone();
+        let result = match req.method.as_str() {
+            Completion::METHOD => parse::<CompletionParams>(req)
+                .map(|p| self.completion(p))
+                .and_then(to_value),
+            GotoDefinition::METHOD => parse::<GotoDefinitionParams>(req)
+                .map(|p| self.definition(p))
+                .and_then(to_value),
+            References::METHOD => parse::<ReferenceParams>(req)
+                .map(|p| self.references(p))
+                .and_then(to_value),
+            Rename::METHOD => parse::<RenameParams>(req).and_then(|p| self.rename(p)),
+            DocumentSymbolRequest::METHOD => parse::<DocumentSymbolParams>(req)
+                .map(|p| self.symbols(p))
+                .and_then(to_value),
+            Formatting::METHOD => parse::<DocumentFormattingParams>(req)
+                .map(|p| self.format(p))
+                .and_then(to_value),
+            other => Err((
+                ErrorCode::MethodNotFound,
+                format!("seg lsp does not answer {other}"),
+            )),
+        };
+        match result {
+            Ok(value) => Response::new_ok(id, value),
+            Err((code, message)) => Response::new_err(id, code as i32, message),
+        }
+    }
+
+    /// Applies a notification; returns the diagnostics to publish.
+    pub fn notification(&mut self, n: Notification) -> Vec<Notification> {
+        match n.method.as_str() {
+            DidOpenTextDocument::METHOD => {
+                let Ok(p) = n.extract::<DidOpenTextDocumentParams>(DidOpenTextDocument::METHOD)
+                else {
+                    return Vec::new();
+                };
+                let uri = p.text_document.uri;
+                self.documents.insert(uri.clone(), p.text_document.text);
+                self.publish(&uri, Some(p.text_document.version))
+            }
+            DidChangeTextDocument::METHOD => {
+                let Ok(p) = n.extract::<DidChangeTextDocumentParams>(DidChangeTextDocument::METHOD)
+                else {
+                    return Vec::new();
+                };
+                let uri = p.text_document.uri;
+                let Some(text) = self.documents.get_mut(&uri) else {
+                    return Vec::new();
+                };
+                for change in p.content_changes {
+                    match change.range {
+                        Some(range) => {
+                            let start = offset(text, range.start);
+                            let end = offset(text, range.end).max(start);
+                            text.replace_range(start..end, &change.text);
+                        }
+                        None => *text = change.text,
+                    }
+                }
+                self.publish(&uri, Some(p.text_document.version))
+            }
+            DidCloseTextDocument::METHOD => {
+                if let Ok(p) = n.extract::<DidCloseTextDocumentParams>(DidCloseTextDocument::METHOD)
+                {
+                    self.documents.remove(&p.text_document.uri);
+                    // Clear what the editor shows for it.
+                    return vec![publish(p.text_document.uri, Vec::new(), None)];
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn publish(&self, uri: &Uri, version: Option<i32>) -> Vec<Notification> {
+        let Some(text) = self.documents.get(uri) else {
+            return Vec::new();
+        };
+        let found = match crate::compile(text, None) {
+            Ok(c) => c.warnings,
+            Err(d) => d,
+        };
+        let diagnostics = found.iter().map(|d| to_lsp(uri, text, d)).collect();
+        vec![publish(uri.clone(), diagnostics, version)]
+    }
+
+    fn text(&self, uri: &Uri) -> Result<&str, (ErrorCode, String)> {
+        self.documents.get(uri).map(String::as_str).ok_or_else(|| {
+            (
+                ErrorCode::InvalidParams,
+                format!("{} is not open", uri.as_str()),
+            )
+        })
+    }
+
+    fn completion(&self, p: CompletionParams) -> Option<CompletionResponse> {
+        let uri = &p.text_document_position.text_document.uri;
+        let text = self.documents.get(uri)?;
+        let at = offset(text, p.text_document_position.position);
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let before = &text[line_start..at];
+        if before.matches('"').count() % 2 == 1 {
+            return None;
+        }
+        let start = before
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '*'))
+            .map_or(0, |i| i + 1);
+        let script = crate::parse(text).script;
+        let names: Vec<&str> = script
+            .definitions
+            .iter()
+            .map(|d| d.name.name.as_str())
+            .collect();
+        let (_, words) = crate::repl::complete_words(before, start, &names);
+        let items = words
+            .into_iter()
+            .map(|w| {
+                let kind = if names.contains(&w.as_str()) {
+                    CompletionItemKind::VARIABLE
+                } else if w.contains('.') {
+                    CompletionItemKind::EVENT
+                } else {
+                    CompletionItemKind::KEYWORD
+                };
+                CompletionItem {
+                    label: w,
+                    kind: Some(kind),
+                    ..CompletionItem::default()
+                }
+            })
+            .collect();
+        Some(CompletionResponse::Array(items))
+    }
+
+    /// The segment name at a position, with the spans of its definition and
+    /// of every use.
+    fn occurrences(&self, uri: &Uri, position: Position) -> Option<Occurrences> {
+        let text = self.documents.get(uri)?;
+        let at = offset(text, position);
+        let script = crate::parse(text).script;
+        let mut names = Vec::new();
+        collect_names(&script, &mut names);
+        // From the syntax tree; in a definition that does not parse, the
+        // word under the cursor.
+        let name = match names
+            .iter()
+            .find(|(_, span)| span.start <= at && at <= span.end)
+        {
+            Some((name, _)) => name.clone(),
+            None => word_at(text, at)?,
+        };
+        let definition = script
+            .definitions
+            .iter()
+            .find(|d| d.name.name == name)
+            .map(|d| d.name.span.clone());
+        let uses = names
+            .into_iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, s)| s)
+            .collect();
+        Some(Occurrences {
+            name,
+            definition,
+            uses,
+        })
+    }
+
+    fn definition(&self, p: GotoDefinitionParams) -> Option<GotoDefinitionResponse> {
+        let uri = p.text_document_position_params.text_document.uri;
+        let found = self.occurrences(&uri, p.text_document_position_params.position)?;
+        let text = self.documents.get(&uri)?;
+        let span = found.definition?;
+        Some(GotoDefinitionResponse::Scalar(Location::new(
+            uri.clone(),
+            range(text, &span),
+        )))
+    }
+
+    fn references(&self, p: ReferenceParams) -> Option<Vec<Location>> {
+        let uri = p.text_document_position.text_document.uri;
+        let found = self.occurrences(&uri, p.text_document_position.position)?;
+        let text = self.documents.get(&uri)?;
+        Some(
+            found
+                .uses
+                .iter()
+                .filter(|s| p.context.include_declaration || Some(*s) != found.definition.as_ref())
+                .map(|s| Location::new(uri.clone(), range(text, s)))
+                .collect(),
+        )
+    }
+
+    // lsp-types' `WorkspaceEdit` is keyed by `Uri`, whose interior cell
+    // caches its parse and does not change its hash.
+    #[allow(clippy::mutable_key_type)]
+    fn rename(&self, p: RenameParams) -> Result<serde_json::Value, (ErrorCode, String)> {
+        let uri = p.text_document_position.text_document.uri;
+        let text = self.text(&uri)?;
+        let Some(found) = self.occurrences(&uri, p.text_document_position.position) else {
+            return Err((
+                ErrorCode::InvalidParams,
+                "no segment name here to rename".into(),
+            ));
+        };
+        let new = p.new_name;
+        if crate::parse(text)
+            .diagnostics
+            .iter()
+            .any(Diagnostic::is_error)
+        {
+            // Names in definitions that do not parse would be missed.
+            return Err((
+                ErrorCode::RequestFailed,
+                "fix the syntax errors before renaming".into(),
+            ));
+        }
+        if let Some(problem) = bad_name(&new, text) {
+            return Err((
+                ErrorCode::InvalidParams,
+                format!("cannot rename `{}` to `{new}`: {problem}", found.name),
+            ));
+        }
+        let edits = found
+            .uses
+            .iter()
+            .map(|s| TextEdit::new(range(text, s), new.clone()))
+            .collect();
+        let mut changes = HashMap::new();
+        changes.insert(uri, edits);
+        to_value(WorkspaceEdit::new(changes))
+    }
+
+    #[allow(deprecated)] // DocumentSymbol::deprecated must be written out.
+    fn symbols(&self, p: DocumentSymbolParams) -> Option<DocumentSymbolResponse> {
+        let text = self.documents.get(&p.text_document.uri)?;
+        let script = crate::parse(text).script;
+        let symbols = script
+            .definitions
+            .iter()
+            .map(|d| DocumentSymbol {
+                name: d.name.name.clone(),
+                detail: Some("segment".into()),
+                kind: SymbolKind::VARIABLE,
+                tags: None,
+                deprecated: None,
+                range: range(text, &d.span),
+                selection_range: range(text, &d.name.span),
+                children: None,
+            })
+            .collect();
+        Some(DocumentSymbolResponse::Nested(symbols))
+    }
+
+    fn format(&self, p: DocumentFormattingParams) -> Option<Vec<TextEdit>> {
+        let text = self.documents.get(&p.text_document.uri)?;
+        let formatted = crate::fmt::format(text)?;
+        if formatted == *text {
+            return Some(Vec::new());
+        }
+        Some(vec![TextEdit::new(
+            range(text, &(0..text.len())),
+            formatted,
+        )])
+    }
+}
+
+struct Occurrences {
+    name: String,
+    definition: Option<Span>,
+    /// The definition's name and every reference, in order.
+    uses: Vec<Span>,
+}
+
+/// The name at `at` when it is not an event, a channel or a keyword.
+fn word_at(text: &str, at: usize) -> Option<String> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let start = text[..at].rfind(|c: char| !is_name(c)).map_or(0, |i| i + 1);
+    let end = text[at..]
+        .find(|c: char| !is_name(c))
+        .map_or(text.len(), |i| at + i);
+    let word = &text[start..end];
+    let dotted = text[..start].ends_with('.') || text[end..].starts_with('.');
+    let keyword = crate::syntax::literal::KEYWORDS.contains(&word.to_lowercase().as_str());
+    let named = word
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    (named && !dotted && !keyword).then(|| word.to_string())
+}
+
+/// Why `name` cannot be a new segment name in `text`, if it cannot.
+fn bad_name(name: &str, text: &str) -> Option<String> {
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Some("not a name (letters, digits and `_`, not starting with a digit)".into());
+    }
+    let lower = name.to_lowercase();
+    if crate::syntax::literal::KEYWORDS.contains(&lower.as_str()) {
+        return Some("it is a keyword".into());
+    }
+    let script = crate::parse(text).script;
+    if script.definitions.iter().any(|d| d.name.name == name) {
+        return Some("a segment of that name exists".into());
+    }
+    None
+}
+
+/// Every segment name in the script: definitions and references, in order.
+fn collect_names(script: &Script, out: &mut Vec<(String, Span)>) {
+    fn walk(e: &Expr, out: &mut Vec<(String, Span)>) {
+        match &e.kind {
+            ExprKind::Or(items) | ExprKind::And(items) => items.iter().for_each(|i| walk(i, out)),
+            ExprKind::Not(inner) => walk(inner, out),
+            ExprKind::Ref(id) => out.push((id.name.clone(), id.span.clone())),
+            ExprKind::Condition(_) | ExprKind::Sequence(_) | ExprKind::Sample(_) => {}
+        }
+    }
+    for d in &script.definitions {
+        out.push((d.name.name.clone(), d.name.span.clone()));
+        walk(&d.expr, out);
+    }
+    if let Some(e) = &script.expr {
+        walk(e, out);
+    }
+}
+
+fn publish(uri: Uri, diagnostics: Vec<LspDiagnostic>, version: Option<i32>) -> Notification {
+    Notification::new(
+        PublishDiagnostics::METHOD.to_string(),
+        PublishDiagnosticsParams {
+            uri,
+            diagnostics,
+            version,
+        },
+    )
+}
+
+fn to_lsp(uri: &Uri, text: &str, d: &Diagnostic) -> LspDiagnostic {
+    let mut message = d.message.clone();
+    if let Some(help) = &d.help {
+        message.push_str("\nhelp: ");
+        message.push_str(help);
+    }
+    let related: Vec<DiagnosticRelatedInformation> = d
+        .secondary
+        .iter()
+        .map(|l| DiagnosticRelatedInformation {
+            location: Location::new(uri.clone(), range(text, &l.span)),
+            message: l.message.clone(),
+        })
+        .collect();
+    LspDiagnostic {
+        range: range(text, &d.span),
+        severity: Some(match d.severity {
+            Severity::Error => DiagnosticSeverity::ERROR,
+            Severity::Warning => DiagnosticSeverity::WARNING,
+        }),
+        code: Some(NumberOrString::String(d.code.as_str().to_string())),
+        source: Some("seg".into()),
+        message,
+        related_information: (!related.is_empty()).then_some(related),
+        ..LspDiagnostic::default()
+    }
+}
+
+type RequestResult<T> = Result<T, (ErrorCode, String)>;
+
+fn parse<P: serde::de::DeserializeOwned>(req: Request) -> RequestResult<P> {
+    serde_json::from_value(req.params).map_err(|e| (ErrorCode::InvalidParams, e.to_string()))
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> RequestResult<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| (ErrorCode::InternalError, e.to_string()))
+}
+
+/// The byte offset of a UTF-16 position (clamped to the text).
+pub fn offset(text: &str, p: Position) -> usize {
+    let mut line_start = 0;
+    for _ in 0..p.line {
+        match text[line_start..].find('\n') {
+            Some(i) => line_start += i + 1,
+            None => return text.len(),
+        }
+    }
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let mut units = 0u32;
+    for (i, c) in text[line_start..line_end].char_indices() {
+        if units >= p.character {
+            return line_start + i;
+        }
+        units += c.len_utf16() as u32;
+    }
+    line_end
+}
+
+/// The UTF-16 position of a byte offset.
+pub fn position(text: &str, offset: usize) -> Position {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() as u32;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let character = before[line_start..].encode_utf16().count() as u32;
+    Position::new(line, character)
+}
+
+fn range(text: &str, span: &Span) -> Range {
+    Range::new(position(text, span.start), position(text, span.end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_utf16_units() {
+        let text = "ab\né𝄞x\n";
+        // `x` is after é (1 unit) and 𝄞 (2 units).
+        assert_eq!(offset(text, Position::new(1, 3)), 3 + 2 + 4);
+        assert_eq!(position(text, 3 + 2 + 4), Position::new(1, 3));
+        assert_eq!(offset(text, Position::new(9, 0)), text.len());
+        assert_eq!(offset(text, Position::new(0, 99)), 2);
+    }
+
+    #[test]
+    fn a_new_name_must_be_a_free_name() {
+        let text = "segment a = click.email exists;\nsegment b = a;";
+        assert!(bad_name("and", text).unwrap().contains("keyword"));
+        assert!(bad_name("b", text).unwrap().contains("exists"));
+        assert!(bad_name("1x", text).is_some());
+        assert_eq!(bad_name("c", text), None);
+    }
+}
