@@ -11,6 +11,7 @@ mod bench_smoke;
 mod cli;
 mod diagnostics;
 mod docs;
+mod editor;
 mod fmt;
 mod fuzz;
 mod gen;
