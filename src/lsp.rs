@@ -5,7 +5,8 @@
 //! sync), with the codes, messages, help and related locations of `seg
 //! check`; completion (keywords, events, the channels of the event just
 //! typed, segment names); go to definition, find references and rename of
-//! segment names; document symbols (the segments); formatting (`seg fmt`).
+//! segment names; hover (an event's catalog entry, a segment's definition);
+//! document symbols (the segments); formatting (`seg fmt`).
 //! Positions are UTF-16 code units, as the protocol's default says.
 
 use std::collections::HashMap;
@@ -16,15 +17,16 @@ use lsp_types::notification::{
     Notification as NotificationTrait, PublishDiagnostics,
 };
 use lsp_types::request::{
-    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, References, Rename,
-    Request as RequestTrait,
+    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, References,
+    Rename, Request as RequestTrait,
 };
 use lsp_types::{
     CompletionItem, CompletionItemKind, CompletionOptions, CompletionParams, CompletionResponse,
     Diagnostic as LspDiagnostic, DiagnosticRelatedInformation, DiagnosticSeverity,
     DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
     DocumentFormattingParams, DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse,
-    GotoDefinitionParams, GotoDefinitionResponse, Location, NumberOrString, OneOf, Position,
+    GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents, HoverParams,
+    HoverProviderCapability, Location, MarkupContent, MarkupKind, NumberOrString, OneOf, Position,
     PublishDiagnosticsParams, Range, ReferenceParams, RenameParams, ServerCapabilities, SymbolKind,
     TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri, WorkspaceEdit,
 };
@@ -60,6 +62,7 @@ fn capabilities() -> ServerCapabilities {
             trigger_characters: Some(vec![".".into()]),
             ..CompletionOptions::default()
         }),
+        hover_provider: Some(HoverProviderCapability::Simple(true)),
         definition_provider: Some(OneOf::Left(true)),
         references_provider: Some(OneOf::Left(true)),
         rename_provider: Some(OneOf::Left(true)),
@@ -111,6 +114,9 @@ impl Server {
         let result = match req.method.as_str() {
             Completion::METHOD => parse::<CompletionParams>(req)
                 .map(|p| self.completion(p))
+                .and_then(to_value),
+            HoverRequest::METHOD => parse::<HoverParams>(req)
+                .map(|p| self.hover(p))
                 .and_then(to_value),
             GotoDefinition::METHOD => parse::<GotoDefinitionParams>(req)
                 .map(|p| self.definition(p))
@@ -273,6 +279,54 @@ impl Server {
             name,
             definition,
             uses,
+        })
+    }
+
+    /// An event or channel: its catalog entry; a segment name: its
+    /// definition.
+    fn hover(&self, p: HoverParams) -> Option<Hover> {
+        let uri = &p.text_document_position_params.text_document.uri;
+        let text = self.documents.get(uri)?;
+        let at = offset(text, p.text_document_position_params.position);
+        let is_part = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '*';
+        let start = text[..at].rfind(|c: char| !is_part(c)).map_or(0, |i| i + 1);
+        let end = text[at..]
+            .find(|c: char| !is_part(c))
+            .map_or(text.len(), |i| at + i);
+        let word = &text[start..end];
+        let value = match word.split_once('.') {
+            Some((event, channel)) => {
+                let e = crate::catalog::Event::from_name(event)?;
+                let info = e.info();
+                // On the channel part: where the event exists.
+                let channels: Vec<&str> = e.channels().map(|c| c.name()).collect();
+                let on_channel = at > start + event.len();
+                let mut v = format!(
+                    "**{}**: {}\n\nchannels: {}",
+                    e.name(),
+                    info.description,
+                    channels.join(", ")
+                );
+                if on_channel && channel != "*" {
+                    match crate::catalog::Channel::from_name(channel) {
+                        Some(c) if e.exists_in(c) => v.push_str(&format!("\n\n`{channel}`: yes")),
+                        _ => v.push_str(&format!("\n\n`{channel}`: not a channel of `{event}`")),
+                    }
+                }
+                v
+            }
+            None => {
+                let script = crate::parse(text).script;
+                let d = script.definitions.iter().find(|d| d.name.name == word)?;
+                format!("```seg\n{}\n```", text.get(d.span.clone())?.trim_end())
+            }
+        };
+        Some(Hover {
+            contents: HoverContents::Markup(MarkupContent {
+                kind: MarkupKind::Markdown,
+                value,
+            }),
+            range: Some(range(text, &(start..end))),
         })
     }
 

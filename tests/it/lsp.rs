@@ -291,7 +291,7 @@ fn completion_definition_references_rename_symbols_and_formatting() {
     // Malformed and unknown requests are answered with errors, not a crash.
     let r = c.request("textDocument/definition", json!({"nonsense": 1}));
     assert!(r["error"].is_object(), "{r}");
-    let r = c.request("textDocument/hover", at(0, 0));
+    let r = c.request("textDocument/typeDefinition", at(0, 0));
     assert!(r["error"].is_object(), "{r}");
     c.finish();
 }
