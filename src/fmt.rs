@@ -50,7 +50,7 @@ pub fn format(text: &str) -> Option<String> {
                 definitions += 1;
                 docs.push(definition(&mut tokens, item));
             }
-            Rule::expr => docs.push(Doc::Group(vec![expr(&mut tokens, item)])),
+            Rule::expr => docs.push(group(vec![expr(&mut tokens, item)])),
             _ => {}
         }
     }
@@ -79,8 +79,9 @@ enum Doc {
     /// An empty line between definitions.
     Blank,
     Nest(usize, Box<Doc>),
-    /// Flat when it fits on the line, else its lines break.
-    Group(Vec<Doc>),
+    /// Flat when it fits on the line, else its lines break; with its flat
+    /// width, computed once (`None`: it holds a hard line and never fits).
+    Group(Vec<Doc>, Option<usize>),
     Concat(Vec<Doc>),
 }
 
@@ -119,10 +120,10 @@ impl Printer {
                 self.column = 0;
             }
             Doc::Nest(n, inner) => self.print(inner, indent + n, mode),
-            Doc::Group(items) => {
+            Doc::Group(items, width) => {
                 // One column kept for what may close the line (`;`, `)`).
                 let room = WIDTH.saturating_sub(self.column + 1);
-                let flat = !has_hard_line(doc) && fits(items, room);
+                let flat = width.is_some_and(|w| w <= room);
                 let mode = if flat { Mode::Flat } else { Mode::Break };
                 items.iter().for_each(|d| self.print(d, indent, mode));
             }
@@ -143,30 +144,27 @@ impl Printer {
     }
 }
 
-fn has_hard_line(doc: &Doc) -> bool {
-    match doc {
-        Doc::HardLine | Doc::Blank => true,
-        Doc::Nest(_, d) => has_hard_line(d),
-        Doc::Group(items) | Doc::Concat(items) => items.iter().any(has_hard_line),
-        _ => false,
-    }
+/// A group of `items`, with its flat width.
+fn group(items: Vec<Doc>) -> Doc {
+    let width = items
+        .iter()
+        .try_fold(0usize, |sum, d| width(d).map(|w| sum.saturating_add(w)));
+    Doc::Group(items, width)
 }
 
-/// Whether `items`, flat, take at most `room` columns.
-fn fits(items: &[Doc], room: usize) -> bool {
-    fn width(doc: &Doc) -> usize {
-        match doc {
-            Doc::Text(t) => t.chars().count(),
-            Doc::Line => 1,
-            Doc::SoftLine => 0,
-            Doc::HardLine | Doc::Blank => usize::MAX / 4,
-            Doc::Nest(_, d) => width(d),
-            Doc::Group(items) | Doc::Concat(items) => {
-                items.iter().map(width).fold(0, usize::saturating_add)
-            }
-        }
+/// The width of `doc` on one line; `None` when it holds a hard line.
+fn width(doc: &Doc) -> Option<usize> {
+    match doc {
+        Doc::Text(t) => Some(t.chars().count()),
+        Doc::Line => Some(1),
+        Doc::SoftLine => Some(0),
+        Doc::HardLine | Doc::Blank => None,
+        Doc::Nest(_, d) => width(d),
+        Doc::Group(_, w) => *w,
+        Doc::Concat(items) => items
+            .iter()
+            .try_fold(0usize, |sum, d| width(d).map(|w| sum.saturating_add(w))),
     }
-    items.iter().map(width).fold(0, usize::saturating_add) <= room
 }
 
 /// The tokens of the script in order, with the comments between them.
@@ -174,11 +172,17 @@ struct Tokens<'a> {
     text: &'a str,
     /// Where the last token taken ended.
     at: usize,
+    /// Whether each rule met so far is a keyword.
+    keywords: std::collections::HashMap<Rule, bool>,
 }
 
 impl<'a> Tokens<'a> {
     fn new(text: &'a str) -> Self {
-        Tokens { text, at: 0 }
+        Tokens {
+            text,
+            at: 0,
+            keywords: Default::default(),
+        }
     }
 
     /// A token: the comments before it (each on its own line), the token as
@@ -197,7 +201,11 @@ impl<'a> Tokens<'a> {
         let span = pair.as_span();
         let leading = self.leading(span.start());
         let text = pair.as_str();
-        let text = Doc::Text(if is_keyword(pair.as_rule()) {
+        let keyword = *self
+            .keywords
+            .entry(pair.as_rule())
+            .or_insert_with(|| is_keyword(pair.as_rule()));
+        let text = Doc::Text(if keyword {
             text.to_lowercase()
         } else {
             text.to_string()
@@ -319,7 +327,7 @@ fn definition(tokens: &mut Tokens<'_>, pair: Pair<'_, Rule>) -> Doc {
     }
     // The `;` ends the definition even when the script left it out.
     items.push(semi.unwrap_or_else(|| Doc::Text(";".into())));
-    before.push(Doc::Group(items));
+    before.push(group(items));
     before.extend(after);
     Doc::Concat(before)
 }
@@ -363,7 +371,7 @@ fn expr(tokens: &mut Tokens<'_>, pair: Pair<'_, Rule>) -> Doc {
             }
             items.push(doc);
         }
-        Doc::Group(items)
+        group(items)
     };
     let single = ors.len() == 1;
     let or_operands: Vec<(Option<Doc>, Doc)> = ors
@@ -431,7 +439,7 @@ fn primary(tokens: &mut Tokens<'_>, pair: Pair<'_, Rule>) -> Doc {
         ));
         items.push(Doc::SoftLine);
         items.extend(close);
-        return Doc::Group(items);
+        return group(items);
     }
     let mut found = Vec::new();
     leaves(pair, &mut found);
