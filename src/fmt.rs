@@ -17,10 +17,8 @@
 //! Formatting twice gives the same text, and the result parses to the same
 //! AST (spans aside); the tests check both.
 
+use crate::syntax::parse::Rule;
 use pest::iterators::Pair;
-use pest::Parser;
-
-use crate::syntax::parse::{Rule, SegParser};
 
 /// The column a formatted line should stay within.
 pub const WIDTH: usize = 88;
@@ -29,7 +27,7 @@ const INDENT: usize = 4;
 /// The canonical layout of `text`, or `None` when it does not parse (the
 /// caller reports the diagnostics of [`crate::parse`]).
 pub fn format(text: &str) -> Option<String> {
-    let parsed = crate::parse(text);
+    let (parsed, pairs) = crate::syntax::parse::parse_keeping_pairs(text);
     if parsed
         .diagnostics
         .iter()
@@ -37,11 +35,11 @@ pub fn format(text: &str) -> Option<String> {
     {
         return None;
     }
-    let script = SegParser::parse(Rule::script, text).ok()?.next()?;
     let mut tokens = Tokens::new(text);
     let mut docs = Vec::new();
     let mut definitions = 0;
-    for item in script.into_inner() {
+    for (offset, item) in pairs {
+        tokens.base = offset;
         match item.as_rule() {
             Rule::definition => {
                 if definitions > 0 {
@@ -172,6 +170,9 @@ struct Tokens<'a> {
     text: &'a str,
     /// Where the last token taken ended.
     at: usize,
+    /// Where the chunk whose pairs are laid out starts in `text` (their
+    /// spans are relative to it).
+    base: usize,
     /// Whether each rule met so far is a keyword.
     keywords: std::collections::HashMap<Rule, bool>,
 }
@@ -181,6 +182,7 @@ impl<'a> Tokens<'a> {
         Tokens {
             text,
             at: 0,
+            base: 0,
             keywords: Default::default(),
         }
     }
@@ -199,7 +201,7 @@ impl<'a> Tokens<'a> {
     /// the comment after.
     fn take_parts(&mut self, pair: &Pair<'_, Rule>) -> (Vec<Doc>, Doc, Vec<Doc>) {
         let span = pair.as_span();
-        let leading = self.leading(span.start());
+        let leading = self.leading(self.base + span.start());
         let text = pair.as_str();
         let keyword = *self
             .keywords
@@ -210,7 +212,7 @@ impl<'a> Tokens<'a> {
         } else {
             text.to_string()
         });
-        self.at = span.end();
+        self.at = self.base + span.end();
         (leading, text, self.trailing())
     }
 

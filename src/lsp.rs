@@ -100,10 +100,12 @@ fn serve(connection: &Connection) -> Result<bool, Box<dyn std::error::Error>> {
     Ok(false)
 }
 
-/// The open documents.
+/// The open documents, each with its syntax tree as of its last change
+/// (the requests read it rather than parse again).
 #[derive(Default)]
 pub struct Server {
     documents: HashMap<Uri, String>,
+    parsed: HashMap<Uri, crate::Parsed>,
 }
 
 impl Server {
@@ -179,6 +181,7 @@ impl Server {
                 if let Ok(p) = n.extract::<DidCloseTextDocumentParams>(DidCloseTextDocument::METHOD)
                 {
                     self.documents.remove(&p.text_document.uri);
+                    self.parsed.remove(&p.text_document.uri);
                     // Clear what the editor shows for it.
                     return vec![publish(p.text_document.uri, Vec::new(), None)];
                 }
@@ -188,16 +191,24 @@ impl Server {
         }
     }
 
-    fn publish(&self, uri: &Uri, version: Option<i32>) -> Vec<Notification> {
+    /// Parses and checks a document after a change; its diagnostics.
+    fn publish(&mut self, uri: &Uri, version: Option<i32>) -> Vec<Notification> {
         let Some(text) = self.documents.get(uri) else {
             return Vec::new();
         };
-        let found = match crate::compile(text, None) {
-            Ok(c) => c.warnings,
-            Err(d) => d,
-        };
+        // As `crate::compile` does, keeping the syntax tree.
+        let parsed = crate::parse(text);
+        let checked = crate::check(&parsed.script, None);
+        let mut found = parsed.diagnostics.clone();
+        found.extend(checked.diagnostics);
+        found.sort_by_key(|d| (d.span.start, d.span.end));
         let diagnostics = found.iter().map(|d| to_lsp(uri, text, d)).collect();
+        self.parsed.insert(uri.clone(), parsed);
         vec![publish(uri.clone(), diagnostics, version)]
+    }
+
+    fn script(&self, uri: &Uri) -> Option<&Script> {
+        self.parsed.get(uri).map(|p| &p.script)
     }
 
     fn text(&self, uri: &Uri) -> Result<&str, (ErrorCode, String)> {
@@ -221,7 +232,7 @@ impl Server {
         let start = before
             .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '*'))
             .map_or(0, |i| i + 1);
-        let script = crate::parse(text).script;
+        let script = self.script(uri)?;
         let names: Vec<&str> = script
             .definitions
             .iter()
@@ -253,9 +264,9 @@ impl Server {
     fn occurrences(&self, uri: &Uri, position: Position) -> Option<Occurrences> {
         let text = self.documents.get(uri)?;
         let at = offset(text, position);
-        let script = crate::parse(text).script;
+        let script = self.script(uri)?;
         let mut names = Vec::new();
-        collect_names(&script, &mut names);
+        collect_names(script, &mut names);
         // From the syntax tree; in a definition that does not parse, the
         // word under the cursor.
         let name = match names
@@ -316,7 +327,7 @@ impl Server {
                 v
             }
             None => {
-                let script = crate::parse(text).script;
+                let script = self.script(uri)?;
                 let d = script.definitions.iter().find(|d| d.name.name == word)?;
                 format!("```seg\n{}\n```", text.get(d.span.clone())?.trim_end())
             }
@@ -368,18 +379,18 @@ impl Server {
             ));
         };
         let new = p.new_name;
-        if crate::parse(text)
-            .diagnostics
-            .iter()
-            .any(Diagnostic::is_error)
-        {
+        let parsed = self.parsed.get(&uri);
+        if parsed.is_none_or(|p| p.diagnostics.iter().any(Diagnostic::is_error)) {
             // Names in definitions that do not parse would be missed.
             return Err((
                 ErrorCode::RequestFailed,
                 "fix the syntax errors before renaming".into(),
             ));
         }
-        if let Some(problem) = bad_name(&new, text) {
+        let script = self
+            .script(&uri)
+            .ok_or_else(|| (ErrorCode::InvalidParams, "not open".to_string()))?;
+        if let Some(problem) = bad_name(&new, script) {
             return Err((
                 ErrorCode::InvalidParams,
                 format!("cannot rename `{}` to `{new}`: {problem}", found.name),
@@ -398,7 +409,7 @@ impl Server {
     #[allow(deprecated)] // DocumentSymbol::deprecated must be written out.
     fn symbols(&self, p: DocumentSymbolParams) -> Option<DocumentSymbolResponse> {
         let text = self.documents.get(&p.text_document.uri)?;
-        let script = crate::parse(text).script;
+        let script = self.script(&p.text_document.uri)?;
         let symbols = script
             .definitions
             .iter()
@@ -453,8 +464,8 @@ fn word_at(text: &str, at: usize) -> Option<String> {
     (named && !dotted && !keyword).then(|| word.to_string())
 }
 
-/// Why `name` cannot be a new segment name in `text`, if it cannot.
-fn bad_name(name: &str, text: &str) -> Option<String> {
+/// Why `name` cannot be a new segment name in `script`, if it cannot.
+fn bad_name(name: &str, script: &Script) -> Option<String> {
     let valid = name
         .chars()
         .next()
@@ -467,7 +478,6 @@ fn bad_name(name: &str, text: &str) -> Option<String> {
     if crate::syntax::literal::KEYWORDS.contains(&lower.as_str()) {
         return Some("it is a keyword".into());
     }
-    let script = crate::parse(text).script;
     if script.definitions.iter().any(|d| d.name.name == name) {
         return Some("a segment of that name exists".into());
     }
@@ -597,7 +607,8 @@ mod tests {
 
     #[test]
     fn a_new_name_must_be_a_free_name() {
-        let text = "segment a = click.email exists;\nsegment b = a;";
+        let text = crate::parse("segment a = click.email exists;\nsegment b = a;").script;
+        let text = &text;
         assert!(bad_name("and", text).unwrap().contains("keyword"));
         assert!(bad_name("b", text).unwrap().contains("exists"));
         assert!(bad_name("1x", text).is_some());

@@ -40,6 +40,19 @@ impl Parsed {
 /// Parses a script. Never panics: every problem becomes a diagnostic, and a
 /// syntax error in one definition does not hide the errors of the others.
 pub fn parse(text: &str) -> Parsed {
+    parse_into(text, None)
+}
+
+/// [`parse`], and the grammar's pair of each definition (or of the bare
+/// expression) with where its chunk starts in `text`: what `seg fmt` lays
+/// out, without parsing the text a second time.
+pub(crate) fn parse_keeping_pairs(text: &str) -> (Parsed, Vec<(usize, Pair<'_, Rule>)>) {
+    let mut pairs = Vec::new();
+    let parsed = parse_into(text, Some(&mut pairs));
+    (parsed, pairs)
+}
+
+fn parse_into<'i>(text: &'i str, mut pairs: Option<&mut Vec<(usize, Pair<'i, Rule>)>>) -> Parsed {
     let scanned = scan::scan(text);
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
     let mut script = Script {
@@ -60,6 +73,9 @@ pub fn parse(text: &str) -> Parsed {
         } else {
             let mut b = Builder::new(0);
             if let Some(expr) = b.chunk(text, Rule::expr_only) {
+                if let Some(sink) = pairs.as_deref_mut() {
+                    sink.push((0, expr.clone()));
+                }
                 script.expr = Some(b.expr(expr));
             }
             diagnostics.append(&mut b.diagnostics);
@@ -93,7 +109,10 @@ pub fn parse(text: &str) -> Parsed {
         }
         let mut b = Builder::new(range.start);
         b.next_segment = range.end < text.len();
-        if let Some(def) = b.chunk(&text[range], Rule::definition_only) {
+        if let Some(def) = b.chunk(&text[range.clone()], Rule::definition_only) {
+            if let Some(sink) = pairs.as_deref_mut() {
+                sink.push((range.start, def.clone()));
+            }
             script.definitions.push(b.definition(def));
         }
         diagnostics.append(&mut b.diagnostics);
