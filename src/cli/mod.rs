@@ -219,6 +219,10 @@ pub fn main() -> ExitCode {
                 .ok()
                 .and_then(|mut l| l.take())
                 .unwrap_or_else(|| "a panic".into());
+            if text.contains("failed printing to stdout") && text.contains("Broken pipe") {
+                // The reader went away (`seg … | head`): nothing to report.
+                return ExitCode::from(EXIT_OK);
+            }
             eprintln!("error: internal error (a bug in seg; please report it): {text}");
             ExitCode::from(EXIT_USAGE)
         }

@@ -249,3 +249,26 @@ fn a_formatted_script_gives_the_same_ids() {
     assert!(!before.is_empty());
     assert_eq!(before, run(&formatted));
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_an_internal_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("big.seg");
+    let text: String = (0..20_000)
+        .map(|i| format!("segment s{i} = click.email exists;\n"))
+        .collect();
+    std::fs::write(&path, text).expect("write");
+    let mut child = seg()
+        .arg("fmt")
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run seg");
+    // Close the read end at once, as `| head -0` would.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("internal error"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
