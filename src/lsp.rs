@@ -75,8 +75,20 @@ fn capabilities() -> ServerCapabilities {
 /// The main loop; `Ok(true)` when `shutdown` came before `exit`.
 fn serve(connection: &Connection) -> Result<bool, Box<dyn std::error::Error>> {
     let caps = serde_json::to_value(capabilities())?;
-    connection.initialize(caps)?;
+    let params = connection.initialize(caps)?;
     let mut server = Server::default();
+    // `initializationOptions.data`: a data directory whose campaigns,
+    // templates and tags complete inside strings.
+    if let Some(dir) = params
+        .get("initializationOptions")
+        .and_then(|o| o.get("data"))
+        .and_then(|d| d.as_str())
+    {
+        match crate::data::load_objects(std::path::Path::new(dir)) {
+            Ok(objects) => server.objects = Some(objects),
+            Err(e) => eprintln!("seg lsp: {dir}: {e}"),
+        }
+    }
     for message in &connection.receiver {
         match message {
             Message::Request(req) => {
@@ -106,6 +118,8 @@ fn serve(connection: &Connection) -> Result<bool, Box<dyn std::error::Error>> {
 pub struct Server {
     documents: HashMap<Uri, String>,
     parsed: HashMap<Uri, crate::Parsed>,
+    /// The dimension tables of the data directory the client named.
+    objects: Option<crate::ObjectIndex>,
 }
 
 impl Server {
@@ -198,7 +212,7 @@ impl Server {
         };
         // As `crate::compile` does, keeping the syntax tree.
         let parsed = crate::parse(text);
-        let checked = crate::check(&parsed.script, None);
+        let checked = crate::check(&parsed.script, self.objects.as_ref());
         let mut found = parsed.diagnostics.clone();
         found.extend(checked.diagnostics);
         found.sort_by_key(|d| (d.span.start, d.span.end));
@@ -226,8 +240,16 @@ impl Server {
         let at = offset(text, p.text_document_position.position);
         let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
         let before = &text[line_start..at];
-        if before.matches('"').count() % 2 == 1 {
-            return None;
+        if let Some((_, found)) = crate::repl::complete_string(before, self.objects.as_ref()) {
+            let items = found
+                .into_iter()
+                .map(|label| CompletionItem {
+                    label,
+                    kind: Some(CompletionItemKind::VALUE),
+                    ..CompletionItem::default()
+                })
+                .collect();
+            return Some(CompletionResponse::Array(items));
         }
         let start = before
             .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '*'))

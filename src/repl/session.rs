@@ -485,31 +485,8 @@ impl Session {
         let pos = pos.min(line.len());
         let before = &line[..pos];
         // Inside a string: campaign names or tags of the loaded data.
-        if before.matches('"').count() % 2 == 1 {
-            let quote = before.rfind('"').unwrap_or(0);
-            let typed = &before[quote + 1..];
-            let context = before[..quote].to_lowercase();
-            let Some(engine) = &self.engine else {
-                return (pos, Vec::new());
-            };
-            let objects = engine.objects();
-            let kind = if context.contains("in templates") || context.contains("in messages") {
-                &objects.templates
-            } else {
-                &objects.campaigns
-            };
-            let pool: Vec<&String> =
-                if context.trim_end().ends_with("tagged") || context.contains("tagged") {
-                    kind.tags.keys().collect()
-                } else {
-                    kind.names.keys().collect()
-                };
-            let found = pool
-                .into_iter()
-                .filter(|n| n.starts_with(typed))
-                .map(|n| format!("{n}\""))
-                .collect();
-            return (quote + 1, found);
+        if let Some(found) = complete_string(before, self.engine.as_ref().map(Engine::objects)) {
+            return found;
         }
         let start = before
             .rfind(|c: char| {
@@ -545,6 +522,41 @@ impl Session {
         }
         complete_words(before, start, &self.segment_names())
     }
+}
+
+/// Inside a string (`before` has an odd number of quotes): the campaign or
+/// template names, or tags, of `objects` that start with what is typed,
+/// each with its closing quote, and where the string's text starts. `None`
+/// outside a string.
+pub fn complete_string(
+    before: &str,
+    objects: Option<&crate::ObjectIndex>,
+) -> Option<(usize, Vec<String>)> {
+    if before.matches('"').count() % 2 == 0 {
+        return None;
+    }
+    let quote = before.rfind('"').unwrap_or(0);
+    let typed = &before[quote + 1..];
+    let context = before[..quote].to_lowercase();
+    let Some(objects) = objects else {
+        return Some((before.len(), Vec::new()));
+    };
+    let kind = if context.contains("in templates") || context.contains("in messages") {
+        &objects.templates
+    } else {
+        &objects.campaigns
+    };
+    let pool: Vec<&String> = if context.contains("tagged") {
+        kind.tags.keys().collect()
+    } else {
+        kind.names.keys().collect()
+    };
+    let found = pool
+        .into_iter()
+        .filter(|n| n.starts_with(typed))
+        .map(|n| format!("{n}\""))
+        .collect();
+    Some((quote + 1, found))
 }
 
 /// Completions of the word that ends `before` and starts at `start`:

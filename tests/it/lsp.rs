@@ -18,6 +18,10 @@ struct Client {
 
 impl Client {
     fn start() -> Client {
+        Client::start_with(json!({"capabilities": {}}))
+    }
+
+    fn start_with(initialize: Value) -> Client {
         let mut child = seg()
             .arg("lsp")
             .stdin(Stdio::piped())
@@ -61,7 +65,7 @@ impl Client {
             messages,
             next_id: 0,
         };
-        let init = client.request("initialize", json!({"capabilities": {}}));
+        let init = client.request("initialize", initialize);
         assert!(
             init["result"]["capabilities"]["renameProvider"] == json!(true),
             "{init}"
@@ -293,5 +297,31 @@ fn completion_definition_references_rename_symbols_and_formatting() {
     assert!(r["error"].is_object(), "{r}");
     let r = c.request("textDocument/typeDefinition", at(0, 0));
     assert!(r["error"].is_object(), "{r}");
+    c.finish();
+}
+
+#[test]
+fn with_a_data_directory_names_complete_and_unknown_names_warn() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data");
+    let mut c =
+        Client::start_with(json!({"capabilities": {}, "initializationOptions": {"data": data}}));
+    let second = "segment b = click.email at_least 1 in campaigns \"Bl";
+    let text =
+        format!("segment a = click.email at_least 1 in campaigns \"Black Fridya\";\n{second}");
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "seg", "version": 1, "text": text}}),
+    );
+    let d = c.diagnostics();
+    assert!(d.to_string().contains("W002"), "{d}");
+    let r = c.request("textDocument/completion", at(1, second.len() as u32));
+    let labels: Vec<&str> = r["result"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["label"].as_str())
+        .collect();
+    assert!(labels.contains(&"Black Friday\""), "{labels:?}");
+    assert!(labels.iter().all(|l| l.starts_with("Bl")), "{labels:?}");
     c.finish();
 }
