@@ -28,11 +28,7 @@ const INDENT: usize = 4;
 /// caller reports the diagnostics of [`crate::parse`]).
 pub fn format(text: &str) -> Option<String> {
     let (parsed, pairs) = crate::syntax::parse::parse_keeping_pairs(text);
-    if parsed
-        .diagnostics
-        .iter()
-        .any(|d| d.severity == crate::diagnostic::Severity::Error)
-    {
+    if parsed.has_errors() {
         return None;
     }
     let mut tokens = Tokens::new(text);
@@ -144,10 +140,14 @@ impl Printer {
 
 /// A group of `items`, with its flat width.
 fn group(items: Vec<Doc>) -> Doc {
-    let width = items
-        .iter()
-        .try_fold(0usize, |sum, d| width(d).map(|w| sum.saturating_add(w)));
+    let width = total_width(&items);
     Doc::Group(items, width)
+}
+
+fn total_width(items: &[Doc]) -> Option<usize> {
+    items
+        .iter()
+        .try_fold(0usize, |sum, d| width(d).map(|w| sum.saturating_add(w)))
 }
 
 /// The width of `doc` on one line; `None` when it holds a hard line.
@@ -159,9 +159,7 @@ fn width(doc: &Doc) -> Option<usize> {
         Doc::HardLine | Doc::Blank => None,
         Doc::Nest(_, d) => width(d),
         Doc::Group(_, w) => *w,
-        Doc::Concat(items) => items
-            .iter()
-            .try_fold(0usize, |sum, d| width(d).map(|w| sum.saturating_add(w))),
+        Doc::Concat(items) => total_width(items),
     }
 }
 
@@ -173,8 +171,6 @@ struct Tokens<'a> {
     /// Where the chunk whose pairs are laid out starts in `text` (their
     /// spans are relative to it).
     base: usize,
-    /// Whether each rule met so far is a keyword.
-    keywords: std::collections::HashMap<Rule, bool>,
 }
 
 impl<'a> Tokens<'a> {
@@ -183,7 +179,6 @@ impl<'a> Tokens<'a> {
             text,
             at: 0,
             base: 0,
-            keywords: Default::default(),
         }
     }
 
@@ -203,11 +198,7 @@ impl<'a> Tokens<'a> {
         let span = pair.as_span();
         let leading = self.leading(self.base + span.start());
         let text = pair.as_str();
-        let keyword = *self
-            .keywords
-            .entry(pair.as_rule())
-            .or_insert_with(|| is_keyword(pair.as_rule()));
-        let text = Doc::Text(if keyword {
+        let text = Doc::Text(if is_keyword(pair.as_rule()) {
             text.to_lowercase()
         } else {
             text.to_string()
@@ -252,18 +243,7 @@ impl<'a> Tokens<'a> {
 
     /// The comments after the last token, at the end of the script.
     fn rest(&mut self) -> Doc {
-        let gap = &self.text[self.at..];
-        self.at = self.text.len();
-        let found = comments(gap);
-        if found.is_empty() {
-            return Doc::Concat(Vec::new());
-        }
-        let mut docs = vec![Doc::HardLine];
-        for c in found {
-            docs.push(Doc::Text(c.to_string()));
-            docs.push(Doc::HardLine);
-        }
-        Doc::Concat(docs)
+        Doc::Concat(self.leading(self.text.len()))
     }
 }
 

@@ -74,9 +74,17 @@ pub struct Compiled {
 /// data-aware warnings. On error, returns every diagnostic (errors and
 /// warnings) in source order.
 pub fn compile(text: &str, objects: Option<&ObjectIndex>) -> Result<Compiled, Vec<Diagnostic>> {
-    let parsed = parse(text);
+    compile_parsed(&parse(text), objects)
+}
+
+/// [`compile`] of a script already parsed (the language server keeps each
+/// document's syntax tree for its requests).
+pub fn compile_parsed(
+    parsed: &Parsed,
+    objects: Option<&ObjectIndex>,
+) -> Result<Compiled, Vec<Diagnostic>> {
     let checked = check(&parsed.script, objects);
-    let mut diagnostics = parsed.diagnostics;
+    let mut diagnostics = parsed.diagnostics.clone();
     diagnostics.extend(checked.diagnostics);
     diagnostics.sort_by_key(|d| (d.span.start, d.span.end));
     match checked.program {

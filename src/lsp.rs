@@ -210,12 +210,11 @@ impl Server {
         let Some(text) = self.documents.get(uri) else {
             return Vec::new();
         };
-        // As `crate::compile` does, keeping the syntax tree.
         let parsed = crate::parse(text);
-        let checked = crate::check(&parsed.script, self.objects.as_ref());
-        let mut found = parsed.diagnostics.clone();
-        found.extend(checked.diagnostics);
-        found.sort_by_key(|d| (d.span.start, d.span.end));
+        let found = match crate::compile_parsed(&parsed, self.objects.as_ref()) {
+            Ok(c) => c.warnings,
+            Err(d) => d,
+        };
         let diagnostics = found.iter().map(|d| to_lsp(uri, text, d)).collect();
         self.parsed.insert(uri.clone(), parsed);
         vec![publish(uri.clone(), diagnostics, version)]
@@ -402,7 +401,7 @@ impl Server {
         };
         let new = p.new_name;
         let parsed = self.parsed.get(&uri);
-        if parsed.is_none_or(|p| p.diagnostics.iter().any(Diagnostic::is_error)) {
+        if parsed.is_none_or(crate::Parsed::has_errors) {
             // Names in definitions that do not parse would be missed.
             return Err((
                 ErrorCode::RequestFailed,

@@ -39,7 +39,7 @@ use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use super::events_table::{EventsFile, EventsTable};
 use crate::data::FileSpan;
-use crate::plan::ts_scalar;
+use crate::plan::{ts_scalar, unit_nanos};
 
 /// Comparisons of `ts` that every event meets, by the span of the whole
 /// events table, become `true` (see the module documentation).
@@ -213,13 +213,6 @@ impl SplitByTime {
             return Ok(None);
         };
         Ok(Some(view.alias("events")?.build()?))
-    }
-}
-
-fn unit_nanos(ts_type: &DataType) -> i128 {
-    match ts_type {
-        DataType::Timestamp(unit, _) => crate::data::unit_nanos(unit),
-        _ => 1_000,
     }
 }
 

@@ -36,6 +36,7 @@ mod window;
 pub use form::{Executed, Form, SqlTables};
 
 pub(crate) use period::{month_key, week_key};
+pub(crate) use window::unit_nanos;
 
 /// With profile rows in the aggregate's input: 1 on event rows, NULL on
 /// profile rows.

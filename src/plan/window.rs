@@ -17,7 +17,7 @@ pub(super) fn nanos(t: DateTime<Utc>) -> i128 {
     i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos())
 }
 
-pub(super) fn unit_nanos(ts_type: &DataType) -> i128 {
+pub(crate) fn unit_nanos(ts_type: &DataType) -> i128 {
     match ts_type {
         DataType::Timestamp(unit, _) => crate::data::unit_nanos(unit),
         _ => 1_000,
