@@ -23,6 +23,7 @@ use crate::check::{ObjectIndex, Program};
 use crate::data::{load_objects, DataDir, DataError};
 use crate::plan::{segment_plan, segments_plan, PlanEnv};
 
+pub mod cluster;
 mod dense_count;
 mod dictionary_eq;
 mod event_scans;
@@ -48,6 +49,8 @@ pub struct Engine {
     pending_range: Mutex<Option<std::thread::JoinHandle<RangeResult>>>,
     /// The memory pool's size.
     memory_limit: usize,
+    /// Whether queries run on a Ballista cluster ([`Engine::open_on_cluster`]).
+    on_cluster: bool,
 }
 
 impl Engine {
@@ -77,19 +80,7 @@ impl Engine {
         let data = DataDir::open(root)?;
         let objects = load_objects(root)?;
         let memory_limit = memory_limit()?;
-        // DataFusion's settings from the environment (DATAFUSION_EXECUTION_…),
-        // for tuning; Seg's defaults where the environment says nothing.
-        //
-        // Parquet filter pushdown stays off (DataFusion's default): decoding
-        // the filter's columns first and the others only for the rows kept
-        // cost more than it saved on every benchmark segment, from one
-        // condition (0.10 s against 0.14 s for distinct days) to thirty (0.84
-        // against 0.86 s, within noise) and `--all` (0.54 against 0.46 s).
-        let mut options = datafusion::config::ConfigOptions::from_env()?;
-        if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_REORDER_FILTERS").is_none() {
-            options.execution.parquet.reorder_filters = true;
-        }
-        let config = SessionConfig::from(options).with_information_schema(false);
+        let config = session_config()?;
         // A bounded memory pool: past it, aggregation emits early and spills
         // to disk instead of growing (30 conditions over 10 M profiles would
         // otherwise hold 30 counters per profile in every partition).
@@ -160,14 +151,7 @@ impl Engine {
         ctx.register_table("events", Arc::clone(&events))?;
         let profiles = match &data.profiles {
             Some(path) => {
-                let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
-                    datafusion::arrow::datatypes::Field::new(
-                        "profile_id",
-                        datafusion::arrow::datatypes::DataType::Int64,
-                        true,
-                    ),
-                ]));
-                let table = listing(std::slice::from_ref(path), schema)?;
+                let table = listing(std::slice::from_ref(path), profiles_schema())?;
                 ctx.register_table("profiles", Arc::clone(&table))?;
                 Some(provider_as_source(table))
             }
@@ -182,6 +166,88 @@ impl Engine {
             profiles_range,
             pending_range: Mutex::new(None),
             memory_limit,
+            on_cluster: false,
+        })
+    }
+
+    /// Opens and validates `root` (SPEC §5) as [`Engine::open`] does, for
+    /// queries that run on the Ballista cluster whose scheduler is at
+    /// `scheduler` (`df://HOST:PORT`); `root` must be a path that every
+    /// node of the cluster sees. Fails within `wait` when the scheduler
+    /// does not answer. See `engine::cluster` for what differs from a
+    /// local run (the ids do not).
+    pub async fn open_on_cluster(
+        root: &std::path::Path,
+        scheduler: &str,
+        wait: std::time::Duration,
+    ) -> Result<Engine, DataError> {
+        use ballista::extension::{SessionConfigExt, SessionContextExt};
+        let (host, port) = cluster::scheduler_address(scheduler).map_err(DataError::new)?;
+        let root = std::path::absolute(root)
+            .map_err(|e| DataError::new(format!("{}: {e}", root.display())))?;
+        let data = DataDir::open(&root)?;
+        if data.event_files.is_empty() {
+            // No events, no work to share (and Ballista does not carry
+            // tables held in memory): the answers come from this process.
+            return Engine::open(&root);
+        }
+        let objects = load_objects(&root)?;
+        cluster::reach_scheduler(&host, port, wait)
+            .await
+            .map_err(DataError::new)?;
+        let config = session_config()?
+            .upgrade_for_ballista()
+            .with_ballista_logical_extension_codec(Arc::new(cluster::SegLogicalCodec::default()))
+            .with_ballista_physical_extension_codec(Arc::new(cluster::SegPhysicalCodec::default()));
+        // Only the logical rules that hold for any process: the plan's
+        // comparisons of `ts` that every event meets go.
+        let mut logical: Vec<Arc<dyn OptimizerRule + Send + Sync>> =
+            vec![Arc::new(time_rules::ElideTime::new(data.ts_span()))];
+        logical.extend(Optimizer::new().rules);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_optimizer_rules(logical)
+            .build();
+        let ctx = SessionContext::remote_with_state(&format!("df://{host}:{port}"), state).await?;
+        let events: Arc<dyn TableProvider> = Arc::new(cluster::FilesTable::new(
+            Arc::clone(&data.events_schema),
+            data.event_files
+                .iter()
+                .zip(&data.file_footers)
+                .map(|(path, footer)| cluster::TableFile {
+                    path: path.clone(),
+                    size: footer.size,
+                })
+                .collect(),
+        ));
+        ctx.register_table("events", Arc::clone(&events))?;
+        let profiles = match &data.profiles {
+            Some(path) => {
+                let size = std::fs::metadata(path)
+                    .map_err(|e| DataError::new(format!("{}: {e}", path.display())))?
+                    .len();
+                let file = cluster::TableFile {
+                    path: path.clone(),
+                    size,
+                };
+                let table: Arc<dyn TableProvider> =
+                    Arc::new(cluster::FilesTable::new(profiles_schema(), vec![file]));
+                ctx.register_table("profiles", Arc::clone(&table))?;
+                Some(provider_as_source(table))
+            }
+            None => None,
+        };
+        Ok(Engine {
+            ctx,
+            data,
+            objects,
+            events: provider_as_source(events),
+            profiles,
+            profiles_range: Arc::new(OnceLock::new()),
+            pending_range: Mutex::new(None),
+            memory_limit: memory_limit()?,
+            on_cluster: true,
         })
     }
 
@@ -221,7 +287,13 @@ impl Engine {
             ts_type: self.data.ts_type(),
             as_of,
             form: &crate::plan::Executed,
-            dense_counters: dense_counters(self.memory_limit),
+            // One array shared by every partition cannot be shared by
+            // machines: a cluster aggregates with DataFusion's operators.
+            dense_counters: if self.on_cluster {
+                0
+            } else {
+                dense_counters(self.memory_limit)
+            },
         })
     }
 
@@ -326,6 +398,10 @@ impl Engine {
     /// limit to raise, or the file, column and row group that fails to
     /// decode.
     fn explain(&self, err: DataError) -> DataError {
+        if self.on_cluster {
+            let text = cluster::explain_failure(&err.message);
+            return err.with_message(text);
+        }
         if err.is_resources_exhausted() {
             let text = format!(
                 "{}\nhint: the query needs more memory than SEG_MEMORY_LIMIT allows ({} bytes); raise it, for example SEG_MEMORY_LIMIT=4G",
@@ -347,6 +423,33 @@ impl Engine {
             None => err,
         }
     }
+}
+
+/// Seg's session settings: DataFusion's from the environment
+/// (DATAFUSION_EXECUTION_…), for tuning; Seg's defaults where the
+/// environment says nothing.
+///
+/// Parquet filter pushdown stays off (DataFusion's default): decoding the
+/// filter's columns first and the others only for the rows kept cost more
+/// than it saved on every benchmark segment, from one condition (0.10 s
+/// against 0.14 s for distinct days) to thirty (0.84 against 0.86 s, within
+/// noise) and `--all` (0.54 against 0.46 s).
+fn session_config() -> Result<SessionConfig, DataError> {
+    let mut options = datafusion::config::ConfigOptions::from_env()?;
+    if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_REORDER_FILTERS").is_none() {
+        options.execution.parquet.reorder_filters = true;
+    }
+    Ok(SessionConfig::from(options).with_information_schema(false))
+}
+
+/// The one column of the profiles table that queries read.
+fn profiles_schema() -> datafusion::arrow::datatypes::SchemaRef {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    Arc::new(Schema::new(vec![Field::new(
+        "profile_id",
+        DataType::Int64,
+        true,
+    )]))
 }
 
 /// The most one-byte counters `DenseCountExec` may hold: half the memory
@@ -377,6 +480,11 @@ fn memory_limit() -> Result<usize, DataError> {
     let Ok(text) = std::env::var("SEG_MEMORY_LIMIT") else {
         return Ok(DEFAULT);
     };
+    parse_size(&text).map_err(|e| DataError::new(format!("SEG_MEMORY_LIMIT: {e}")))
+}
+
+/// A size in bytes: a number, with a K, M or G suffix (KiB, MB … too).
+pub fn parse_size(text: &str) -> Result<usize, String> {
     let t = text.trim().to_ascii_uppercase();
     let t = t
         .strip_suffix("IB")
@@ -394,11 +502,7 @@ fn memory_limit() -> Result<usize, DataError> {
         .ok()
         .and_then(|n| n.checked_mul(scale))
         .filter(|&n| n > 0)
-        .ok_or_else(|| {
-            DataError::new(format!(
-                "SEG_MEMORY_LIMIT: `{text}` is not a size (write 2G, 512M or a number of bytes)"
-            ))
-        })
+        .ok_or_else(|| format!("`{text}` is not a size (write 2G, 512M or a number of bytes)"))
 }
 
 /// A local file as DataFusion's listing tables name it.

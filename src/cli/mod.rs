@@ -1,6 +1,7 @@
 //! Argument parsing and the subcommands. No compiler logic lives here.
 
 mod check;
+mod cluster;
 mod fmt;
 mod run;
 
@@ -110,6 +111,41 @@ enum Command {
         /// Treat every warning as an error.
         #[arg(long)]
         deny_warnings: bool,
+        /// Run on the Ballista cluster whose scheduler is at df://HOST:PORT
+        /// (`seg scheduler`); --data must be a path every node sees.
+        #[arg(long, value_name = "URL")]
+        cluster: Option<String>,
+        /// Give up when the answer takes longer (30s, 5m, 1h30m …): exit 2.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+    },
+    /// Serve a Ballista scheduler for `seg run --cluster` (docs/cluster.md).
+    Scheduler {
+        /// The address and port to listen on.
+        #[arg(long, default_value = "0.0.0.0:50050")]
+        bind: std::net::SocketAddr,
+    },
+    /// Serve a Ballista executor that runs the tasks of a scheduler.
+    Executor {
+        /// The scheduler: HOST:PORT (or df://HOST:PORT).
+        #[arg(long)]
+        scheduler: String,
+        /// Where to serve Arrow Flight; gRPC takes the next port.
+        #[arg(long, default_value = "0.0.0.0:50051")]
+        bind: std::net::SocketAddr,
+        /// The host name or address others reach this executor at (default:
+        /// the address the scheduler sees it connect from).
+        #[arg(long, value_name = "HOST")]
+        advertise: Option<String>,
+        /// Where shuffle files go (default: a temporary directory).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// Tasks run at once (default: the number of cores).
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// The memory pool of all its tasks: 8G, 512M … (default: Ballista's share of the machine's memory).
+        #[arg(long, value_name = "SIZE")]
+        memory_limit: Option<String>,
     },
     /// Generate a deterministic synthetic data set (SPEC §5 layout).
     Gen {
@@ -147,6 +183,9 @@ enum Command {
         /// A data directory to query.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Run queries on the Ballista cluster at df://HOST:PORT.
+        #[arg(long, value_name = "URL")]
+        cluster: Option<String>,
         /// The evaluation instant (default: now).
         #[arg(long)]
         as_of: Option<String>,
@@ -178,6 +217,15 @@ enum Command {
         #[arg(long)]
         as_of: Option<String>,
     },
+}
+
+/// `--timeout`: `30s`, `5m`, `1h30m`, `250ms`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("a timeout of zero would give up at once".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e} (write 30s, 5m or 1h30m)")),
+    }
 }
 
 /// Whether to colour output written to stderr.
@@ -274,6 +322,8 @@ fn dispatch(cli: Cli, color: bool) -> u8 {
             format,
             output,
             deny_warnings,
+            cluster,
+            timeout,
         } => run::run(run::RunArgs {
             file: file.as_deref(),
             expr: expr.as_deref(),
@@ -285,6 +335,24 @@ fn dispatch(cli: Cli, color: bool) -> u8 {
             output: output.as_deref(),
             deny_warnings,
             color,
+            cluster: cluster.as_deref(),
+            timeout,
+        }),
+        Command::Scheduler { bind } => cluster::scheduler(bind),
+        Command::Executor {
+            scheduler,
+            bind,
+            advertise,
+            work_dir,
+            concurrency,
+            memory_limit,
+        } => cluster::executor(cluster::ExecutorArgs {
+            scheduler,
+            bind,
+            advertise,
+            work_dir,
+            concurrency,
+            memory_limit,
         }),
         Command::Gen {
             out,
@@ -307,8 +375,12 @@ fn dispatch(cli: Cli, color: bool) -> u8 {
             threads,
             compression,
         ),
-        Command::Repl { data, as_of } => match as_of.as_deref().map(run::as_of).transpose() {
-            Ok(as_of) => seglang::repl::run(data.as_deref(), as_of, color),
+        Command::Repl {
+            data,
+            cluster,
+            as_of,
+        } => match as_of.as_deref().map(run::as_of).transpose() {
+            Ok(as_of) => seglang::repl::run(data.as_deref(), cluster.as_deref(), as_of, color),
             Err(e) => fail(e),
         },
         Command::Compile {

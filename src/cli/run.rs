@@ -148,7 +148,13 @@ pub struct RunArgs<'a> {
     pub output: Option<&'a Path>,
     pub deny_warnings: bool,
     pub color: bool,
+    /// `--cluster df://HOST:PORT`.
+    pub cluster: Option<&'a str>,
+    pub timeout: Option<std::time::Duration>,
 }
+
+/// How long `--cluster` waits for the scheduler to answer at all.
+const SCHEDULER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub fn run(args: RunArgs<'_>) -> u8 {
     match run_inner(&args) {
@@ -170,21 +176,41 @@ fn run_inner(args: &RunArgs<'_>) -> Result<(), u8> {
             eprintln!("[{:>8.1} ms] {name}", start.elapsed().as_secs_f64() * 1e3);
         }
     };
-    let engine = Engine::open_for_queries(args.data).map_err(fail)?;
+    let rt = runtime()?;
+    let engine = match args.cluster {
+        Some(url) => {
+            let wait = args
+                .timeout
+                .map_or(SCHEDULER_WAIT, |t| t.min(SCHEDULER_WAIT));
+            rt.block_on(Engine::open_on_cluster(args.data, url, wait))
+                .map_err(fail)?
+        }
+        None => Engine::open_for_queries(args.data).map_err(fail)?,
+    };
     phase("data opened and validated");
     let program = compile(&file, Some(&engine), args.deny_warnings, args.color)?;
     phase("compiled");
     let chosen = select(&program, args.segment, args.all)?;
-    let rt = runtime()?;
     // Several segments come from one scan of the events.
-    let lists = if chosen.len() == 1 {
-        vec![rt
-            .block_on(engine.run(&program, chosen[0], as_of))
-            .map_err(fail)?]
-    } else {
-        rt.block_on(engine.run_many(&program, &chosen, as_of))
-            .map_err(fail)?
+    let work = async {
+        if chosen.len() == 1 {
+            Ok(vec![engine.run(&program, chosen[0], as_of).await?])
+        } else {
+            engine.run_many(&program, &chosen, as_of).await
+        }
     };
+    let lists = match args.timeout {
+        None => rt.block_on(work),
+        Some(limit) => rt
+            .block_on(async { tokio::time::timeout(limit, work).await })
+            .map_err(|_| {
+                fail(format!(
+                    "no answer within {} (--timeout); nothing was written",
+                    humantime::format_duration(limit)
+                ))
+            })?,
+    }
+    .map_err(fail)?;
     phase("planned and run");
     let results: Vec<(String, Vec<i64>)> = chosen
         .iter()

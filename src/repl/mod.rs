@@ -84,8 +84,13 @@ fn history_path() -> Option<PathBuf> {
 }
 
 /// Runs the REPL; returns the exit code.
-pub fn run(data: Option<&Path>, as_of: Option<DateTime<Utc>>, color: bool) -> u8 {
-    let mut session = match Session::new(data, as_of) {
+pub fn run(
+    data: Option<&Path>,
+    cluster: Option<&str>,
+    as_of: Option<DateTime<Utc>>,
+    color: bool,
+) -> u8 {
+    let mut session = match Session::on(data, cluster, as_of) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

@@ -52,6 +52,8 @@ pub struct Query {
 
 /// A REPL session.
 pub struct Session {
+    /// The scheduler's URL when queries run on a cluster.
+    cluster: Option<String>,
     engine: Option<Engine>,
     data_dir: Option<PathBuf>,
     /// Accepted definitions, each with the input it was typed in (so that
@@ -139,7 +141,18 @@ or string is open or a definition is unfinished.
 impl Session {
     /// A session, with a data directory when given.
     pub fn new(data: Option<&Path>, as_of: Option<DateTime<Utc>>) -> Result<Session, String> {
+        Session::on(data, None, as_of)
+    }
+
+    /// A session whose queries run on the Ballista cluster at `cluster`
+    /// (`df://HOST:PORT`) when given.
+    pub fn on(
+        data: Option<&Path>,
+        cluster: Option<&str>,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Session, String> {
         let mut s = Session {
+            cluster: cluster.map(str::to_string),
             engine: None,
             data_dir: None,
             definitions: Vec::new(),
@@ -155,11 +168,32 @@ impl Session {
     }
 
     fn load_data(&mut self, dir: &Path) -> Result<String, String> {
-        let engine = Engine::open_for_queries(dir).map_err(|e| e.to_string())?;
+        let engine = match &self.cluster {
+            None => Engine::open_for_queries(dir),
+            Some(url) => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| crate::DataError::new(e.to_string()))
+                .and_then(|rt| {
+                    rt.block_on(Engine::open_on_cluster(
+                        dir,
+                        url,
+                        std::time::Duration::from_secs(5),
+                    ))
+                }),
+        }
+        .map_err(|e| e.to_string())?;
         let files = engine.data().event_files.len();
         self.engine = Some(engine);
         self.data_dir = Some(dir.to_path_buf());
-        Ok(format!("loaded {} ({files} events files)", dir.display()))
+        let place = match &self.cluster {
+            Some(url) => format!(", queries run on {url}"),
+            None => String::new(),
+        };
+        Ok(format!(
+            "loaded {} ({files} events files{place})",
+            dir.display()
+        ))
     }
 
     /// The evaluation instant for the next query.
@@ -532,7 +566,7 @@ pub fn complete_string(
     before: &str,
     objects: Option<&crate::ObjectIndex>,
 ) -> Option<(usize, Vec<String>)> {
-    if before.matches('"').count() % 2 == 0 {
+    if before.matches('"').count().is_multiple_of(2) {
         return None;
     }
     let quote = before.rfind('"').unwrap_or(0);

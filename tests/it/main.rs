@@ -9,6 +9,7 @@ mod common;
 
 mod bench_smoke;
 mod cli;
+mod cluster;
 mod diagnostics;
 mod docs;
 mod editor;

@@ -1,0 +1,454 @@
+//! `seg run --cluster`: a real Ballista cluster of `seg scheduler` and two
+//! `seg executor` processes on loopback, against the same runs in one
+//! process.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{examples_dir, seg, seg_out};
+
+/// A port nobody listens on now (and, for executors, the one after it).
+fn free_port() -> u16 {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let started = Instant::now();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before listening: {status}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{what} did not listen on {port} within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A scheduler and executors, killed when dropped.
+struct Cluster {
+    url: String,
+    scheduler: Child,
+    executors: Vec<Child>,
+    _work: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(executors: usize) -> Cluster {
+        let work = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut scheduler = seg()
+            .args(["scheduler", "--bind", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start seg scheduler");
+        wait_for_port(port, &mut scheduler, "seg scheduler");
+        let mut cluster = Cluster {
+            url: format!("df://127.0.0.1:{port}"),
+            scheduler,
+            executors: Vec::new(),
+            _work: work,
+        };
+        for i in 0..executors {
+            cluster.add_executor(port, i);
+        }
+        cluster
+    }
+
+    fn add_executor(&mut self, scheduler_port: u16, i: usize) {
+        self.add_executor_with(scheduler_port, i, None);
+    }
+
+    /// An executor; with `hide`, one that sees an empty directory at that
+    /// path (a mount namespace of its own).
+    fn add_executor_with(&mut self, scheduler_port: u16, i: usize, hide: Option<&Path>) {
+        let port = free_port();
+        let dir = self._work.path().join(format!("executor-{i}"));
+        let mut command = match hide {
+            None => seg(),
+            Some(hidden) => {
+                let mut c = Command::new("unshare");
+                c.args([
+                    "-m",
+                    "sh",
+                    "-c",
+                    r#"mount -t tmpfs none "$1" && shift && exec "$@""#,
+                    "sh",
+                ])
+                .arg(hidden)
+                .arg(env!("CARGO_BIN_EXE_seg"));
+                c
+            }
+        };
+        let mut child = command
+            .args([
+                "executor",
+                "--scheduler",
+                &format!("127.0.0.1:{scheduler_port}"),
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--concurrency",
+                "2",
+                "--memory-limit",
+                "512M",
+                "--work-dir",
+            ])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start seg executor");
+        wait_for_port(port + 1, &mut child, "seg executor");
+        self.executors.push(child);
+    }
+
+    fn scheduler_port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// `seg run` on the cluster.
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let mut all = args.to_vec();
+        all.extend(["--cluster", &self.url, "--timeout", "120s"]);
+        seg_out(&all)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self
+            .executors
+            .iter_mut()
+            .chain(std::iter::once(&mut self.scheduler))
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+/// Every example and every format give the same output on the cluster as in
+/// one process, and so do the §10 constructs on generated data; a cluster
+/// that loses an executor mid-query gives the right ids or a clear error.
+#[test]
+fn a_cluster_gives_the_answers_of_one_process() {
+    let cluster = Cluster::start(2);
+    let data = examples_dir().join("data");
+    let data = path(&data);
+
+    // Every example script, every segment at once and in every format.
+    let mut scripts: Vec<_> = std::fs::read_dir(examples_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    scripts.sort();
+    assert!(scripts.len() > 20, "the examples are there");
+    for script in &scripts {
+        let script = path(script);
+        for format in ["table", "csv", "json", "count"] {
+            let args = [
+                "run",
+                script,
+                "--data",
+                data,
+                "--all",
+                "--as-of",
+                "2026-11-01",
+                "--format",
+                format,
+            ];
+            let local = seg_out(&args);
+            let remote = cluster.run(&args);
+            assert_eq!(local.0, 0, "{script}: {}", local.2);
+            assert_eq!(remote, local, "{script} --format {format}");
+        }
+    }
+
+    // One segment alone (the plan of one segment, not of a script), and the
+    // Parquet output written atomically by the client.
+    let out = tempfile::tempdir().unwrap();
+    let retargeting = examples_dir().join("retargeting.seg");
+    let local_file = out.path().join("local.parquet");
+    let remote_file = out.path().join("remote.parquet");
+    for (file, on_cluster) in [(&local_file, false), (&remote_file, true)] {
+        let args = [
+            "run",
+            path(&retargeting),
+            "--data",
+            data,
+            "--segment",
+            "gone_quiet",
+            "--as-of",
+            "2026-11-01",
+            "--format",
+            "parquet",
+            "--output",
+            path(file),
+        ];
+        let (code, _, err) = if on_cluster {
+            cluster.run(&args)
+        } else {
+            seg_out(&args)
+        };
+        assert_eq!(code, 0, "{err}");
+    }
+    assert_eq!(
+        std::fs::read(&remote_file).unwrap(),
+        std::fs::read(&local_file).unwrap(),
+        "the same Parquet file"
+    );
+
+    // SPEC §10 on generated data, whose profiles have many events each.
+    let gen = tempfile::tempdir().unwrap();
+    let (code, _, err) = seg_out(&[
+        "gen",
+        "--out",
+        path(gen.path()),
+        "--profiles",
+        "2000",
+        "--events",
+        "200000",
+        "--days",
+        "60",
+        "--end",
+        "2026-11-01",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let script = "\
+segment seq1 = delivered.email then opened.email within 1h same message last 30d;
+segment seq2 = delivered.email then not opened.email within 1d same message last 30d;
+segment seq3 = sent.email then opened.email then click.email within 2d last 30d;
+segment lapsed = click.email last_seen before 30d ago;
+segment regulars = opened.email at_least 4 weeks last 60d and sample 50%;
+segment many = click.* at_least 3 last 45d and not seq1 or regulars;
+";
+    let args = [
+        "run",
+        "-e",
+        script,
+        "--data",
+        path(gen.path()),
+        "--all",
+        "--as-of",
+        "2026-11-01",
+        "--format",
+        "csv",
+    ];
+    let local = seg_out(&args);
+    assert_eq!(local.0, 0, "{}", local.2);
+    assert!(local.1.lines().count() > 100, "the segments are not empty");
+    assert_eq!(cluster.run(&args), local);
+
+    // An executor killed while a query runs: the query completes on the
+    // other one (Ballista resubmits its tasks) or fails naming what was
+    // lost; never a wrong answer, never a hang.
+    let mut cluster = cluster;
+    let work = cluster._work.path().join("executor-0");
+    let jobs = |dir: &Path| -> std::collections::BTreeSet<std::ffi::OsString> {
+        std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default()
+    };
+    let before = jobs(&work);
+    let query = seg()
+        .args(args)
+        .args(["--cluster", &cluster.url, "--timeout", "90s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed as soon as it has written the output of a task of this job.
+    let started = Instant::now();
+    while jobs(&work) == before && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut lost = cluster.executors.remove(0);
+    lost.kill().unwrap();
+    lost.wait().unwrap();
+    let killed_mid_job = jobs(&work) != before;
+    let done = query.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(120));
+    eprintln!("executor killed after it wrote a task's output: {killed_mid_job}");
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    match done.status.code() {
+        Some(0) => assert_eq!(stdout, local.1, "the same ids after losing an executor"),
+        Some(2) => assert!(
+            stderr.contains("executor") || stderr.contains("--timeout"),
+            "the error says what was lost: {stderr}"
+        ),
+        other => panic!("exit {other:?}: {stderr}"),
+    }
+    // The cluster still answers with one executor.
+    assert_eq!(cluster.run(&args), local);
+}
+
+#[test]
+fn an_unreachable_scheduler_fails_at_once_with_its_address() {
+    let port = free_port();
+    let url = format!("df://127.0.0.1:{port}");
+    let data = examples_dir().join("data");
+    let started = Instant::now();
+    let (code, out, err) = seg_out(&[
+        "run",
+        "-e",
+        "click.email",
+        "--data",
+        path(&data),
+        "--cluster",
+        &url,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty());
+    assert!(err.contains(&url), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "within seconds"
+    );
+
+    // Not a scheduler URL at all.
+    let (code, _, err) = seg_out(&[
+        "run",
+        "-e",
+        "click.email",
+        "--data",
+        path(&data),
+        "--cluster",
+        "http://localhost:50050",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("df://HOST:PORT"), "{err}");
+
+    // An executor whose scheduler never answers gives up with its address.
+    let (code, _, err) = seg_out(&[
+        "executor",
+        "--scheduler",
+        &format!("127.0.0.1:{port}"),
+        "--bind",
+        &format!("127.0.0.1:{}", free_port()),
+        "--memory-limit",
+        "lots",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--memory-limit"), "{err}");
+}
+
+/// Whether this process may make mount namespaces (root, usually).
+fn can_unshare() -> bool {
+    Command::new("unshare")
+        .args(["-m", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A data path that the scheduler or an executor cannot read: an error that
+/// names the path and the node, never the ids of no files.
+#[test]
+fn a_path_a_node_cannot_read_is_an_error_naming_both() {
+    if !can_unshare() {
+        eprintln!("skipped: `unshare -m` is not allowed here (it needs root)");
+        return;
+    }
+    let gen = tempfile::tempdir().unwrap();
+    let (code, _, err) = seg_out(&[
+        "gen",
+        "--out",
+        path(gen.path()),
+        "--profiles",
+        "500",
+        "--events",
+        "20000",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let query = ["run", "-e", "click.email exists", "--data"];
+
+    // The client sees the data at a path the cluster does not.
+    let mut cluster = Cluster::start(1);
+    let hidden = tempfile::tempdir().unwrap();
+    let out = Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            r#"mount --bind "$1" "$2" && shift 2 && exec "$@""#,
+            "sh",
+        ])
+        .arg(gen.path())
+        .arg(hidden.path())
+        .arg(env!("CARGO_BIN_EXE_seg"))
+        .args(query)
+        .arg(hidden.path())
+        .args(["--cluster", &cluster.url, "--timeout", "60s"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(out.stdout.is_empty());
+    let missing = hidden.path().join("events");
+    assert!(err.contains(path(&missing)), "{err}");
+    assert!(err.contains("the scheduler"), "{err}");
+
+    // An executor that sees an empty directory there.
+    let port = cluster.scheduler_port();
+    for mut child in cluster.executors.drain(..) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    cluster.add_executor_with(port, 9, Some(gen.path()));
+    let mut args = query.to_vec();
+    args.push(path(gen.path()));
+    let (code, out, err) = cluster.run(&args);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty());
+    assert!(
+        err.contains(&path(&gen.path().join("events"))[1..]),
+        "{err}"
+    );
+    assert!(err.contains("executor"), "{err}");
+}
+
+/// A scheduler's port taken: an error naming it, not a hang.
+#[test]
+fn a_taken_port_is_an_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seg"))
+        .args(["scheduler", "--bind", &addr.to_string()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(2));
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("seg scheduler kept running on a taken port");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains(&addr.to_string()), "{err}");
+}
