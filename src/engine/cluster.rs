@@ -414,6 +414,13 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// How often an executor tells the scheduler it is alive.
+const HEARTBEAT_SECONDS: u64 = 2;
+
+/// How long the scheduler waits for a heartbeat before it declares an
+/// executor lost.
+pub const EXECUTOR_TIMEOUT_SECONDS: u64 = 10;
+
 /// `seg scheduler`: Ballista's scheduler with Seg's codecs, until the
 /// process ends.
 pub async fn serve_scheduler(bind: SocketAddr) -> std::result::Result<(), String> {
@@ -424,6 +431,12 @@ pub async fn serve_scheduler(bind: SocketAddr) -> std::result::Result<(), String
         bind_port: bind.port(),
         override_logical_codec: Some(Arc::new(SegLogicalCodec::default())),
         override_physical_codec: Some(Arc::new(SegPhysicalCodec::default())),
+        // An executor silent for this long is lost: its tasks and the
+        // shuffle output it held run again elsewhere (Ballista's defaults,
+        // 180 s, leave a query that lost one waiting for three minutes).
+        executor_timeout_seconds: EXECUTOR_TIMEOUT_SECONDS,
+        expire_dead_executor_interval_seconds: 2,
+        no_executors_grace_period_seconds: EXECUTOR_TIMEOUT_SECONDS,
         ..Default::default()
     };
     // Binding first turns a port in use into an error here, not a log line.
@@ -714,6 +727,7 @@ pub async fn serve_executor(
         memory_pool_size: options.memory_limit,
         override_logical_codec: Some(Arc::new(SegLogicalCodec::default())),
         override_physical_codec: Some(Arc::new(SegPhysicalCodec::default())),
+        executor_heartbeat_interval_seconds: HEARTBEAT_SECONDS,
         ..Default::default()
     };
     start_executor_process(Arc::new(config))

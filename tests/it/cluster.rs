@@ -257,6 +257,74 @@ segment many = click.* at_least 3 last 45d and not seq1 or regulars;
     assert!(local.1.lines().count() > 100, "the segments are not empty");
     assert_eq!(cluster.run(&args), local);
 
+    // The library on the cluster: the same ids, and one scan of the events
+    // per segment, as in one process.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let remote = rt
+        .block_on(seglang::Engine::open_on_cluster(
+            gen.path(),
+            &cluster.url,
+            Duration::from_secs(5),
+        ))
+        .unwrap();
+    let local_engine = seglang::Engine::open(gen.path()).unwrap();
+    let program = seglang::compile(script, Some(remote.objects()))
+        .unwrap()
+        .program;
+    let as_of = seglang::syntax::literal::parse_datetime("2026-11-01").unwrap();
+    for (i, segment) in program.segments.iter().enumerate() {
+        let plan = remote.optimized_plan(&program, i, as_of).unwrap();
+        let plan = plan.display_indent().to_string();
+        assert_eq!(
+            plan.matches("TableScan: events").count(),
+            1,
+            "{}:\n{plan}",
+            segment.name
+        );
+        assert_eq!(
+            rt.block_on(remote.run(&program, i, as_of)).unwrap(),
+            rt.block_on(local_engine.run(&program, i, as_of)).unwrap(),
+            "{}",
+            segment.name
+        );
+    }
+    let all: Vec<usize> = (0..program.segments.len()).collect();
+    assert_eq!(
+        rt.block_on(remote.run_many(&program, &all, as_of)).unwrap(),
+        rt.block_on(local_engine.run_many(&program, &all, as_of))
+            .unwrap()
+    );
+
+    // The REPL on the cluster.
+    let mut repl = seg()
+        .args([
+            "repl",
+            "--data",
+            path(gen.path()),
+            "--as-of",
+            "2026-11-01",
+            "--cluster",
+            &cluster.url,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        repl.stdin.as_mut().unwrap(),
+        b"delivered.email then opened.email within 1h same message last 30d\n",
+    )
+    .unwrap();
+    let done = repl.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&done.stdout);
+    let seq1 = local.1.lines().filter(|l| l.starts_with("seq1,")).count();
+    assert!(
+        text.contains(&format!("{seq1} profiles")),
+        "{text}{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+
     // An executor killed while a query runs: the query completes on the
     // other one (Ballista resubmits its tasks) or fails naming what was
     // lost; never a wrong answer, never a hang.
@@ -268,8 +336,11 @@ segment many = click.* at_least 3 last 45d and not seq1 or regulars;
             .unwrap_or_default()
     };
     let before = jobs(&work);
-    let query = seg()
-        .args(args)
+    let mut counted = args;
+    counted[counted.len() - 1] = "count";
+    let count = seg_out(&counted);
+    let mut query = seg()
+        .args(counted)
         .args(["--cluster", &cluster.url, "--timeout", "90s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -277,7 +348,10 @@ segment many = click.* at_least 3 last 45d and not seq1 or regulars;
         .unwrap();
     // Killed as soon as it has written the output of a task of this job.
     let started = Instant::now();
-    while jobs(&work) == before && started.elapsed() < Duration::from_secs(20) {
+    while jobs(&work) == before
+        && query.try_wait().unwrap().is_none()
+        && started.elapsed() < Duration::from_secs(20)
+    {
         std::thread::sleep(Duration::from_millis(5));
     }
     let mut lost = cluster.executors.remove(0);
@@ -286,11 +360,15 @@ segment many = click.* at_least 3 last 45d and not seq1 or regulars;
     let killed_mid_job = jobs(&work) != before;
     let done = query.wait_with_output().unwrap();
     assert!(started.elapsed() < Duration::from_secs(120));
-    eprintln!("executor killed after it wrote a task's output: {killed_mid_job}");
+    eprintln!(
+        "executor killed after it wrote a task's output: {killed_mid_job}; the query took {:?} more, exit {:?}",
+        started.elapsed(),
+        done.status.code()
+    );
     let stdout = String::from_utf8_lossy(&done.stdout);
     let stderr = String::from_utf8_lossy(&done.stderr);
     match done.status.code() {
-        Some(0) => assert_eq!(stdout, local.1, "the same ids after losing an executor"),
+        Some(0) => assert_eq!(stdout, count.1, "the same ids after losing an executor"),
         Some(2) => assert!(
             stderr.contains("executor") || stderr.contains("--timeout"),
             "the error says what was lost: {stderr}"
@@ -424,6 +502,41 @@ fn a_path_a_node_cannot_read_is_an_error_naming_both() {
         "{err}"
     );
     assert!(err.contains("executor"), "{err}");
+}
+
+/// A cluster with no executor: the query waits for one, and `--timeout`
+/// ends the wait.
+#[test]
+fn the_timeout_bounds_the_wait_for_a_cluster() {
+    let cluster = Cluster::start(0);
+    let data = examples_dir().join("data");
+    let started = Instant::now();
+    let (code, out, err) = seg_out(&[
+        "run",
+        "-e",
+        "click.email exists",
+        "--data",
+        path(&data),
+        "--cluster",
+        &cluster.url,
+        "--timeout",
+        "2s",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty());
+    assert!(err.contains("no answer within 2s (--timeout)"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let (code, _, err) = seg_out(&[
+        "run",
+        "-e",
+        "click.email",
+        "--data",
+        "x",
+        "--timeout",
+        "soon",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--timeout"), "{err}");
 }
 
 /// A scheduler's port taken: an error naming it, not a hang.
