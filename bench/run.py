@@ -515,6 +515,92 @@ def scaling(args, sizes, script_dir):
         print("matplotlib not installed: no chart")
 
 
+def cluster_bench(args, data, script_dir):
+    """The suite on a loopback Ballista cluster (`seg scheduler` and two
+    `seg executor`s, each with half the threads) against local runs over the
+    same files: both medians, the ratio, the seconds added, and the peak RSS
+    of the client, the scheduler and each executor."""
+    import socket
+
+    def free_port():
+        while True:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port + 1))
+                    return port
+                except OSError:
+                    pass
+
+    def wait_port(port, proc):
+        for _ in range(600):
+            if proc.poll() is not None:
+                sys.exit(f"a cluster process exited: {proc.args}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.05)
+        sys.exit(f"nothing listens on {port}")
+
+    def peak_rss(proc):
+        with open(f"/proc/{proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    work = tempfile.mkdtemp()
+    port = free_port()
+    scheduler = subprocess.Popen([args.seg, "scheduler", "--bind", f"127.0.0.1:{port}"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [("scheduler", scheduler)]
+    try:
+        wait_port(port, scheduler)
+        slots = max(1, args.threads // 2)
+        for i in range(2):
+            p = free_port()
+            ex = subprocess.Popen([args.seg, "executor", "--scheduler", f"127.0.0.1:{port}",
+                                   "--bind", f"127.0.0.1:{p}", "--concurrency", str(slots),
+                                   "--memory-limit", "2G", "--work-dir", os.path.join(work, f"executor-{i}")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append((f"executor {i}", ex))
+            wait_port(p + 1, ex)
+        url = f"df://127.0.0.1:{port}"
+        rows = []
+        bad = 0
+        cases = [(name, seg) for name, seg, _ in suite()]
+        cases.append(("20 segments, --all", many_segments(20)))
+        for name, seg in cases:
+            path = os.path.join(script_dir, "q.seg")
+            with open(path, "w") as f:
+                f.write(seg)
+            base = [args.seg, "run", path, "--data", data, "--as-of", AS_OF, "--format", "count"]
+            if "--all" in name:
+                base.append("--all")
+            local = [timed(base) for _ in range(args.runs)]
+            remote = [timed(base + ["--cluster", url]) for _ in range(args.runs)]
+            if local[0][2] != remote[0][2]:
+                print(f"error: cluster: {name}: local counts {local[0][2].split()}, cluster {remote[0][2].split()}")
+                bad += 1
+            lt = statistics.median(r[0] for r in local)
+            rt = statistics.median(r[0] for r in remote)
+            rows.append((name, lt, rt, max(r[1] for r in remote)))
+        print(f"\n## Cluster: one scheduler and two executors ({slots} task slots each) on loopback, {args.events:,} events\n")
+        print("| segment | local (s) | cluster (s) | cluster/local | added (s) | client peak RSS (MiB) |\n|---|---|---|---|---|---|")
+        for name, lt, rt, rss in rows:
+            print(f"| {name} | {lt:.3f} | {rt:.3f} | {rt / lt:.2f} | {rt - lt:+.3f} | {rss:.0f} |")
+        gm = statistics.geometric_mean([rt / lt for _, lt, rt, _ in rows])
+        print(f"\nGeometric mean cluster/local: {gm:.2f}; most added: {max(rt - lt for _, lt, rt, _ in rows):.3f} s.")
+        print("Peak RSS of the servers (MiB): " + ", ".join(f"{who} {peak_rss(p):.0f}" for who, p in procs))
+        return bad
+    finally:
+        for _, p in procs:
+            p.kill()
+            p.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=10_000_000)
@@ -530,6 +616,9 @@ def main():
                          "seg layout at each, a table of times and docs/benchmarks.png (time against events)")
     ap.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md and the chart")
     ap.add_argument("--check", action="store_true", help="fail when Seg, DuckDB and Seg's SQL disagree on a count")
+    ap.add_argument("--cluster", action="store_true",
+                    help="the suite on a loopback cluster (seg scheduler, two seg executors) against local runs, "
+                         "on the first --layout")
     args = ap.parse_args()
     layouts = LAYOUTS if args.layout == "all" else args.layout.split(",")
     for layout in layouts:
@@ -542,6 +631,14 @@ def main():
         return
     profiles = args.profiles or max(1000, args.events // 10)
     data = generated(args, args.events, profiles)
+    if args.cluster:
+        layout = layouts[0]
+        path = data if layout == "seg" else f"{data}-{layout}"
+        make_layout(layout, data, path)
+        bad = cluster_bench(args, path, script_dir)
+        if args.check and bad:
+            sys.exit(f"{bad} count disagreements between the cluster and local runs")
+        return
 
     reports = []
     mismatches = 0

@@ -195,8 +195,13 @@ impl Engine {
         cluster::reach_scheduler(&host, port, wait)
             .await
             .map_err(DataError::new)?;
+        // Ballista's adaptive planner (on by default) never finishes a job
+        // whose join has an empty side: `click.email at_most 0 times in
+        // messages 99999` over listed profiles (a left join of the universe
+        // with no counts) kept the scheduler busy until the client gave up.
         let config = session_config()?
             .upgrade_for_ballista()
+            .with_ballista_adaptive_query_planner(false)
             .with_ballista_logical_extension_codec(Arc::new(cluster::SegLogicalCodec::default()))
             .with_ballista_physical_extension_codec(Arc::new(cluster::SegPhysicalCodec::default()));
         // Only the logical rules that hold for any process: the plan's
@@ -218,18 +223,21 @@ impl Engine {
                 .map(|(path, footer)| cluster::TableFile {
                     path: path.clone(),
                     size: footer.size,
+                    modified: footer.modified,
                 })
                 .collect(),
         ));
         ctx.register_table("events", Arc::clone(&events))?;
         let profiles = match &data.profiles {
             Some(path) => {
-                let size = std::fs::metadata(path)
-                    .map_err(|e| DataError::new(format!("{}: {e}", path.display())))?
-                    .len();
+                let meta = std::fs::metadata(path)
+                    .map_err(|e| DataError::new(format!("{}: {e}", path.display())))?;
                 let file = cluster::TableFile {
                     path: path.clone(),
-                    size,
+                    size: meta.len(),
+                    modified: meta
+                        .modified()
+                        .map_err(|e| DataError::new(format!("{}: {e}", path.display())))?,
                 };
                 let table: Arc<dyn TableProvider> =
                     Arc::new(cluster::FilesTable::new(profiles_schema(), vec![file]));

@@ -199,6 +199,7 @@ fn run_inner(args: &RunArgs<'_>) -> Result<(), u8> {
             engine.run_many(&program, &chosen, as_of).await
         }
     };
+    let work = patient(work, args.cluster);
     let lists = match args.timeout {
         None => rt.block_on(work),
         Some(limit) => rt
@@ -242,6 +243,25 @@ fn run_inner(args: &RunArgs<'_>) -> Result<(), u8> {
     std::mem::forget(rt);
     std::mem::forget(engine);
     Ok(())
+}
+
+/// `work`; on a cluster, with a note on stderr when it has waited long (a
+/// job waits for an executor when none is running).
+async fn patient<T>(work: impl std::future::Future<Output = T>, cluster: Option<&str>) -> T {
+    const NOTE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+    let Some(url) = cluster else {
+        return work.await;
+    };
+    tokio::pin!(work);
+    tokio::select! {
+        out = &mut work => return out,
+        () = tokio::time::sleep(NOTE_AFTER) => eprintln!(
+            "note: still waiting for the cluster at {url} after {} s; its executors may be busy, \
+             or none may be running (`seg executor --scheduler HOST:PORT`); --timeout bounds the wait",
+            NOTE_AFTER.as_secs()
+        ),
+    }
+    work.await
 }
 
 /// Renders the results in the chosen format.

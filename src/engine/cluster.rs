@@ -98,6 +98,9 @@ pub struct TableFile {
     /// Absolute.
     pub path: PathBuf,
     pub size: u64,
+    /// When it was last written, as the client saw it: with the size, what
+    /// tells a footer cached on an executor from one of a rewritten file.
+    pub modified: std::time::SystemTime,
 }
 
 /// How a [`FilesTable`] travels: its files (the schema travels beside).
@@ -129,9 +132,22 @@ impl FilesTable {
                 file.size
             )));
         }
+        if meta.modified().ok() != Some(file.modified) {
+            return Err(DataFusionError::Execution(format!(
+                "{}: written at another time on {node} than where the query was sent from; \
+                 every node must see the same files (or the file changed: run again)",
+                file.path.display()
+            )));
+        }
         let location = object_store::path::Path::from_absolute_path(&file.path)
             .map_err(|e| DataFusionError::Execution(format!("{}: {e}", file.path.display())))?;
-        Ok(PartitionedFile::new(location.to_string(), file.size))
+        Ok(PartitionedFile::new_from_meta(object_store::ObjectMeta {
+            location,
+            last_modified: chrono::DateTime::<chrono::Utc>::from(file.modified),
+            size: file.size,
+            e_tag: None,
+            version: None,
+        }))
     }
 }
 
@@ -704,9 +720,20 @@ pub async fn serve_executor(
         node,
     });
     let spill_dir = work_dir.clone();
+    // Ballista makes a runtime per client session (each `seg run`); the
+    // footers read by one query serve the next ones through one cache (an
+    // entry counts while the file's size and time are those the query
+    // names).
+    let footers = datafusion::execution::runtime_env::RuntimeEnv::default()
+        .cache_manager
+        .get_file_metadata_cache();
     let runtime: ballista_core::RuntimeProducer = Arc::new(move |_config| {
+        use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+        let caches =
+            CacheManagerConfig::default().with_file_metadata_cache(Some(Arc::clone(&footers)));
         let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
             .with_temp_file_path(spill_dir.clone())
+            .with_cache_manager(caches)
             .build()?;
         runtime.register_object_store(
             ObjectStoreUrl::local_filesystem().as_ref(),
@@ -757,6 +784,124 @@ mod tests {
         assert!(scheduler_address("df://localhost:port").is_err());
         assert!(scheduler_address("df://").is_err());
         assert!(scheduler_address("df://:50050").is_err());
+    }
+
+    /// Files of the given sizes in a fresh directory (a scan is planned,
+    /// not read).
+    fn files(sizes: &[usize]) -> (tempfile::TempDir, Vec<TableFile>) {
+        let dir = tempfile::tempdir().unwrap();
+        let files = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| {
+                let path = dir.path().join(format!("part-{i}.parquet"));
+                std::fs::write(&path, vec![0u8; size]).unwrap();
+                let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+                TableFile {
+                    path,
+                    size: size as u64,
+                    modified,
+                }
+            })
+            .collect();
+        (dir, files)
+    }
+
+    fn schema() -> SchemaRef {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        Arc::new(Schema::new(vec![Field::new(
+            "profile_id",
+            DataType::Int64,
+            true,
+        )]))
+    }
+
+    #[tokio::test]
+    async fn each_task_scans_its_share_of_the_files() {
+        use datafusion::datasource::physical_plan::FileScanConfig;
+        use datafusion::prelude::{SessionConfig, SessionContext};
+        let (_dir, files) = files(&[1000, 2000, 3000, 4000, 5000, 6000, 7000]);
+        let table = FilesTable::new(schema(), files.clone());
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(3));
+        let plan = table.scan(&ctx.state(), None, &[], None).await.unwrap();
+        let source = plan.downcast_ref::<DataSourceExec>().unwrap();
+        let (config, _): (&FileScanConfig, _) =
+            source.downcast_to_file_source::<ParquetSource>().unwrap();
+        assert_eq!(config.file_groups.len(), 3);
+        let mut scanned: Vec<String> = config
+            .file_groups
+            .iter()
+            .flat_map(|g| g.iter().map(|f| f.object_meta.location.to_string()))
+            .collect();
+        scanned.sort();
+        let mut want: Vec<String> = files
+            .iter()
+            .map(|f| f.path.to_string_lossy().trim_start_matches('/').to_string())
+            .collect();
+        want.sort();
+        assert_eq!(scanned, want, "every file once");
+    }
+
+    #[tokio::test]
+    async fn a_file_missing_or_changed_is_an_error_naming_it() {
+        use datafusion::prelude::SessionContext;
+        let (_dir, mut files) = files(&[100, 200]);
+        let state = SessionContext::new().state();
+        files[1].size = 201;
+        let err = FilesTable::new(schema(), files.clone())
+            .scan(&state, None, &[], None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&*files[1].path.to_string_lossy()), "{err}");
+        assert!(err.contains("200 bytes on the scheduler"), "{err}");
+        files[1].size = 200;
+        files[1].modified -= std::time::Duration::from_secs(1);
+        let err = FilesTable::new(schema(), files.clone())
+            .scan(&state, None, &[], None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("written at another time"), "{err}");
+        std::fs::remove_file(&files[0].path).unwrap();
+        let err = FilesTable::new(schema(), files.clone())
+            .scan(&state, None, &[], None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&*files[0].path.to_string_lossy()), "{err}");
+        assert!(err.contains("cannot be read on the scheduler"), "{err}");
+    }
+
+    #[test]
+    fn the_files_travel_in_the_logical_codec() {
+        use datafusion::prelude::SessionContext;
+        let (_dir, files) = files(&[10, 20]);
+        let codec = SegLogicalCodec::default();
+        let table: Arc<dyn TableProvider> = Arc::new(FilesTable::new(schema(), files.clone()));
+        let name = TableReference::bare("events");
+        let mut buf = Vec::new();
+        codec
+            .try_encode_table_provider(&name, table, &mut buf)
+            .unwrap();
+        let ctx = SessionContext::new().task_ctx();
+        let back = codec
+            .try_decode_table_provider(&buf, &name, schema(), &ctx)
+            .unwrap();
+        let back = (back.as_ref() as &dyn std::any::Any)
+            .downcast_ref::<FilesTable>()
+            .unwrap();
+        assert_eq!(back.schema, schema());
+        let paths: Vec<_> = back
+            .files
+            .iter()
+            .map(|f| (&f.path, f.size, f.modified))
+            .collect();
+        let want: Vec<_> = files
+            .iter()
+            .map(|f| (&f.path, f.size, f.modified))
+            .collect();
+        assert_eq!(paths, want);
     }
 
     #[test]

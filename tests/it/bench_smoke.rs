@@ -84,3 +84,58 @@ fn benchmark_harness_runs_and_every_count_agrees() {
     assert!(stdout.contains("20 segments with --all"), "{stdout}");
     assert!(!stdout.contains("warning"), "{stdout}");
 }
+
+/// `bench/run.py --cluster`, tiny: the suite on a loopback cluster against
+/// local runs, over Spark's layout (INT96 `ts`, 200 uneven files), and
+/// every count equal (`--check`).
+#[test]
+fn benchmark_harness_on_a_cluster_agrees_with_local_runs() {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let probe = Command::new(&python)
+        .args(["-c", "import duckdb, pyarrow"])
+        .output();
+    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var("SEG_REQUIRE_ENGINES").ok().as_deref() != Some("1"),
+            "python3 with duckdb and pyarrow is not available"
+        );
+        eprintln!("SKIPPED the cluster benchmark smoke run: no python3 with duckdb and pyarrow");
+        return;
+    }
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/run.py");
+    let out = Command::new(&python)
+        .arg(script)
+        .args([
+            "--events",
+            "100000",
+            "--runs",
+            "1",
+            "--threads",
+            "2",
+            "--check",
+            "--cluster",
+            "--layout",
+            "spark",
+        ])
+        .arg("--seg")
+        .arg(env!("CARGO_BIN_EXE_seg"))
+        .arg("--out")
+        .arg(out_dir.path())
+        .output()
+        .expect("run bench/run.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "bench/run.py --cluster failed:\n{stdout}\n{stderr}"
+    );
+    for row in [
+        "| 30 conditions |",
+        "| 20 segments, --all |",
+        "Geometric mean cluster/local",
+    ] {
+        assert!(stdout.contains(row), "no {row}:\n{stdout}");
+    }
+    assert!(stdout.contains("executor 1"), "{stdout}");
+}

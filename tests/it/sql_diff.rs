@@ -126,7 +126,7 @@ const LIKE_PATTERNS: &[&str] = &[
 
 /// The profiles of a data set.
 #[derive(Clone, Copy, PartialEq)]
-enum Universe {
+pub(crate) enum Universe {
     /// No `profiles`; no tags or attributes, and `ts` without a zone.
     FromEvents,
     /// 1..=140 with 7 and 8 twice: a join with the universe.
@@ -139,7 +139,7 @@ enum Universe {
 /// A small data set with every construct's edge cases: orphans, silent
 /// profiles, null ids, events after as_of and on window edges, strings with
 /// quotes, backslashes, LIKE and GLOB metacharacters.
-fn data(seed: u64, universe: Universe) -> Data {
+pub(crate) fn data(seed: u64, universe: Universe) -> Data {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let as_of = parse(AS_OF);
     let pairs: Vec<(Event, Channel)> = EVENTS
@@ -514,6 +514,43 @@ fn script() -> impl Strategy<Value = String> {
     ]
 }
 
+/// `count` random scripts that compile against `objects`, from the seed:
+/// the corpus of these tests, for other comparisons (`cluster`).
+pub(crate) fn random_scripts(
+    seed: u64,
+    count: usize,
+    objects: &seglang::ObjectIndex,
+) -> Vec<String> {
+    let mut runner = runner(seed);
+    let strategy = script();
+    let mut out = Vec::new();
+    let mut tries = 0;
+    while out.len() < count {
+        tries += 1;
+        assert!(
+            tries < 3 * count + 100,
+            "the generator makes mostly invalid segments"
+        );
+        let script = strategy.new_tree(&mut runner).expect("generate").current();
+        if seglang::compile(&script, Some(objects)).is_ok() {
+            out.push(script);
+        }
+    }
+    out
+}
+
+/// A proptest runner whose cases follow from `seed`.
+fn runner(seed: u64) -> TestRunner {
+    TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &{
+            let mut s = [0u8; 32];
+            s[..8].copy_from_slice(&seed.to_le_bytes());
+            s
+        }),
+    )
+}
+
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -635,14 +672,7 @@ fn differential_at(data: Data, seed: u64, cases: usize, as_of: DateTime<Utc>) {
     let engine = seglang::Engine::open(data.path()).expect("open");
     let options = |d| SqlOptions::for_data(d, engine.data(), engine.objects());
 
-    let mut runner = TestRunner::new_with_rng(
-        Config::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &{
-            let mut s = [0u8; 32];
-            s[..8].copy_from_slice(&seed.to_le_bytes());
-            s
-        }),
-    );
+    let mut runner = runner(seed);
     let strategy = script();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let df = rt.block_on(datafusion_context(data.path()));
