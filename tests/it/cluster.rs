@@ -517,10 +517,22 @@ fn an_unreachable_scheduler_fails_at_once_with_its_address() {
     assert!(err.contains("--memory-limit"), "{err}");
 }
 
-/// Whether this process may make mount namespaces (root, usually).
+/// Whether this process may make mount namespaces and mount in them (root,
+/// usually).
 fn can_unshare() -> bool {
+    let Ok(dir) = tempfile::tempdir() else {
+        return false;
+    };
     Command::new("unshare")
-        .args(["-m", "true"])
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            r#"mount -t tmpfs none "$1" && mount --bind "$1" "$1""#,
+            "sh",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
