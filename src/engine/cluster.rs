@@ -1,21 +1,20 @@
 //! Seg on an Apache DataFusion Ballista cluster: the codecs that carry
 //! Seg's plans to the scheduler and the executors, and the two servers as
-//! `seg scheduler` and `seg executor` start them.
+//! `seg scheduler` and `seg executor` start them (docs/cluster.md).
 //!
-//! What runs on a cluster is DataFusion's own operators: the events are the
-//! files `DataDir` found, by path and size ([`FilesTable`], which the codecs
-//! carry: a listing table would list again on the scheduler, where a path
-//! that is not there lists as no files, which is a wrong answer), and the
-//! plan is the one Seg runs locally without the parts
-//! that live in one process: the dense counters (one array shared by every
-//! partition), the per-file time split and the row-group pruning from the
-//! footers read at opening (both keyed by this process's footers), and the
-//! dictionary-key comparison (a physical expression of Seg's own). Those
-//! are optimizations: the ids are the same. The one function of Seg's own
-//! that a plan carries, the sequence aggregate (SPEC §10), travels in the
-//! codecs below, which every node of a cluster must use: a stock
-//! `ballista-scheduler` or `ballista-executor` runs the plans of segments
-//! without sequences only.
+//! What runs on a cluster is DataFusion's own operators. The events are the
+//! files `DataDir` found, by path, size and time ([`FilesTable`], which the
+//! codecs carry: a listing table would list again on the scheduler, where a
+//! path that is not there lists as no files, which is a wrong answer). The
+//! plan is the one Seg runs locally without the parts that live in one
+//! process: the dense counters (one array shared by every partition), the
+//! per-file time split and the row-group pruning from the footers read at
+//! opening (both keyed by this process's footers), and the dictionary-key
+//! comparison (a physical expression of Seg's own). Those are
+//! optimizations: the ids are the same. The sequence aggregate (SPEC §10)
+//! travels in the codecs below with its parameters. Every node must use
+//! these codecs: a stock `ballista-scheduler` cannot decode the events
+//! table.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
