@@ -230,14 +230,12 @@ impl Engine {
         ctx.register_table("events", Arc::clone(&events))?;
         let profiles = match &data.profiles {
             Some(path) => {
-                let meta = std::fs::metadata(path)
-                    .map_err(|e| DataError::new(format!("{}: {e}", path.display())))?;
+                let io = |e: std::io::Error| DataError::new(format!("{}: {e}", path.display()));
+                let meta = std::fs::metadata(path).map_err(io)?;
                 let file = cluster::TableFile {
                     path: path.clone(),
                     size: meta.len(),
-                    modified: meta
-                        .modified()
-                        .map_err(|e| DataError::new(format!("{}: {e}", path.display())))?,
+                    modified: meta.modified().map_err(io)?,
                 };
                 let table: Arc<dyn TableProvider> =
                     Arc::new(cluster::FilesTable::new(profiles_schema(), vec![file]));

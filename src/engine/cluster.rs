@@ -26,8 +26,7 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
-use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::physical_plan::ParquetSource;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -175,26 +174,13 @@ impl TableProvider for FilesTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let source = ParquetSource::new(Arc::clone(&self.schema))
-            .with_table_parquet_options(state.table_options().parquet.clone());
         let files = self
             .files
             .iter()
             .map(|f| self.located(f))
             .collect::<Result<Vec<_>>>()?;
-        let partitions = state.config_options().execution.target_partitions.max(1);
-        let groups = if files.is_empty() {
-            vec![]
-        } else {
-            FileGroup::new(files).split_files(partitions)
-        };
-        let config =
-            FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
-                .with_file_groups(groups)
-                .with_projection_indices(projection.cloned())?
-                .with_limit(limit)
-                .build();
-        Ok(DataSourceExec::from_data_source(config))
+        let source = ParquetSource::new(Arc::clone(&self.schema));
+        super::events_table::parquet_scan(state, source, files, projection, limit)
     }
 }
 
@@ -818,6 +804,7 @@ mod tests {
     #[tokio::test]
     async fn each_task_scans_its_share_of_the_files() {
         use datafusion::datasource::physical_plan::FileScanConfig;
+        use datafusion::datasource::source::DataSourceExec;
         use datafusion::prelude::{SessionConfig, SessionContext};
         let (_dir, files) = files(&[1000, 2000, 3000, 4000, 5000, 6000, 7000]);
         let table = FilesTable::new(schema(), files.clone());

@@ -133,14 +133,12 @@ impl TableProvider for EventsTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let url = ObjectStoreUrl::local_filesystem();
         let runtime = state.runtime_env();
         let reader = CachedParquetFileReaderFactory::new(
-            runtime.object_store(&url)?,
+            runtime.object_store(ObjectStoreUrl::local_filesystem())?,
             runtime.cache_manager.get_file_metadata_cache(),
         );
         let source = ParquetSource::new(Arc::clone(&self.schema))
-            .with_table_parquet_options(state.table_options().parquet.clone())
             .with_parquet_file_reader_factory(Arc::new(reader));
         let files: Vec<PartitionedFile> = self
             .files
@@ -150,17 +148,30 @@ impl TableProvider for EventsTable {
                 Ok(PartitionedFile::new_from_meta(f.meta.clone()))
             })
             .collect::<Result<_>>()?;
-        let partitions = state.config_options().execution.target_partitions.max(1);
-        let groups = if files.is_empty() {
-            vec![]
-        } else {
-            FileGroup::new(files).split_files(partitions)
-        };
-        let config = FileScanConfigBuilder::new(url, Arc::new(source))
-            .with_file_groups(groups)
-            .with_projection_indices(projection.cloned())?
-            .with_limit(limit)
-            .build();
-        Ok(DataSourceExec::from_data_source(config))
+        parquet_scan(state, source, files, projection, limit)
     }
+}
+
+/// A scan of local Parquet `files` with the session's Parquet options, in
+/// one group of files per target partition.
+pub fn parquet_scan(
+    state: &dyn Session,
+    source: ParquetSource,
+    files: Vec<PartitionedFile>,
+    projection: Option<&Vec<usize>>,
+    limit: Option<usize>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let source = source.with_table_parquet_options(state.table_options().parquet.clone());
+    let partitions = state.config_options().execution.target_partitions.max(1);
+    let groups = if files.is_empty() {
+        vec![]
+    } else {
+        FileGroup::new(files).split_files(partitions)
+    };
+    let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+        .with_file_groups(groups)
+        .with_projection_indices(projection.cloned())?
+        .with_limit(limit)
+        .build();
+    Ok(DataSourceExec::from_data_source(config))
 }

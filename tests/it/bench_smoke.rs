@@ -10,22 +10,32 @@
 use std::path::Path;
 use std::process::Command;
 
-#[test]
-fn benchmark_harness_runs_and_every_count_agrees() {
+/// The Python that runs `bench/run.py`, when it has duckdb and pyarrow;
+/// `None` (the test skips `what`) without them, unless every engine is
+/// required.
+fn python(what: &str) -> Option<String> {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
     let probe = Command::new(&python)
         .args(["-c", "import duckdb, pyarrow"])
         .output();
-    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
-        let why =
-            "python3 with the duckdb and pyarrow packages is not available (.ci/run installs them)";
-        assert!(
-            std::env::var("SEG_REQUIRE_ENGINES").ok().as_deref() != Some("1"),
-            "{why}"
-        );
-        eprintln!("SKIPPED the benchmark smoke run: {why}");
-        return;
+    if probe.as_ref().is_ok_and(|o| o.status.success()) {
+        return Some(python);
     }
+    let why =
+        "python3 with the duckdb and pyarrow packages is not available (.ci/run installs them)";
+    assert!(
+        std::env::var("SEG_REQUIRE_ENGINES").ok().as_deref() != Some("1"),
+        "{why}"
+    );
+    eprintln!("SKIPPED {what}: {why}");
+    None
+}
+
+#[test]
+fn benchmark_harness_runs_and_every_count_agrees() {
+    let Some(python) = python("the benchmark smoke run") else {
+        return;
+    };
     let out_dir = tempfile::tempdir().expect("tempdir");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/run.py");
     let out = Command::new(&python)
@@ -90,18 +100,9 @@ fn benchmark_harness_runs_and_every_count_agrees() {
 /// every count equal (`--check`).
 #[test]
 fn benchmark_harness_on_a_cluster_agrees_with_local_runs() {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let probe = Command::new(&python)
-        .args(["-c", "import duckdb, pyarrow"])
-        .output();
-    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
-        assert!(
-            std::env::var("SEG_REQUIRE_ENGINES").ok().as_deref() != Some("1"),
-            "python3 with duckdb and pyarrow is not available"
-        );
-        eprintln!("SKIPPED the cluster benchmark smoke run: no python3 with duckdb and pyarrow");
+    let Some(python) = python("the cluster benchmark smoke run") else {
         return;
-    }
+    };
     let out_dir = tempfile::tempdir().expect("tempdir");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/run.py");
     let out = Command::new(&python)
