@@ -20,6 +20,7 @@ import argparse
 import datetime
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
@@ -515,35 +516,34 @@ def scaling(args, sizes, script_dir):
         print("matplotlib not installed: no chart")
 
 
+def free_port():
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+                return port
+            except OSError:
+                pass
+
+def wait_port(port, proc):
+    for _ in range(600):
+        if proc.poll() is not None:
+            sys.exit(f"a cluster process exited: {proc.args}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
 def cluster_bench(args, data, script_dir):
     """The suite on a loopback Ballista cluster (`seg scheduler` and two
     `seg executor`s, each with half the threads) against local runs over the
     same files: both medians, the ratio, the seconds added, and the peak RSS
     of the client, the scheduler and each executor."""
-    import socket
-
-    def free_port():
-        while True:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port + 1))
-                    return port
-                except OSError:
-                    pass
-
-    def wait_port(port, proc):
-        for _ in range(600):
-            if proc.poll() is not None:
-                sys.exit(f"a cluster process exited: {proc.args}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.05)
-        sys.exit(f"nothing listens on {port}")
-
     def peak_rss(proc):
         with open(f"/proc/{proc.pid}/status") as f:
             for line in f:
@@ -601,6 +601,71 @@ def cluster_bench(args, data, script_dir):
             p.wait()
 
 
+def store_bench(args, data, script_dir):
+    """The suite over an S3 copy of `data` on a loopback moto server against
+    local runs over the same files: both medians, the ratio, and per segment
+    the requests Seg made and the bytes it fetched (from SEG_TIMINGS)."""
+    import boto3
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, server)
+        env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ALLOW_HTTP="true",
+                   AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
+        s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id="bench", aws_secret_access_key="bench")
+        s3.create_bucket(Bucket="bench")
+        uploaded = 0
+        for root, _, files in os.walk(data):
+            for name in files:
+                path = os.path.join(root, name)
+                s3.upload_file(path, "bench", "data/" + os.path.relpath(path, data))
+                uploaded += os.path.getsize(path)
+        url = "s3://bench/data"
+        rows = []
+        bad = 0
+        cases = [(name, seg) for name, seg, _ in suite()]
+        cases.append(("20 segments, --all", many_segments(20)))
+        for name, seg in cases:
+            path = os.path.join(script_dir, "q.seg")
+            with open(path, "w") as f:
+                f.write(seg)
+            extra = ["--all"] if "--all" in name else []
+            local = [timed([args.seg, "run", path, "--data", data, "--as-of", AS_OF, "--format", "count", *extra])
+                     for _ in range(args.runs)]
+            remote = []
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                out = subprocess.run([args.seg, "run", path, "--data", url, "--as-of", AS_OF, "--format", "count",
+                                      *extra], capture_output=True, text=True, env=dict(env, SEG_TIMINGS="1"))
+                secs = time.perf_counter() - start
+                if out.returncode != 0:
+                    sys.exit(f"failed over {url}: {name}\n{out.stderr}")
+                stats = [l for l in out.stderr.splitlines() if "store so far" in l][-1]
+                requests = int(stats.split("store so far: ")[1].split()[0])
+                fetched = int(stats.split("), ")[1].split()[0])
+                remote.append((secs, out.stdout, requests, fetched))
+            if local[0][2] != remote[0][1]:
+                print(f"error: store: {name}: local counts {local[0][2].split()}, s3 {remote[0][1].split()}")
+                bad += 1
+            lt = statistics.median(r[0] for r in local)
+            rt = statistics.median(r[0] for r in remote)
+            rows.append((name, lt, rt, remote[0][2], remote[0][3]))
+        print(f"\n## Object store: moto's S3 server on loopback, {args.events:,} events, "
+              f"{uploaded / 2**20:.0f} MiB in the bucket\n")
+        print("| segment | local (s) | s3 (s) | s3/local | requests | MiB fetched |\n|---|---|---|---|---|---|")
+        for name, lt, rt, requests, fetched in rows:
+            print(f"| {name} | {lt:.3f} | {rt:.3f} | {rt / lt:.2f} | {requests} | {fetched / 2**20:.1f} |")
+        gm = statistics.geometric_mean([rt / lt for _, lt, rt, _, _ in rows])
+        print(f"\nGeometric mean s3/local: {gm:.2f}; worst: {max(rt / lt for _, lt, rt, _, _ in rows):.2f}.")
+        return bad
+    finally:
+        server.kill()
+        server.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=10_000_000)
@@ -619,6 +684,9 @@ def main():
     ap.add_argument("--cluster", action="store_true",
                     help="the suite on a loopback cluster (seg scheduler, two seg executors) against local runs, "
                          "on the first --layout")
+    ap.add_argument("--store", choices=["s3"], default=None,
+                    help="the suite over an S3 copy of the first --layout on a loopback moto server "
+                         "(pip install 'moto[server]') against local runs: times, requests, bytes fetched")
     args = ap.parse_args()
     layouts = LAYOUTS if args.layout == "all" else args.layout.split(",")
     for layout in layouts:
@@ -631,6 +699,14 @@ def main():
         return
     profiles = args.profiles or max(1000, args.events // 10)
     data = generated(args, args.events, profiles)
+    if args.store:
+        layout = layouts[0]
+        path = data if layout == "seg" else f"{data}-{layout}"
+        make_layout(layout, data, path)
+        bad = store_bench(args, path, script_dir)
+        if args.check and bad:
+            sys.exit(f"{bad} count disagreements between the store and local runs")
+        return
     if args.cluster:
         layout = layouts[0]
         path = data if layout == "seg" else f"{data}-{layout}"

@@ -20,7 +20,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::optimizer::{Optimizer, OptimizerRule};
 
 use crate::check::{ObjectIndex, Program};
-use crate::data::{load_objects, DataDir, DataError};
+use crate::data::{load_objects, remote, DataDir, DataError};
 use crate::plan::{segment_plan, segments_plan, PlanEnv};
 
 pub mod cluster;
@@ -86,6 +86,7 @@ impl Engine {
         // otherwise hold 30 counters per profile in every partition).
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
+            .with_object_store_registry(Arc::new(remote::Stores::default()))
             .build_arc()?;
         let scan_files = scan_files(&data)?;
         events_table::prime_metadata_cache(&runtime, &scan_files);
@@ -183,8 +184,11 @@ impl Engine {
     ) -> Result<Engine, DataError> {
         use ballista::extension::{SessionConfigExt, SessionContextExt};
         let (host, port) = cluster::scheduler_address(scheduler).map_err(DataError::new)?;
-        let root = std::path::absolute(root)
-            .map_err(|e| DataError::new(format!("{}: {e}", root.display())))?;
+        let root = match remote::url_of(root) {
+            Some(_) => root.to_path_buf(),
+            None => std::path::absolute(root)
+                .map_err(|e| DataError::new(format!("{}: {e}", root.display())))?,
+        };
         let data = DataDir::open(&root)?;
         if data.event_files.is_empty() {
             // No events, no work to share (and Ballista does not carry
@@ -230,12 +234,11 @@ impl Engine {
         ctx.register_table("events", Arc::clone(&events))?;
         let profiles = match &data.profiles {
             Some(path) => {
-                let io = |e: std::io::Error| DataError::new(format!("{}: {e}", path.display()));
-                let meta = std::fs::metadata(path).map_err(io)?;
+                let (size, modified) = crate::data::file_stat(path)?;
                 let file = cluster::TableFile {
                     path: path.clone(),
-                    size: meta.len(),
-                    modified: meta.modified().map_err(io)?,
+                    size,
+                    modified,
                 };
                 let table: Arc<dyn TableProvider> =
                     Arc::new(cluster::FilesTable::new(profiles_schema(), vec![file]));
@@ -415,6 +418,10 @@ impl Engine {
             );
             return err.with_message(text);
         }
+        if let Some(text) = remote::explain(&self.data.root, &err) {
+            // Not decoded again to find the place: it would fetch everything.
+            return err.with_message(text);
+        }
         if err.is_read_failure() {
             return self.located(err);
         }
@@ -511,8 +518,12 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("`{text}` is not a size (write 2G, 512M or a number of bytes)"))
 }
 
-/// A local file as DataFusion's listing tables name it.
+/// A file (local, or an object-store URL) as DataFusion's listing tables
+/// name it.
 fn file_url(f: &std::path::Path) -> Result<ListingTableUrl, DataError> {
+    if remote::url_of(f).is_some() {
+        return ListingTableUrl::parse(f.to_string_lossy()).map_err(DataError::from);
+    }
     let abs =
         std::path::absolute(f).map_err(|e| DataError::new(format!("{}: {e}", f.display())))?;
     ListingTableUrl::parse(abs.to_string_lossy()).map_err(DataError::from)
@@ -524,10 +535,11 @@ fn scan_files(data: &DataDir) -> Result<Vec<events_table::EventsFile>, DataError
         .iter()
         .zip(&data.file_footers)
         .map(|(file, footer)| {
-            let location = file_url(file)?.prefix().clone();
+            let url = file_url(file)?;
             Ok(events_table::EventsFile::new(
                 file.clone(),
-                location,
+                url.object_store(),
+                url.prefix().clone(),
                 footer.clone(),
             ))
         })

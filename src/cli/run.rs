@@ -173,7 +173,12 @@ fn run_inner(args: &RunArgs<'_>) -> Result<(), u8> {
     let start = std::time::Instant::now();
     let phase = |name: &str| {
         if timings {
-            eprintln!("[{:>8.1} ms] {name}", start.elapsed().as_secs_f64() * 1e3);
+            let ms = start.elapsed().as_secs_f64() * 1e3;
+            let store = seglang::data::remote::stats();
+            match store == Default::default() {
+                true => eprintln!("[{ms:>8.1} ms] {name}"),
+                false => eprintln!("[{ms:>8.1} ms] {name}; store so far: {store}"),
+            }
         }
     };
     let rt = runtime()?;

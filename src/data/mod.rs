@@ -4,6 +4,7 @@
 //! error that names the file, the column, and the expected and found types.
 
 mod objects;
+pub mod remote;
 
 use std::fmt;
 use std::fs::File;
@@ -14,6 +15,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::error::DataFusionError;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::file::metadata::ParquetMetaData;
+use datafusion::parquet::file::reader::{ChunkReader, Length};
 
 pub use objects::load_objects;
 
@@ -174,16 +176,71 @@ pub fn parquet_schema(path: &Path) -> Result<SchemaRef, DataError> {
 }
 
 /// A Parquet file's footer: its schemas and row groups, nothing of the data.
-fn footer(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, DataError> {
+fn footer(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<Reader>, DataError> {
     footer_of(open(path)?, path)
 }
 
-fn open(path: &Path) -> Result<File, DataError> {
-    File::open(path).map_err(|e| DataError::new(format!("{}: cannot open: {e}", path.display())))
+/// A file to read, local or in an object store (see [`remote`]).
+#[derive(Clone)]
+pub(crate) enum Reader {
+    Local(Arc<File>),
+    Remote(Arc<remote::RemoteFile>),
+}
+
+impl Length for Reader {
+    fn len(&self) -> u64 {
+        match self {
+            Reader::Local(f) => Length::len(&**f),
+            Reader::Remote(f) => f.len(),
+        }
+    }
+}
+
+impl ChunkReader for Reader {
+    type T = Box<dyn std::io::Read + Send>;
+
+    fn get_read(&self, start: u64) -> datafusion::parquet::errors::Result<Self::T> {
+        Ok(match self {
+            Reader::Local(f) => Box::new(ChunkReader::get_read(&**f, start)?),
+            Reader::Remote(f) => Box::new(f.get_read(start)?),
+        })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> datafusion::parquet::errors::Result<bytes::Bytes> {
+        match self {
+            Reader::Local(f) => ChunkReader::get_bytes(&**f, start, length),
+            Reader::Remote(f) => f.get_bytes(start, length),
+        }
+    }
+}
+
+/// The file at `path` (a local path or an object-store URL), with its size
+/// and the time it was last written.
+fn open_stat(path: &Path) -> Result<(Reader, u64, std::time::SystemTime), DataError> {
+    if remote::url_of(path).is_some() {
+        let (file, meta) = remote::RemoteFile::open_shared(path)?;
+        let modified = std::time::SystemTime::from(meta.last_modified);
+        return Ok((Reader::Remote(file), meta.size, modified));
+    }
+    let fail = |e: std::io::Error| DataError::new(format!("{}: cannot open: {e}", path.display()));
+    let file = File::open(path).map_err(fail)?;
+    let stat = file.metadata().map_err(fail)?;
+    let modified = stat.modified().unwrap_or(std::time::UNIX_EPOCH);
+    Ok((Reader::Local(Arc::new(file)), stat.len(), modified))
+}
+
+/// The size of the file at `path` (a local path or an object-store URL)
+/// and the time it was last written.
+pub fn file_stat(path: &Path) -> Result<(u64, std::time::SystemTime), DataError> {
+    open_stat(path).map(|(_, size, modified)| (size, modified))
+}
+
+fn open(path: &Path) -> Result<Reader, DataError> {
+    open_stat(path).map(|(reader, _, _)| reader)
 }
 
 /// The footer of `file`, opened from `path`.
-fn footer_of(file: File, path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, DataError> {
+fn footer_of(file: Reader, path: &Path) -> Result<ParquetRecordBatchReaderBuilder<Reader>, DataError> {
     ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
         DataError::new(format!(
             "{}: not a readable Parquet file: {e}",
@@ -225,7 +282,7 @@ pub(crate) fn unit_nanos(unit: &TimeUnit) -> i128 {
 }
 
 /// The span of `ts` in one file, from its row groups' statistics.
-fn file_ts_span(builder: &ParquetRecordBatchReaderBuilder<File>) -> FileSpan {
+fn file_ts_span(builder: &ParquetRecordBatchReaderBuilder<Reader>) -> FileSpan {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::compute::cast;
     use datafusion::arrow::datatypes::Int64Type;
@@ -338,34 +395,9 @@ pub struct DataDir {
 impl DataDir {
     /// Finds and validates the tables of `root`.
     pub fn open(root: &Path) -> Result<DataDir, DataError> {
-        if !root.is_dir() {
-            return Err(DataError::new(format!(
-                "{}: not a directory (expected a data directory with events/ or events.parquet)",
-                root.display()
-            )));
-        }
-        let dir = root.join("events");
-        let single = root.join("events.parquet");
-        let event_files = match (dir.is_dir(), single.is_file()) {
-            (true, true) => {
-                return Err(DataError::new(format!(
-                    "{}: has both events/ and events.parquet; keep only one",
-                    root.display()
-                )))
-            }
-            (true, false) => {
-                let mut files = Vec::new();
-                collect_parquet(&dir, &mut files)?;
-                files.sort();
-                files
-            }
-            (false, true) => vec![single],
-            (false, false) => {
-                return Err(DataError::new(format!(
-                "{}: no events table (expected events/ with *.parquet files, or events.parquet)",
-                root.display()
-            )))
-            }
+        let (event_files, profiles) = match remote::url_of(root) {
+            Some(_) => remote_tables(root)?,
+            None => local_tables(root)?,
         };
         let EventsSchema {
             schema: events_schema,
@@ -373,14 +405,10 @@ impl DataDir {
             read_schemas: file_read_schemas,
             footers: file_footers,
         } = events_schema(&event_files)?;
-        let profiles = root.join("profiles.parquet");
-        let profiles = if profiles.is_file() {
-            let schema = parquet_schema(&profiles)?;
-            validate(&profiles, &schema, &[("profile_id", Expect::Int64, true)])?;
-            Some(profiles)
-        } else {
-            None
-        };
+        if let Some(profiles) = &profiles {
+            let schema = parquet_schema(profiles)?;
+            validate(profiles, &schema, &[("profile_id", Expect::Int64, true)])?;
+        }
         Ok(DataDir {
             root: root.to_path_buf(),
             event_files,
@@ -444,6 +472,84 @@ impl DataDir {
     }
 }
 
+/// The events files and the profiles file of the local directory `root`.
+fn local_tables(root: &Path) -> Result<(Vec<PathBuf>, Option<PathBuf>), DataError> {
+    if !root.is_dir() {
+        return Err(DataError::new(format!(
+            "{}: not a directory (expected a data directory with events/ or events.parquet)",
+            root.display()
+        )));
+    }
+    let dir = root.join("events");
+    let single = root.join("events.parquet");
+    let event_files = match (dir.is_dir(), single.is_file()) {
+        (true, true) => return Err(both_events(root)),
+        (true, false) => {
+            let mut files = Vec::new();
+            collect_parquet(&dir, &mut files)?;
+            files.sort();
+            files
+        }
+        (false, true) => vec![single],
+        (false, false) => return Err(no_events(root)),
+    };
+    let profiles = root.join("profiles.parquet");
+    Ok((event_files, profiles.is_file().then_some(profiles)))
+}
+
+/// [`local_tables`] of a prefix in an object store: one listing of it.
+fn remote_tables(root: &Path) -> Result<(Vec<PathBuf>, Option<PathBuf>), DataError> {
+    let prefix = remote::Object::at(root)?;
+    let base = prefix.location.as_ref().trim_end_matches('/').to_string();
+    let relative = |meta: &object_store::ObjectMeta| -> Option<String> {
+        let full = meta.location.as_ref();
+        if base.is_empty() {
+            return Some(full.to_string());
+        }
+        full.strip_prefix(base.as_str())?.strip_prefix('/').map(str::to_string)
+    };
+    let mut events = Vec::new();
+    let (mut single, mut profiles) = (None, None);
+    for meta in prefix.list()?.iter() {
+        let Some(name) = relative(&meta) else { continue };
+        let url = prefix.url_of_location(&meta.location);
+        match name.as_str() {
+            "events.parquet" => single = Some(url),
+            "profiles.parquet" => profiles = Some(url),
+            _ => {
+                let Some(inside) = name.strip_prefix("events/") else { continue };
+                let hidden = inside
+                    .split('/')
+                    .any(|part| part.starts_with('_') || part.starts_with('.'));
+                if !hidden && inside.ends_with(".parquet") {
+                    events.push(url);
+                }
+            }
+        }
+    }
+    let event_files = match (events.is_empty(), single) {
+        (false, Some(_)) => return Err(both_events(root)),
+        (false, None) => events,
+        (true, Some(single)) => vec![single],
+        (true, None) => return Err(no_events(root)),
+    };
+    Ok((event_files, profiles))
+}
+
+fn both_events(root: &Path) -> DataError {
+    DataError::new(format!(
+        "{}: has both events/ and events.parquet; keep only one",
+        root.display()
+    ))
+}
+
+fn no_events(root: &Path) -> DataError {
+    DataError::new(format!(
+        "{}: no events table (expected events/ with *.parquet files, or events.parquet)",
+        root.display()
+    ))
+}
+
 /// The message a panic carried.
 pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     payload
@@ -459,9 +565,9 @@ fn decode_failure(path: &Path, schema: Option<&SchemaRef>) -> Option<String> {
     use datafusion::parquet::arrow::ProjectionMask;
 
     let shown = path.display();
-    let file = match File::open(path) {
+    let file = match open(path) {
         Ok(f) => f,
-        Err(e) => return Some(format!("{shown}: cannot open: {e}")),
+        Err(e) => return Some(e.message),
     };
     let mut options = ArrowReaderOptions::new();
     if let Some(schema) = schema {
@@ -476,14 +582,12 @@ fn decode_failure(path: &Path, schema: Option<&SchemaRef>) -> Option<String> {
         for column in 0..columns {
             let name = meta.parquet_schema().column(column).path().string();
             let place = format!("{shown}: column `{name}`, row group {group}");
-            let reader = file.try_clone().map_err(|e| e.to_string()).and_then(|f| {
-                ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta.clone())
-                    .with_row_groups(vec![group])
-                    .with_projection(ProjectionMask::leaves(meta.parquet_schema(), [column]))
-                    .with_batch_size(65_536)
-                    .build()
-                    .map_err(|e| e.to_string())
-            });
+            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file.clone(), meta.clone())
+                .with_row_groups(vec![group])
+                .with_projection(ProjectionMask::leaves(meta.parquet_schema(), [column]))
+                .with_batch_size(65_536)
+                .build()
+                .map_err(|e| e.to_string());
             let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 reader.and_then(|batches| {
                     batches
@@ -515,8 +619,7 @@ pub(crate) fn dense_range(path: &Path) -> Result<Option<(i64, i64)>, DataError> 
     use datafusion::parquet::file::statistics::Statistics;
 
     let err = |e: &dyn std::fmt::Display| DataError::new(format!("{}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(|e| err(&e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| err(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(open(path)?).map_err(|e| err(&e))?;
     let meta = builder.metadata().clone();
     let schema = builder.parquet_schema();
     let Some(index) = schema
@@ -651,21 +754,22 @@ type FooterFacts = (Footer, FileSpan);
 /// `files`.
 fn footers(files: &[PathBuf]) -> Vec<Result<FooterFacts, DataError>> {
     let read = |path: &PathBuf| {
-        let file = open(path)?;
-        let stat = file
-            .metadata()
-            .map_err(|e| DataError::new(format!("{}: cannot open: {e}", path.display())))?;
+        let (file, size, modified) = open_stat(path)?;
         footer_of(file, path).map(|f| {
             let footer = Footer {
                 schema: Arc::clone(f.schema()),
                 metadata: Arc::clone(f.metadata()),
-                size: stat.len(),
-                modified: stat.modified().unwrap_or(std::time::UNIX_EPOCH),
+                size,
+                modified,
             };
             (footer, file_ts_span(&f))
         })
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // A store's requests wait on the network, not on a core.
+    let threads = match files.first().and_then(|f| remote::url_of(f)) {
+        Some(_) => 16,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
     if files.len() < 8 || threads < 2 {
         return files.iter().map(read).collect();
     }

@@ -1,7 +1,6 @@
 //! The small dimension tables (campaigns, templates, tags, attributes) read
 //! into an [`ObjectIndex`].
 
-use std::fs::File;
 use std::path::Path;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
@@ -9,26 +8,41 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::{parquet_schema, validate, DataError, Expect};
+use super::{parquet_schema, remote, validate, DataError, Expect};
 use crate::check::ObjectIndex;
 use crate::syntax::ast::ObjectKind;
 
 /// Reads the dimension tables of a data directory. Absent tables are empty
 /// (and the warnings that need them are not given).
 pub fn load_objects(root: &Path) -> Result<ObjectIndex, DataError> {
-    if !root.is_dir() {
+    let remote = remote::url_of(root).is_some();
+    if remote {
+        // One listing says which tables there are (and errs for a missing
+        // bucket or refused credentials).
+        let listed = remote::Object::at(root)?.listing()?;
+        if listed.is_empty() {
+            return Err(DataError::new(format!(
+                "{}: no objects under this prefix",
+                root.display()
+            )));
+        }
+    } else if !root.is_dir() {
         return Err(DataError::new(format!(
             "{}: not a directory",
             root.display()
         )));
     }
+    let present = |path: &Path| match remote {
+        true => remote::exists(path),
+        false => Ok(path.is_file()),
+    };
     let mut index = ObjectIndex::default();
     for (kind, file, id_col) in [
         (ObjectKind::Campaign, "campaigns.parquet", "campaign_id"),
         (ObjectKind::Template, "templates.parquet", "template_id"),
     ] {
-        let path = root.join(file);
-        if !path.is_file() {
+        let path = remote::join(root, file);
+        if !present(&path)? {
             continue;
         }
         let objects = index.of_mut(kind);
@@ -58,8 +72,8 @@ pub fn load_objects(root: &Path) -> Result<ObjectIndex, DataError> {
         }
     }
 
-    let tags = root.join("tags.parquet");
-    if tags.is_file() {
+    let tags = remote::join(root, "tags.parquet");
+    if present(&tags)? {
         index.has_tags = true;
         let columns = [
             ("object", Expect::String, true),
@@ -88,8 +102,8 @@ pub fn load_objects(root: &Path) -> Result<ObjectIndex, DataError> {
         }
     }
 
-    let attributes = root.join("attributes.parquet");
-    if attributes.is_file() {
+    let attributes = remote::join(root, "attributes.parquet");
+    if present(&attributes)? {
         index.has_attributes = true;
         let columns = [
             ("object", Expect::String, true),
@@ -136,8 +150,7 @@ fn read(path: &Path, columns: &[(&str, Expect, bool)]) -> Result<Vec<RecordBatch
     let schema = parquet_schema(path)?;
     validate(path, &schema, columns)?;
     let io = |e: &dyn std::fmt::Display| DataError::new(format!("{}: {e}", path.display()));
-    let file = File::open(path).map_err(|e| io(&e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| io(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(super::open(path)?).map_err(|e| io(&e))?;
     let indices: Vec<usize> = columns
         .iter()
         .filter_map(|(name, _, _)| builder.schema().index_of(name).ok())

@@ -25,7 +25,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::datasource::file_format::FileFormatFactory;
-use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
 use datafusion::datasource::physical_plan::ParquetSource;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
@@ -93,7 +93,7 @@ pub struct FilesTable {
 /// One file of a [`FilesTable`].
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TableFile {
-    /// Absolute.
+    /// Absolute, or an object-store URL.
     pub path: PathBuf,
     pub size: u64,
     /// When it was last written, as the client saw it: with the size, what
@@ -112,9 +112,33 @@ impl FilesTable {
         FilesTable { schema, files }
     }
 
-    /// The file as the local object store names it, if this node sees it as
-    /// the client did.
+    /// The store the files are in: the local file system, or the bucket of
+    /// their URLs (which every node reaches with its own environment's
+    /// credentials).
+    fn store(&self) -> Result<ObjectStoreUrl> {
+        match self.files.first() {
+            Some(f) if crate::data::remote::url_of(&f.path).is_some() => {
+                let url = ListingTableUrl::parse(f.path.to_string_lossy())?;
+                Ok(url.object_store())
+            }
+            _ => Ok(ObjectStoreUrl::local_filesystem()),
+        }
+    }
+
+    /// The file as the object store names it, if this node sees it as the
+    /// client did. A file in an object store is named by its URL, and not
+    /// asked for again: a file deleted since is an error when it is read.
     fn located(&self, file: &TableFile) -> Result<PartitionedFile> {
+        if crate::data::remote::url_of(&file.path).is_some() {
+            let url = ListingTableUrl::parse(file.path.to_string_lossy())?;
+            return Ok(PartitionedFile::new_from_meta(object_store::ObjectMeta {
+                location: url.prefix().clone(),
+                last_modified: chrono::DateTime::<chrono::Utc>::from(file.modified),
+                size: file.size,
+                e_tag: None,
+                version: None,
+            }));
+        }
         let node = format!("the scheduler on {}", host_name());
         let meta = std::fs::metadata(&file.path).map_err(|e| {
             DataFusionError::Execution(format!(
@@ -180,7 +204,7 @@ impl TableProvider for FilesTable {
             .map(|f| self.located(f))
             .collect::<Result<Vec<_>>>()?;
         let source = ParquetSource::new(Arc::clone(&self.schema));
-        super::events_table::parquet_scan(state, source, files, projection, limit)
+        super::events_table::parquet_scan(state, self.store()?, source, files, projection, limit)
     }
 }
 
@@ -719,6 +743,7 @@ pub async fn serve_executor(
         let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
             .with_temp_file_path(spill_dir.clone())
             .with_cache_manager(caches)
+            .with_object_store_registry(Arc::new(crate::data::remote::Stores::default()))
             .build()?;
         runtime.register_object_store(
             ObjectStoreUrl::local_filesystem().as_ref(),

@@ -40,14 +40,21 @@ use crate::data::Footer;
 #[derive(Debug, Clone)]
 pub struct EventsFile {
     pub path: PathBuf,
+    /// The store it is in (the local file system, or a bucket).
+    pub store: ObjectStoreUrl,
     pub meta: ObjectMeta,
     pub footer: Footer,
 }
 
 impl EventsFile {
-    /// `location` is the object-store path of the file at `path` (as
-    /// `ListingTableUrl::prefix` gives it).
-    pub fn new(path: PathBuf, location: object_store::path::Path, footer: Footer) -> Self {
+    /// `location` is the object-store path of the file at `path` in
+    /// `store` (as `ListingTableUrl::prefix` and `object_store` give them).
+    pub fn new(
+        path: PathBuf,
+        store: ObjectStoreUrl,
+        location: object_store::path::Path,
+        footer: Footer,
+    ) -> Self {
         let meta = ObjectMeta {
             location,
             last_modified: DateTime::<Utc>::from(footer.modified),
@@ -55,12 +62,22 @@ impl EventsFile {
             e_tag: None,
             version: None,
         };
-        EventsFile { path, meta, footer }
+        EventsFile {
+            path,
+            store,
+            meta,
+            footer,
+        }
     }
 
     /// An error when the file is no longer the one whose footer was read
-    /// (its size or time changed): the footer would misread it.
+    /// (its size or time changed): the footer would misread it. A file in
+    /// an object store is not asked again (a request per file and query):
+    /// one deleted since is an error when it is read, naming it.
     fn check_unchanged(&self) -> Result<()> {
+        if self.store != ObjectStoreUrl::local_filesystem() {
+            return Ok(());
+        }
         let now = std::fs::metadata(&self.path)
             .map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.path.display())))?;
         if now.len() == self.footer.size && now.modified().ok() == Some(self.footer.modified) {
@@ -134,8 +151,12 @@ impl TableProvider for EventsTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let runtime = state.runtime_env();
+        let store = self
+            .files
+            .first()
+            .map_or_else(ObjectStoreUrl::local_filesystem, |f| f.store.clone());
         let reader = CachedParquetFileReaderFactory::new(
-            runtime.object_store(ObjectStoreUrl::local_filesystem())?,
+            runtime.object_store(&store)?,
             runtime.cache_manager.get_file_metadata_cache(),
         );
         let source = ParquetSource::new(Arc::clone(&self.schema))
@@ -148,14 +169,15 @@ impl TableProvider for EventsTable {
                 Ok(PartitionedFile::new_from_meta(f.meta.clone()))
             })
             .collect::<Result<_>>()?;
-        parquet_scan(state, source, files, projection, limit)
+        parquet_scan(state, store, source, files, projection, limit)
     }
 }
 
-/// A scan of local Parquet `files` with the session's Parquet options, in
-/// one group of files per target partition.
+/// A scan of Parquet `files` of `store` with the session's Parquet
+/// options, in one group of files per target partition.
 pub fn parquet_scan(
     state: &dyn Session,
+    store: ObjectStoreUrl,
     source: ParquetSource,
     files: Vec<PartitionedFile>,
     projection: Option<&Vec<usize>>,
@@ -168,7 +190,7 @@ pub fn parquet_scan(
     } else {
         FileGroup::new(files).split_files(partitions)
     };
-    let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+    let config = FileScanConfigBuilder::new(store, Arc::new(source))
         .with_file_groups(groups)
         .with_projection_indices(projection.cloned())?
         .with_limit(limit)

@@ -25,7 +25,7 @@ use datafusion::parquet::file::properties::WriterProperties;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::data::DataError;
+use crate::data::{remote, DataError};
 pub use dims::Dims;
 use funnel::Row;
 
@@ -135,6 +135,9 @@ pub fn generate(opts: &GenOptions) -> Result<GenSummary, DataError> {
     if opts.days == 0 {
         return Err(DataError::new("--days must be at least 1"));
     }
+    if remote::url_of(&opts.out).is_some() {
+        return generate_to_store(opts);
+    }
     prepare(&opts.out, opts.force)?;
     let dims = Dims::new(opts);
     dims.write(&opts.out, opts.profiles)?;
@@ -209,6 +212,49 @@ pub fn generate(opts: &GenOptions) -> Result<GenSummary, DataError> {
         campaigns: dims.campaigns.len(),
         templates: dims.templates.len(),
     })
+}
+
+/// [`generate`] to a prefix of an object store: the data set is written to
+/// a local staging directory, then uploaded (large files in multipart
+/// uploads). The prefix is checked first as a local `--out` is: empty, or
+/// holding only what `seg gen` writes and `--force`.
+fn generate_to_store(opts: &GenOptions) -> Result<GenSummary, DataError> {
+    let prefix = remote::Object::at(&opts.out)?;
+    let existing = prefix.list()?;
+    let base = prefix.location.as_ref().trim_end_matches('/');
+    let mut replaced = Vec::new();
+    for meta in existing.iter() {
+        let full = meta.location.as_ref();
+        let name = full
+            .strip_prefix(base)
+            .unwrap_or(full)
+            .trim_start_matches('/');
+        let first = name.split('/').next().unwrap_or(name);
+        if !opts.force {
+            return Err(DataError::new(format!(
+                "{}: is not empty; refusing to overwrite (use --force to replace an earlier `seg gen` output)",
+                opts.out.display()
+            )));
+        }
+        if !OUTPUTS.contains(&first) {
+            return Err(DataError::new(format!(
+                "{}: holds `{name}`, which `seg gen` did not write; refusing to replace it even with --force",
+                opts.out.display()
+            )));
+        }
+        replaced.push(meta.location.clone());
+    }
+    let staging = tempfile::tempdir()
+        .map_err(|e| DataError::new(format!("a staging directory for {}: {e}", opts.out.display())))?;
+    let local = GenOptions {
+        out: staging.path().join("data"),
+        force: false,
+        ..opts.clone()
+    };
+    let summary = generate(&local)?;
+    remote::delete(&prefix, replaced)?;
+    remote::upload_dir(&local.out, &prefix)?;
+    Ok(summary)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -2,40 +2,12 @@
 //! `seg executor` processes on loopback, against the same runs in one
 //! process.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{examples_dir, seg, seg_out};
-
-/// A port nobody listens on now (and, for executors, the one after it).
-fn free_port() -> u16 {
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
-}
-
-fn wait_for_port(port: u16, child: &mut Child, what: &str) {
-    let started = Instant::now();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited before listening: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{what} did not listen on {port} within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use crate::common::{examples_dir, free_port, seg, seg_out, wait_for_port};
 
 /// A scheduler and executors, killed when dropped.
 struct Cluster {

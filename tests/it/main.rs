@@ -22,4 +22,5 @@ mod repl;
 mod semantics;
 mod sql;
 mod sql_diff;
+mod store;
 mod writers;

@@ -1,0 +1,346 @@
+//! `--data s3://…`: the same answers from an S3-compatible server on
+//! loopback (moto's server mode, from PyPI, which `.ci/run` installs) as
+//! from the local copy, and the store's faults as errors naming the URL.
+//!
+//! One server serves the whole test process: its endpoint and credentials
+//! are set in this process's environment once (every `seg` started from
+//! here inherits them), and each test uses buckets of its own.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::common::{examples_dir, free_port, seg, seg_out, wait_for_port};
+
+/// A moto server, killed when the process ends (or when dropped).
+struct Moto {
+    port: u16,
+    child: Child,
+}
+
+impl Moto {
+    /// A server on a free port; `None` (the test is skipped) when moto is
+    /// not installed and `SEG_REQUIRE_ENGINES` is not 1.
+    fn start(env: &[(&str, &str)]) -> Option<Moto> {
+        let installed = Command::new("python3")
+            .args(["-c", "import moto.server"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            assert!(
+                !std::env::var("SEG_REQUIRE_ENGINES").is_ok_and(|v| v == "1"),
+                "moto is not installed (python3 -m pip install 'moto[server]')"
+            );
+            eprintln!("skipped: moto is not installed");
+            return None;
+        }
+        let port = free_port();
+        let mut child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto");
+        wait_for_port(port, &mut child, "moto");
+        Some(Moto { port, child })
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates `bucket` (moto takes an unsigned request).
+    fn create_bucket(&self, bucket: &str) {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            s,
+            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The process's server, with `AWS_*` set to reach it.
+fn server() -> Option<&'static Moto> {
+    static SERVER: OnceLock<Option<Moto>> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            let moto = Moto::start(&[])?;
+            for (key, value) in [
+                ("AWS_ENDPOINT_URL", moto.endpoint().as_str()),
+                ("AWS_ALLOW_HTTP", "true"),
+                ("AWS_ACCESS_KEY_ID", "seg-test"),
+                ("AWS_SECRET_ACCESS_KEY", "seg-test-secret"),
+                ("AWS_REGION", "us-east-1"),
+            ] {
+                std::env::set_var(key, value);
+            }
+            Some(moto)
+        })
+        .as_ref()
+}
+
+/// A copy of the local directory `dir` at `s3://bucket/prefix`.
+fn upload(moto: &Moto, dir: &Path, bucket: &str, prefix: &str) -> String {
+    moto.create_bucket(bucket);
+    let url = format!("s3://{bucket}/{prefix}");
+    let object = seglang::data::remote::Object::at(Path::new(&url)).unwrap();
+    let bytes = seglang::data::remote::upload_dir(dir, &object).unwrap();
+    assert!(bytes > 0);
+    url
+}
+
+fn scripts() -> Vec<String> {
+    let mut scripts: Vec<_> = std::fs::read_dir(examples_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect();
+    scripts.sort();
+    assert!(scripts.len() > 20, "the examples are there");
+    scripts
+}
+
+#[test]
+fn data_in_s3_gives_the_answers_of_the_local_copy() {
+    let Some(moto) = server() else { return };
+    let local = examples_dir().join("data");
+    let url = upload(moto, &local, "examples", "shop/v1");
+    let local = local.to_str().unwrap();
+
+    // Every example, every segment, in two formats; and `check`, which
+    // reads the dimension tables for its warnings.
+    for script in scripts() {
+        for format in ["table", "json"] {
+            let args = |data: &str| {
+                [
+                    "run", &script, "--data", data, "--all", "--as-of", "2026-11-01", "--format",
+                    format,
+                ]
+                .map(str::to_string)
+            };
+            let there = seg_out(&args(&url).each_ref().map(String::as_str));
+            let here = seg_out(&args(local).each_ref().map(String::as_str));
+            assert_eq!(there.0, 0, "{script}: {}", there.2);
+            assert_eq!(there, here, "{script} --format {format}");
+        }
+    }
+    let typo = "click.email at_least 1 in campaigns \"Black Fridya\" last 90d";
+    let there = seg_out(&["check", "-e", typo, "--data", &url]);
+    let here = seg_out(&["check", "-e", typo, "--data", local]);
+    assert!(there.2.contains("W00"), "{}", there.2);
+    assert_eq!(there.2, here.2);
+
+    // The differential corpus over the SQL tests' data (Hive folders,
+    // edge cases of every kind), from the library.
+    let corpus = crate::sql_diff::data(7, crate::sql_diff::Universe::Listed);
+    let corpus_url = upload(moto, corpus.path(), "corpus", "");
+    let before = seglang::data::remote::stats();
+    let remote = seglang::Engine::open(Path::new(&corpus_url)).unwrap();
+    let opened = seglang::data::remote::stats();
+    let files = walk(corpus.path());
+    // One listing, and one read per file (its tail, with the footer).
+    assert_eq!(opened.lists - before.lists, 1, "{opened:?} after {before:?}");
+    assert!(
+        opened.gets - before.gets <= files as u64 && opened.heads == before.heads,
+        "{files} files: {opened:?} after {before:?}"
+    );
+    let local_engine = seglang::Engine::open(corpus.path()).unwrap();
+    let as_of = seglang::syntax::literal::parse_datetime("2026-11-01T00:00:00Z").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cases = crate::sql_diff::random_scripts(13, 60, remote.objects());
+    for script in &cases {
+        let program = seglang::compile(script, Some(remote.objects()))
+            .unwrap()
+            .program;
+        let all: Vec<usize> = (0..program.segments.len()).collect();
+        assert_eq!(
+            rt.block_on(remote.run_many(&program, &all, as_of)).unwrap(),
+            rt.block_on(local_engine.run_many(&program, &all, as_of))
+                .unwrap(),
+            "{script}"
+        );
+    }
+}
+
+/// The files below `dir`.
+fn walk(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { walk(&p) } else { 1 })
+        .sum()
+}
+
+#[test]
+fn seg_gen_writes_to_a_store() {
+    let Some(moto) = server() else { return };
+    moto.create_bucket("generated");
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local");
+    let local = local.to_str().unwrap();
+    let url = "s3://generated/sets/small";
+    let gen = |out: &str, force: bool| {
+        let mut args = vec![
+            "gen",
+            "--out",
+            out,
+            "--profiles",
+            "2000",
+            "--events",
+            "60000",
+            "--days",
+            "20",
+            "--seed",
+            "5",
+        ];
+        if force {
+            args.push("--force");
+        }
+        seg_out(&args)
+    };
+    let made = gen(url, false);
+    assert_eq!(made.0, 0, "{}", made.2);
+    assert!(made.2.contains(url), "{}", made.2);
+    assert_eq!(gen(local, false).0, 0);
+    let script = examples_dir().join("retargeting.seg");
+    let script = script.to_str().unwrap();
+    let run = |data: &str| seg_out(&["run", script, "--data", data, "--all", "--as-of", "2026-11-01"]);
+    let there = run(url);
+    assert_eq!(there.0, 0, "{}", there.2);
+    assert_eq!(there, run(local));
+
+    // As a local --out: not over data without --force, and with it only
+    // over what `seg gen` wrote.
+    let again = gen(url, false);
+    assert_eq!(again.0, 2);
+    assert!(again.2.contains("not empty") && again.2.contains(url), "{}", again.2);
+    assert_eq!(gen(url, true).0, 0);
+    assert_eq!(run(url), run(local));
+}
+
+#[test]
+fn a_file_deleted_after_listing_is_an_error_naming_it() {
+    let Some(moto) = server() else { return };
+    let url = upload(moto, &examples_dir().join("data"), "vanishing", "d");
+    let engine = seglang::Engine::open(Path::new(&url)).unwrap();
+    let gone = format!("{url}/events/part-00002.parquet");
+    let object = seglang::data::remote::Object::at(Path::new(&gone)).unwrap();
+    seglang::data::remote::delete(&object, vec![object.location.clone()]).unwrap();
+    let program = seglang::compile("click.email at_least 1 last 30d", None).unwrap().program;
+    let as_of = seglang::syntax::literal::parse_datetime("2026-11-01T00:00:00Z").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let err = rt.block_on(engine.run(&program, 0, as_of)).unwrap_err();
+    assert!(
+        err.message.contains(&gone) && err.message.contains("not found"),
+        "{}",
+        err.message
+    );
+}
+
+/// Runs `seg` with `env` over the environment; (code, stderr, seconds).
+fn seg_with(env: &[(&str, &str)], args: &[&str]) -> (i32, String, f64) {
+    let started = Instant::now();
+    let out = seg().envs(env.iter().copied()).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        started.elapsed().as_secs_f64(),
+    )
+}
+
+#[test]
+fn the_stores_faults_are_errors_naming_the_url() {
+    let Some(moto) = server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("ids.csv");
+    let output = output.to_str().unwrap();
+    let run = |env: &[(&str, &str)], data: &str| {
+        let got = seg_with(
+            env,
+            &[
+                "run",
+                "-e",
+                "click.email at_least 1 last 30d",
+                "--data",
+                data,
+                "--format",
+                "csv",
+                "--output",
+                output,
+            ],
+        );
+        assert!(!Path::new(output).exists(), "nothing is written");
+        got
+    };
+
+    // A bucket that is not there.
+    let (code, err, _) = run(&[], "s3://no-such-bucket/data");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("s3://no-such-bucket/data") && err.contains("NoSuchBucket"),
+        "{err}"
+    );
+
+    // A prefix with nothing under it.
+    moto.create_bucket("empty");
+    let (code, err, _) = run(&[], "s3://empty/nothing");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("s3://empty/nothing") && err.contains("no events table"), "{err}");
+
+    // Credentials the store refuses: a server that checks them.
+    if let Some(strict) = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]) {
+        let endpoint = strict.endpoint();
+        let (code, err, _) = run(&[("AWS_ENDPOINT_URL", &endpoint)], "s3://locked/data");
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("s3://locked/data") && err.contains("403"),
+            "{err}"
+        );
+    }
+
+    // A server that takes the connection and never answers: bounded by the
+    // request timeout (and the retries).
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", stall.local_addr().unwrap());
+    // Connections are held (never answered) for a minute, then the
+    // thread ends.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        stall.set_nonblocking(true).unwrap();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            match stall.accept() {
+                Ok((s, _)) => held.push(s),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    let (code, err, seconds) = run(
+        &[("AWS_ENDPOINT_URL", &endpoint), ("AWS_TIMEOUT", "1s")],
+        "s3://stalled/data",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("s3://stalled/data") && err.to_lowercase().contains("timed out"),
+        "{err}"
+    );
+    assert!(seconds < 45.0, "{seconds} s");
+}
