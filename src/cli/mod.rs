@@ -54,7 +54,8 @@ enum Command {
         /// Check this expression (too).
         #[arg(short = 'e', long = "expr", value_name = "EXPR")]
         expr: Option<String>,
-        /// A data directory: also warn about unknown campaigns, templates, tags and attributes.
+        /// A data directory (or an object-store URL: s3://bucket/prefix, gs://…, az://…, https://…): also warn about unknown campaigns, templates, tags and
+        /// attributes.
         #[arg(long)]
         data: Option<PathBuf>,
         /// How to print diagnostics.
@@ -90,7 +91,7 @@ enum Command {
         /// Run this expression instead of a file.
         #[arg(short = 'e', long = "expr", value_name = "EXPR")]
         expr: Option<String>,
-        /// The data directory (SPEC §5 layout).
+        /// The data directory (SPEC §5 layout) (or an object-store URL: s3://bucket/prefix, gs://…, az://…, https://…).
         #[arg(long)]
         data: PathBuf,
         /// The segment to run, when the script defines several.
@@ -149,7 +150,7 @@ enum Command {
     },
     /// Generate a deterministic synthetic data set (SPEC §5 layout).
     Gen {
-        /// The output directory.
+        /// The output directory, or an object-store URL (s3://bucket/prefix …).
         #[arg(long)]
         out: PathBuf,
         /// Number of profiles.
@@ -180,7 +181,7 @@ enum Command {
     },
     /// Explore segments interactively.
     Repl {
-        /// A data directory to query.
+        /// A data directory to query (or an object-store URL: s3://bucket/prefix, gs://…, az://…, https://…).
         #[arg(long)]
         data: Option<PathBuf>,
         /// Run queries on the Ballista cluster at df://HOST:PORT.
@@ -209,7 +210,8 @@ enum Command {
         /// The SQL dialect for `--emit sql` (default: datafusion).
         #[arg(long, value_enum)]
         dialect: Option<run::SqlDialect>,
-        /// The data directory: needed for `plan` and `physical`; for `sql`, tailors the SQL
+        /// The data directory (or an object-store URL): needed for `plan` and `physical`; for
+        /// `sql`, tailors the SQL
         /// to the tables present and the type of `ts`.
         #[arg(long)]
         data: Option<PathBuf>,

@@ -184,7 +184,7 @@ fn footer(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<Reader>, DataEr
 #[derive(Clone)]
 pub(crate) enum Reader {
     Local(Arc<File>),
-    Remote(Arc<remote::RemoteFile>),
+    Remote(remote::RemoteFile),
 }
 
 impl Length for Reader {
@@ -202,14 +202,18 @@ impl ChunkReader for Reader {
     fn get_read(&self, start: u64) -> datafusion::parquet::errors::Result<Self::T> {
         Ok(match self {
             Reader::Local(f) => Box::new(ChunkReader::get_read(&**f, start)?),
-            Reader::Remote(f) => Box::new(f.get_read(start)?),
+            Reader::Remote(f) => Box::new(ChunkReader::get_read(f, start)?),
         })
     }
 
-    fn get_bytes(&self, start: u64, length: usize) -> datafusion::parquet::errors::Result<bytes::Bytes> {
+    fn get_bytes(
+        &self,
+        start: u64,
+        length: usize,
+    ) -> datafusion::parquet::errors::Result<bytes::Bytes> {
         match self {
             Reader::Local(f) => ChunkReader::get_bytes(&**f, start, length),
-            Reader::Remote(f) => f.get_bytes(start, length),
+            Reader::Remote(f) => ChunkReader::get_bytes(f, start, length),
         }
     }
 }
@@ -239,9 +243,22 @@ fn open(path: &Path) -> Result<Reader, DataError> {
     open_stat(path).map(|(reader, _, _)| reader)
 }
 
-/// The footer of `file`, opened from `path`.
-fn footer_of(file: Reader, path: &Path) -> Result<ParquetRecordBatchReaderBuilder<Reader>, DataError> {
-    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
+/// The footer of `file`, opened from `path`. A file in a store comes with
+/// its page index (which sits before the footer, usually in the bytes
+/// fetched with it): DataFusion's reader, which finds the footer in its
+/// cache, would otherwise fetch the index with a request of its own.
+fn footer_of(
+    file: Reader,
+    path: &Path,
+) -> Result<ParquetRecordBatchReaderBuilder<Reader>, DataError> {
+    use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
+    use datafusion::parquet::file::metadata::PageIndexPolicy;
+    let policy = match file {
+        Reader::Remote(_) => PageIndexPolicy::Optional,
+        Reader::Local(_) => PageIndexPolicy::Skip,
+    };
+    let options = ArrowReaderOptions::new().with_page_index_policy(policy);
+    ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).map_err(|e| {
         DataError::new(format!(
             "{}: not a readable Parquet file: {e}",
             path.display()
@@ -506,18 +523,24 @@ fn remote_tables(root: &Path) -> Result<(Vec<PathBuf>, Option<PathBuf>), DataErr
         if base.is_empty() {
             return Some(full.to_string());
         }
-        full.strip_prefix(base.as_str())?.strip_prefix('/').map(str::to_string)
+        full.strip_prefix(base.as_str())?
+            .strip_prefix('/')
+            .map(str::to_string)
     };
     let mut events = Vec::new();
     let (mut single, mut profiles) = (None, None);
     for meta in prefix.list()?.iter() {
-        let Some(name) = relative(&meta) else { continue };
+        let Some(name) = relative(&meta) else {
+            continue;
+        };
         let url = prefix.url_of_location(&meta.location);
         match name.as_str() {
             "events.parquet" => single = Some(url),
             "profiles.parquet" => profiles = Some(url),
             _ => {
-                let Some(inside) = name.strip_prefix("events/") else { continue };
+                let Some(inside) = name.strip_prefix("events/") else {
+                    continue;
+                };
                 let hidden = inside
                     .split('/')
                     .any(|part| part.starts_with('_') || part.starts_with('.'));
@@ -582,12 +605,13 @@ fn decode_failure(path: &Path, schema: Option<&SchemaRef>) -> Option<String> {
         for column in 0..columns {
             let name = meta.parquet_schema().column(column).path().string();
             let place = format!("{shown}: column `{name}`, row group {group}");
-            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file.clone(), meta.clone())
-                .with_row_groups(vec![group])
-                .with_projection(ProjectionMask::leaves(meta.parquet_schema(), [column]))
-                .with_batch_size(65_536)
-                .build()
-                .map_err(|e| e.to_string());
+            let reader =
+                ParquetRecordBatchReaderBuilder::new_with_metadata(file.clone(), meta.clone())
+                    .with_row_groups(vec![group])
+                    .with_projection(ProjectionMask::leaves(meta.parquet_schema(), [column]))
+                    .with_batch_size(65_536)
+                    .build()
+                    .map_err(|e| e.to_string());
             let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 reader.and_then(|batches| {
                     batches

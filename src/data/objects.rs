@@ -150,7 +150,8 @@ fn read(path: &Path, columns: &[(&str, Expect, bool)]) -> Result<Vec<RecordBatch
     let schema = parquet_schema(path)?;
     validate(path, &schema, columns)?;
     let io = |e: &dyn std::fmt::Display| DataError::new(format!("{}: {e}", path.display()));
-    let builder = ParquetRecordBatchReaderBuilder::try_new(super::open(path)?).map_err(|e| io(&e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(super::open(path)?).map_err(|e| io(&e))?;
     let indices: Vec<usize> = columns
         .iter()
         .filter_map(|(name, _, _)| builder.schema().index_of(name).ok())

@@ -516,6 +516,12 @@ pub struct Stats {
     pub bytes: u64,
 }
 
+/// Whether every request is printed on stderr (`SEG_STORE_TRACE=1`).
+fn trace() -> bool {
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("SEG_STORE_TRACE").is_some_and(|v| v == "1"))
+}
+
 static GETS: AtomicU64 = AtomicU64::new(0);
 static HEADS: AtomicU64 = AtomicU64::new(0);
 static LISTS: AtomicU64 = AtomicU64::new(0);
@@ -615,10 +621,14 @@ impl ObjectStore for Counted {
                 HEADS.fetch_add(1, Ordering::Relaxed);
             }
             Some(body) => {
+                if trace() {
+                    eprintln!("store: GET {} {:?}", got.meta.location, got.range);
+                }
                 GETS.fetch_add(1, Ordering::Relaxed);
                 BYTES.fetch_add(body.len() as u64, Ordering::Relaxed);
-                got.payload =
-                    GetResultPayload::Stream(futures::stream::once(async move { Ok(body) }).boxed());
+                got.payload = GetResultPayload::Stream(
+                    futures::stream::once(async move { Ok(body) }).boxed(),
+                );
             }
         }
         Ok(got)
@@ -704,21 +714,44 @@ impl ObjectStoreRegistry for Stores {
 }
 
 /// A file in a store, read as the synchronous Parquet reader reads a local
-/// one: ranged GETs, and its last [`TAIL`] bytes (the footer) fetched once.
-pub struct RemoteFile {
+/// one: its last [`TAIL`] bytes (the footer) fetched once, and other reads
+/// in aligned blocks of [`BLOCK`] bytes of which the last [`RECENT`] are
+/// kept. The reader asks for a row group's column chunk at a time (a
+/// profiles file of a million ids has a hundred); in blocks, a file read
+/// from start to end costs a request per block, not per chunk, and no byte
+/// twice.
+#[derive(Clone)]
+pub struct RemoteFile(Arc<RemoteInner>);
+
+/// What a [`RemoteFile`] and the readers of it share.
+pub struct RemoteInner {
     object: Object,
     size: u64,
     tail: OnceLock<Bytes>,
+    recent: Mutex<std::collections::VecDeque<(u64, Bytes)>>,
 }
+
+impl std::ops::Deref for RemoteFile {
+    type Target = RemoteInner;
+
+    fn deref(&self) -> &RemoteInner {
+        &self.0
+    }
+}
+
+/// See [`RemoteFile`].
+pub const BLOCK: u64 = 1 << 20;
+const RECENT: usize = 8;
 
 impl RemoteFile {
     /// The object `meta` describes.
     pub fn new(object: Object, size: u64) -> Self {
-        RemoteFile {
+        RemoteFile(Arc::new(RemoteInner {
             object,
             size,
             tail: OnceLock::new(),
-        }
+            recent: Mutex::new(Default::default()),
+        }))
     }
 
     /// The object at `path`, or an error naming it when there is none.
@@ -738,8 +771,8 @@ impl RemoteFile {
     /// dimension tables are opened more than once (their schema, then their
     /// rows), and their footers are fetched once. Keeps the last
     /// [`SHARED_FILES`] files opened.
-    pub fn open_shared(path: &Path) -> Result<(Arc<RemoteFile>, ObjectMeta), DataError> {
-        type Shared = Vec<(String, Arc<RemoteFile>, ObjectMeta)>;
+    pub fn open_shared(path: &Path) -> Result<(RemoteFile, ObjectMeta), DataError> {
+        type Shared = Vec<(String, RemoteFile, ObjectMeta)>;
         static SHARED: OnceLock<Mutex<Shared>> = OnceLock::new();
         let (file, meta) = RemoteFile::open(path)?;
         let key = format!("{}@{}@{:?}", file.object.url, meta.size, meta.last_modified);
@@ -748,20 +781,78 @@ impl RemoteFile {
             .lock()
             .map_err(|_| DataError::new("the shared remote files are poisoned"))?;
         if let Some((_, file, meta)) = shared.iter().find(|(k, _, _)| *k == key) {
-            return Ok((Arc::clone(file), meta.clone()));
+            return Ok((file.clone(), meta.clone()));
         }
-        let file = Arc::new(file);
         if shared.len() == SHARED_FILES {
             shared.remove(0);
         }
-        shared.push((key, Arc::clone(&file), meta.clone()));
+        shared.push((key, file.clone(), meta.clone()));
         Ok((file, meta))
     }
+}
 
+impl RemoteInner {
     fn fetch(&self, range: Range<u64>) -> Result<Bytes, ParquetError> {
         let (store, location) = (Arc::clone(&self.object.store), self.object.location.clone());
         block_on(async move { store.get_range(&location, range).await })
             .map_err(|e| ParquetError::External(Box::new(self.object.error(&e))))
+    }
+
+    /// Block `index` (the last one is short), from the kept ones or the
+    /// store.
+    fn block(&self, index: u64) -> Result<Bytes, ParquetError> {
+        let kept = |recent: &std::collections::VecDeque<(u64, Bytes)>| {
+            recent
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map(|(_, b)| b.clone())
+        };
+        if let Some(block) = self.recent.lock().ok().and_then(|r| kept(&r)) {
+            return Ok(block);
+        }
+        let start = index * BLOCK;
+        let block = self.fetch(start..(start + BLOCK).min(self.size))?;
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back((index, block.clone()));
+        }
+        Ok(block)
+    }
+
+    /// `start..end` (within the file) from the tail or the blocks.
+    fn read(&self, start: u64, end: u64) -> Result<Bytes, ParquetError> {
+        let tail_start = self.size.saturating_sub(TAIL);
+        if start >= tail_start {
+            let tail = match self.tail.get() {
+                Some(tail) => tail,
+                None => {
+                    let fetched = self.fetch(tail_start..self.size)?;
+                    self.tail.get_or_init(|| fetched)
+                }
+            };
+            return Ok(tail.slice((start - tail_start) as usize..(end - tail_start) as usize));
+        }
+        let (first, last) = (start / BLOCK, end.saturating_sub(1) / BLOCK);
+        if first == last {
+            let block = self.block(first)?;
+            let at = (first * BLOCK) as usize;
+            return Ok(block.slice(start as usize - at..end as usize - at));
+        }
+        // Across blocks: a chunk larger than a block is fetched whole.
+        if end - start > BLOCK {
+            return self.fetch(start..end);
+        }
+        let mut joined = Vec::with_capacity((end - start) as usize);
+        for index in first..=last {
+            let block = self.block(index)?;
+            let at = index * BLOCK;
+            let from = start.max(at) - at;
+            let to = end.min(at + block.len() as u64) - at;
+            joined.extend_from_slice(&block[from as usize..to as usize]);
+        }
+        Ok(Bytes::from(joined))
     }
 }
 
@@ -771,13 +862,49 @@ impl Length for RemoteFile {
     }
 }
 
+/// A [`RemoteFile`] read from an offset on, a block at a time as it is
+/// read (not to the end of the file at once).
+pub struct RemoteRead {
+    file: RemoteFile,
+    at: u64,
+    buffer: Bytes,
+}
+
+impl std::io::Read for RemoteRead {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.buffer.is_empty() {
+            if self.at >= self.file.size {
+                return Ok(0);
+            }
+            let end = ((self.at / BLOCK + 1) * BLOCK).min(self.file.size);
+            self.buffer = self
+                .file
+                .read(self.at, end)
+                .map_err(std::io::Error::other)?;
+            self.at = end;
+        }
+        let n = out.len().min(self.buffer.len());
+        out[..n].copy_from_slice(&self.buffer[..n]);
+        self.buffer.advance(n);
+        Ok(n)
+    }
+}
+
 impl ChunkReader for RemoteFile {
-    type T = bytes::buf::Reader<Bytes>;
+    type T = RemoteRead;
 
     fn get_read(&self, start: u64) -> datafusion::parquet::errors::Result<Self::T> {
-        let length = usize::try_from(self.size.saturating_sub(start))
-            .map_err(|e| ParquetError::External(Box::new(e)))?;
-        Ok(self.get_bytes(start, length)?.reader())
+        if start > self.size {
+            return Err(ParquetError::EOF(format!(
+                "{}: offset {start} is past the end ({} bytes)",
+                self.object.url, self.size
+            )));
+        }
+        Ok(RemoteRead {
+            file: self.clone(),
+            at: start,
+            buffer: Bytes::new(),
+        })
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> datafusion::parquet::errors::Result<Bytes> {
@@ -790,19 +917,7 @@ impl ChunkReader for RemoteFile {
                     self.object.url, self.size
                 ))
             })?;
-        let tail_start = self.size.saturating_sub(TAIL);
-        if start < tail_start {
-            return self.fetch(start..end);
-        }
-        let tail = match self.tail.get() {
-            Some(tail) => tail,
-            None => {
-                let fetched = self.fetch(tail_start..self.size)?;
-                self.tail.get_or_init(|| fetched)
-            }
-        };
-        let from = (start - tail_start) as usize;
-        Ok(tail.slice(from..from + length))
+        self.read(start, end)
     }
 }
 
@@ -822,7 +937,13 @@ mod tests {
         ] {
             assert!(url_of(Path::new(remote)).is_some(), "{remote}");
         }
-        for local in ["examples/data", "/tmp/s3", "ftp://host/x", "./s3:/b", "C:/x"] {
+        for local in [
+            "examples/data",
+            "/tmp/s3",
+            "ftp://host/x",
+            "./s3:/b",
+            "C:/x",
+        ] {
             assert!(url_of(Path::new(local)).is_none(), "{local}");
         }
         assert_eq!(
@@ -836,10 +957,11 @@ mod tests {
     }
 
     #[test]
-    fn footers_come_from_one_ranged_read_of_the_tail() {
+    fn reads_come_from_the_tail_and_from_blocks_each_fetched_once() {
         // An in-memory store behind the same reader.
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-        let data: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
+        let len = 3 * BLOCK as usize + 500_000;
+        let data: Vec<u8> = (0..=250u8).cycle().take(len).collect();
         let location = ObjectPath::from("d/f.bin");
         {
             let (store, location, data) = (Arc::clone(&store), location.clone(), data.clone());
@@ -851,21 +973,55 @@ mod tests {
             store_url: ObjectStoreUrl::parse("memory://x").unwrap(),
             location,
         };
-        let file = RemoteFile::new(object, data.len() as u64);
-        let before = stats().gets;
-        assert_eq!(file.get_bytes(199_992, 8).unwrap().as_ref(), &data[199_992..]);
+        let file = RemoteFile::new(object, len as u64);
+        // (Other tests of this process may fetch too: count this file's.)
+        let gets = || stats().gets;
+        let before = gets();
         assert_eq!(
-            file.get_bytes(150_000, 100).unwrap().as_ref(),
-            &data[150_000..150_100]
+            file.get_bytes(len as u64 - 8, 8).unwrap().as_ref(),
+            &data[len - 8..]
+        );
+        assert_eq!(
+            file.get_bytes(len as u64 - 30_000, 100).unwrap().as_ref(),
+            &data[len - 30_000..len - 29_900]
         );
         // Both from the tail: one GET.
-        assert_eq!(stats().gets - before, 1);
-        assert_eq!(file.get_bytes(10, 5).unwrap().as_ref(), &data[10..15]);
+        assert_eq!(gets() - before, 1);
+        // A hundred chunks read in order, each as the page reader reads
+        // it: four blocks in all.
+        let before = gets();
+        let step = (3 * BLOCK as usize) / 100;
+        for i in 0..100 {
+            let at = i * step;
+            let mut chunk = vec![0; step];
+            std::io::Read::read_exact(&mut file.get_read(at as u64).unwrap(), &mut chunk).unwrap();
+            assert_eq!(chunk, &data[at..at + step], "chunk {i}");
+            let bytes = file.get_bytes(at as u64, 10).unwrap();
+            assert_eq!(bytes.as_ref(), &data[at..at + 10]);
+        }
+        assert!(gets() - before <= 4, "{} GETs", gets() - before);
+        // Across two blocks, and larger than a block.
+        let edge = BLOCK as usize - 10;
+        assert_eq!(
+            file.get_bytes(edge as u64, 20).unwrap().as_ref(),
+            &data[edge..edge + 20]
+        );
+        assert_eq!(
+            file.get_bytes(1000, 2 * BLOCK as usize).unwrap().as_ref(),
+            &data[1000..1000 + 2 * BLOCK as usize]
+        );
         let mut rest = Vec::new();
-        std::io::Read::read_to_end(&mut file.get_read(199_000).unwrap(), &mut rest).unwrap();
-        assert_eq!(rest, &data[199_000..]);
-        let err = file.get_bytes(199_999, 2).unwrap_err().to_string();
-        assert!(err.contains("memory://x/d/f.bin") && err.contains("past the end"), "{err}");
+        std::io::Read::read_to_end(
+            &mut file.get_read(len as u64 - 1_500_000).unwrap(),
+            &mut rest,
+        )
+        .unwrap();
+        assert_eq!(rest, &data[len - 1_500_000..]);
+        let err = file.get_bytes(len as u64 - 1, 2).unwrap_err().to_string();
+        assert!(
+            err.contains("memory://x/d/f.bin") && err.contains("past the end"),
+            "{err}"
+        );
     }
 
     #[test]

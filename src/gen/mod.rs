@@ -244,8 +244,12 @@ fn generate_to_store(opts: &GenOptions) -> Result<GenSummary, DataError> {
         }
         replaced.push(meta.location.clone());
     }
-    let staging = tempfile::tempdir()
-        .map_err(|e| DataError::new(format!("a staging directory for {}: {e}", opts.out.display())))?;
+    let staging = tempfile::tempdir().map_err(|e| {
+        DataError::new(format!(
+            "a staging directory for {}: {e}",
+            opts.out.display()
+        ))
+    })?;
     let local = GenOptions {
         out: staging.path().join("data"),
         force: false,

@@ -103,9 +103,52 @@ fn benchmark_harness_on_a_cluster_agrees_with_local_runs() {
     let Some(python) = python("the cluster benchmark smoke run") else {
         return;
     };
+    let stdout = small_bench(&python, "--cluster");
+    for row in [
+        "| 30 conditions |",
+        "| 20 segments, --all |",
+        "Geometric mean cluster/local",
+    ] {
+        assert!(stdout.contains(row), "no {row}:\n{stdout}");
+    }
+    assert!(stdout.contains("executor 1"), "{stdout}");
+}
+
+/// `bench/run.py --store s3`, tiny: the suite over an S3 copy of Spark's
+/// layout on a loopback moto server against local runs, every count equal,
+/// with the requests made.
+#[test]
+fn benchmark_harness_over_s3_agrees_with_local_runs() {
+    let Some(python) = python("the object-store benchmark smoke run") else {
+        return;
+    };
+    let moto = Command::new(&python)
+        .args(["-c", "import moto.server, boto3"])
+        .output();
+    if !moto.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var("SEG_REQUIRE_ENGINES").ok().as_deref() != Some("1"),
+            "moto is not installed (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED the object-store benchmark smoke run: moto is not installed");
+        return;
+    }
+    let stdout = small_bench(&python, "--store=s3");
+    for row in [
+        "| 30 conditions |",
+        "| 20 segments, --all |",
+        "Geometric mean s3/local",
+    ] {
+        assert!(stdout.contains(row), "no {row}:\n{stdout}");
+    }
+}
+
+/// `bench/run.py` with `mode` at 100 000 events over Spark's layout, once
+/// each, with `--check`; its standard output.
+fn small_bench(python: &str, mode: &str) -> String {
     let out_dir = tempfile::tempdir().expect("tempdir");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/run.py");
-    let out = Command::new(&python)
+    let out = Command::new(python)
         .arg(script)
         .args([
             "--events",
@@ -115,7 +158,7 @@ fn benchmark_harness_on_a_cluster_agrees_with_local_runs() {
             "--threads",
             "2",
             "--check",
-            "--cluster",
+            mode,
             "--layout",
             "spark",
         ])
@@ -125,18 +168,11 @@ fn benchmark_harness_on_a_cluster_agrees_with_local_runs() {
         .arg(out_dir.path())
         .output()
         .expect("run bench/run.py");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "bench/run.py --cluster failed:\n{stdout}\n{stderr}"
+        "bench/run.py {mode} failed:\n{stdout}\n{stderr}"
     );
-    for row in [
-        "| 30 conditions |",
-        "| 20 segments, --all |",
-        "Geometric mean cluster/local",
-    ] {
-        assert!(stdout.contains(row), "no {row}:\n{stdout}");
-    }
-    assert!(stdout.contains("executor 1"), "{stdout}");
+    stdout
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::common::{examples_dir, free_port, seg, seg_out, wait_for_port};
 
 /// A scheduler and executors, killed when dropped.
-struct Cluster {
+pub(crate) struct Cluster {
     url: String,
     scheduler: Child,
     executors: Vec<Child>,
@@ -18,7 +18,7 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn start(executors: usize) -> Cluster {
+    pub(crate) fn start(executors: usize) -> Cluster {
         let work = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut scheduler = seg()
@@ -93,7 +93,7 @@ impl Cluster {
 
     /// `seg run` on the cluster, in eight partitions (so that both
     /// executors get tasks and read each other's shuffle output).
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
+    pub(crate) fn run(&self, args: &[&str]) -> (i32, String, String) {
         let out = seg()
             .args(args)
             .args(["--cluster", &self.url, "--timeout", "120s"])

@@ -391,7 +391,9 @@ pub fn free_port() -> u16 {
 pub fn wait_for_port(port: u16, child: &mut std::process::Child, what: &str) {
     let started = std::time::Instant::now();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    while std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)).is_err() {
+    while std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200))
+        .is_err()
+    {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("{what} exited before listening: {status}");
         }
@@ -402,4 +404,3 @@ pub fn wait_for_port(port: u16, child: &mut std::process::Child, what: &str) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
-

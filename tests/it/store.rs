@@ -40,7 +40,14 @@ impl Moto {
         }
         let port = free_port();
         let mut child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -106,6 +113,10 @@ fn upload(moto: &Moto, dir: &Path, bucket: &str, prefix: &str) -> String {
     url
 }
 
+fn local_dir() -> std::path::PathBuf {
+    examples_dir().join("data")
+}
+
 fn scripts() -> Vec<String> {
     let mut scripts: Vec<_> = std::fs::read_dir(examples_dir())
         .unwrap()
@@ -131,7 +142,14 @@ fn data_in_s3_gives_the_answers_of_the_local_copy() {
         for format in ["table", "json"] {
             let args = |data: &str| {
                 [
-                    "run", &script, "--data", data, "--all", "--as-of", "2026-11-01", "--format",
+                    "run",
+                    &script,
+                    "--data",
+                    data,
+                    "--all",
+                    "--as-of",
+                    "2026-11-01",
+                    "--format",
                     format,
                 ]
                 .map(str::to_string)
@@ -148,25 +166,102 @@ fn data_in_s3_gives_the_answers_of_the_local_copy() {
     assert!(there.2.contains("W00"), "{}", there.2);
     assert_eq!(there.2, here.2);
 
-    // The differential corpus over the SQL tests' data (Hive folders,
-    // edge cases of every kind), from the library.
+    // A writer's layout: Hive folders, and what Spark leaves beside the
+    // data (`_SUCCESS`, `_temporary/`, hidden checksum files), which is
+    // not read (the files there are not Parquet).
+    let hive = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&local_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, hive.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    for (i, entry) in std::fs::read_dir(local_dir().join("events"))
+        .unwrap()
+        .enumerate()
+    {
+        let folder = hive.path().join(format!("events/date=2026-10-0{i}"));
+        std::fs::create_dir_all(folder.join("_temporary/0")).unwrap();
+        std::fs::copy(entry.unwrap().path(), folder.join("part-0.snappy.parquet")).unwrap();
+        std::fs::write(folder.join(".part-0.snappy.parquet.crc"), "not parquet").unwrap();
+        std::fs::write(folder.join("_temporary/0/part-1.parquet"), "not parquet").unwrap();
+    }
+    std::fs::write(hive.path().join("events/_SUCCESS"), "").unwrap();
+    let hive_url = upload(moto, hive.path(), "examples", "spark/v1");
+    let retargeting = examples_dir().join("retargeting.seg");
+    let retargeting = retargeting.to_str().unwrap();
+    let run = |data: &str| {
+        seg_out(&[
+            "run",
+            retargeting,
+            "--data",
+            data,
+            "--all",
+            "--as-of",
+            "2026-11-01",
+        ])
+    };
+    let there = run(&hive_url);
+    assert_eq!(there.0, 0, "{}", there.2);
+    assert_eq!(there, run(local));
+
+    // The differential corpus over the SQL tests' data (edge cases of
+    // every kind), from the library.
     let corpus = crate::sql_diff::data(7, crate::sql_diff::Universe::Listed);
     let corpus_url = upload(moto, corpus.path(), "corpus", "");
-    let before = seglang::data::remote::stats();
     let remote = seglang::Engine::open(Path::new(&corpus_url)).unwrap();
-    let opened = seglang::data::remote::stats();
-    let files = walk(corpus.path());
-    // One listing, and one read per file (its tail, with the footer).
-    assert_eq!(opened.lists - before.lists, 1, "{opened:?} after {before:?}");
+    // Opening the data costs one listing and one read per file (its tail,
+    // with the footer); a query reads no footer again. (Counted by a
+    // process of its own: this one's tests run side by side.)
+    let out = seg()
+        .env("SEG_TIMINGS", "1")
+        .args([
+            "run",
+            "-e",
+            "click.email at_least 1 last 30d",
+            "--data",
+            &corpus_url,
+        ])
+        .output()
+        .unwrap();
+    let timings = String::from_utf8_lossy(&out.stderr);
+    let after = |phase: &str| -> [u64; 3] {
+        let line = timings
+            .lines()
+            .find(|l| l.contains(phase))
+            .unwrap_or_else(|| panic!("{phase}: {timings}"));
+        let counts = line.split('(').nth(1).unwrap();
+        let mut n = counts
+            .split(", ")
+            .map(|part| part.split(' ').next().unwrap().parse::<u64>().unwrap());
+        [n.next().unwrap(), n.next().unwrap(), n.next().unwrap()]
+    };
+    let files = walk(corpus.path()) as u64;
+    let [gets, heads, lists] = after("data opened");
     assert!(
-        opened.gets - before.gets <= files as u64 && opened.heads == before.heads,
-        "{files} files: {opened:?} after {before:?}"
+        gets <= files && heads == 0 && lists == 1,
+        "{files} files: {timings}"
     );
-    let local_engine = seglang::Engine::open(corpus.path()).unwrap();
+    let [run_gets, ..] = after("planned and run");
+    let event_files = walk(&corpus.path().join("events")) as u64;
+    assert!(run_gets - gets <= 2 * event_files.max(1) + 2, "{timings}");
+    same_ids(&remote, corpus.path(), 13);
+
+    // And from one events.parquet (ts in milliseconds, without a zone), no
+    // profiles table.
+    let single = crate::sql_diff::data(8, crate::sql_diff::Universe::FromEvents);
+    let single_url = upload(moto, single.path(), "corpus-single", "single");
+    let remote = seglang::Engine::open(Path::new(&single_url)).unwrap();
+    same_ids(&remote, single.path(), 14);
+}
+
+/// Random scripts of the differential corpus give the same ids from
+/// `remote` as from the local directory `local`.
+fn same_ids(remote: &seglang::Engine, local: &Path, seed: u64) {
+    let local_engine = seglang::Engine::open(local).unwrap();
     let as_of = seglang::syntax::literal::parse_datetime("2026-11-01T00:00:00Z").unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let cases = crate::sql_diff::random_scripts(13, 60, remote.objects());
-    for script in &cases {
+    for script in &crate::sql_diff::random_scripts(seed, 40, remote.objects()) {
         let program = seglang::compile(script, Some(remote.objects()))
             .unwrap()
             .program;
@@ -222,7 +317,17 @@ fn seg_gen_writes_to_a_store() {
     assert_eq!(gen(local, false).0, 0);
     let script = examples_dir().join("retargeting.seg");
     let script = script.to_str().unwrap();
-    let run = |data: &str| seg_out(&["run", script, "--data", data, "--all", "--as-of", "2026-11-01"]);
+    let run = |data: &str| {
+        seg_out(&[
+            "run",
+            script,
+            "--data",
+            data,
+            "--all",
+            "--as-of",
+            "2026-11-01",
+        ])
+    };
     let there = run(url);
     assert_eq!(there.0, 0, "{}", there.2);
     assert_eq!(there, run(local));
@@ -231,7 +336,11 @@ fn seg_gen_writes_to_a_store() {
     // over what `seg gen` wrote.
     let again = gen(url, false);
     assert_eq!(again.0, 2);
-    assert!(again.2.contains("not empty") && again.2.contains(url), "{}", again.2);
+    assert!(
+        again.2.contains("not empty") && again.2.contains(url),
+        "{}",
+        again.2
+    );
     assert_eq!(gen(url, true).0, 0);
     assert_eq!(run(url), run(local));
 }
@@ -244,7 +353,9 @@ fn a_file_deleted_after_listing_is_an_error_naming_it() {
     let gone = format!("{url}/events/part-00002.parquet");
     let object = seglang::data::remote::Object::at(Path::new(&gone)).unwrap();
     seglang::data::remote::delete(&object, vec![object.location.clone()]).unwrap();
-    let program = seglang::compile("click.email at_least 1 last 30d", None).unwrap().program;
+    let program = seglang::compile("click.email at_least 1 last 30d", None)
+        .unwrap()
+        .program;
     let as_of = seglang::syntax::literal::parse_datetime("2026-11-01T00:00:00Z").unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let err = rt.block_on(engine.run(&program, 0, as_of)).unwrap_err();
@@ -303,7 +414,10 @@ fn the_stores_faults_are_errors_naming_the_url() {
     moto.create_bucket("empty");
     let (code, err, _) = run(&[], "s3://empty/nothing");
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("s3://empty/nothing") && err.contains("no events table"), "{err}");
+    assert!(
+        err.contains("s3://empty/nothing") && err.contains("no events table"),
+        "{err}"
+    );
 
     // Credentials the store refuses: a server that checks them.
     if let Some(strict) = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]) {
@@ -343,4 +457,33 @@ fn the_stores_faults_are_errors_naming_the_url() {
         "{err}"
     );
     assert!(seconds < 45.0, "{seconds} s");
+}
+
+/// A cluster whose executors read the files from the store themselves
+/// (with the credentials of their own environment, inherited here): the
+/// examples give the answers of a local run.
+#[test]
+fn a_cluster_reads_the_data_from_the_store() {
+    let Some(moto) = server() else { return };
+    let local = examples_dir().join("data");
+    let url = upload(moto, &local, "clustered", "shop");
+    let cluster = crate::cluster::Cluster::start(2);
+    for script in scripts() {
+        let args = |data: &str| {
+            [
+                "run",
+                &script,
+                "--data",
+                data,
+                "--all",
+                "--as-of",
+                "2026-11-01",
+            ]
+            .map(str::to_string)
+        };
+        let there = cluster.run(&args(&url).each_ref().map(String::as_str));
+        let here = seg_out(&args(local.to_str().unwrap()).each_ref().map(String::as_str));
+        assert_eq!(there.0, 0, "{script}: {}", there.2);
+        assert_eq!(there.1, here.1, "{script}");
+    }
 }
