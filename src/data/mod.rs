@@ -530,7 +530,7 @@ fn remote_tables(root: &Path) -> Result<(Vec<PathBuf>, Option<PathBuf>), DataErr
     let mut events = Vec::new();
     let (mut single, mut profiles) = (None, None);
     for meta in prefix.list()?.iter() {
-        let Some(name) = relative(&meta) else {
+        let Some(name) = relative(meta) else {
             continue;
         };
         let url = prefix.url_of_location(&meta.location);

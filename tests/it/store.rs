@@ -170,7 +170,7 @@ fn data_in_s3_gives_the_answers_of_the_local_copy() {
     // data (`_SUCCESS`, `_temporary/`, hidden checksum files), which is
     // not read (the files there are not Parquet).
     let hive = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(&local_dir()).unwrap() {
+    for entry in std::fs::read_dir(local_dir()).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
             std::fs::copy(&path, hive.path().join(path.file_name().unwrap())).unwrap();
