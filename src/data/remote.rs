@@ -389,6 +389,9 @@ fn build(url: &Url) -> object_store::Result<Arc<dyn ObjectStore>> {
         "http" | "https" => Arc::new(
             HttpBuilder::new()
                 .with_url(store_key(url))
+                .with_client_options(
+                    object_store::ClientOptions::new().with_allow_http(url.scheme() == "http"),
+                )
                 .with_retry(retry)
                 .build()?,
         ),

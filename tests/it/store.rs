@@ -487,3 +487,46 @@ fn a_cluster_reads_the_data_from_the_store() {
         assert_eq!(there.1, here.1, "{script}");
     }
 }
+
+/// `--data http://…`: a WebDAV server (wsgidav, from PyPI) lists the
+/// directory and serves ranged GETs; the examples give the local answers.
+#[test]
+fn data_over_http_gives_the_answers_of_the_local_copy() {
+    let installed = Command::new("python3")
+        .args(["-c", "import wsgidav.server.server_cli, cheroot"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        assert!(
+            !std::env::var("SEG_REQUIRE_ENGINES").is_ok_and(|v| v == "1"),
+            "wsgidav is not installed (python3 -m pip install wsgidav cheroot)"
+        );
+        eprintln!("skipped: wsgidav is not installed");
+        return;
+    }
+    let port = free_port();
+    let mut server = Command::new("python3")
+        .args(["-m", "wsgidav.server.server_cli", "--host", "127.0.0.1", "--port"])
+        .arg(port.to_string())
+        .arg("--root")
+        .arg(examples_dir())
+        .args(["--auth", "anonymous", "--no-config", "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start wsgidav");
+    wait_for_port(port, &mut server, "wsgidav");
+    let url = format!("http://127.0.0.1:{port}/data");
+    let local = local_dir();
+    let script = examples_dir().join("retargeting.seg");
+    let run = |data: &str| {
+        seg_out(&["run", script.to_str().unwrap(), "--data", data, "--all", "--as-of", "2026-11-01"])
+    };
+    let there = run(&url);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(there.0, 0, "{}", there.2);
+    assert_eq!(there, run(local.to_str().unwrap()));
+}
