@@ -14,6 +14,9 @@ events on DuckDB as the floor. It also runs Seg's own SQL for DuckDB (`seg compi
 there. Prints medians, the ratios Seg/DuckDB and Seg/floor, and peak RSS, and
 writes docs/benchmarks.md (and a PNG chart when matplotlib is installed).
 `--check` fails on any count disagreement (the CI smoke run uses it).
+`--cluster` runs the suite on a loopback Ballista cluster instead, and
+`--store s3` over an S3 copy on a loopback moto server (with the requests
+and bytes Seg fetched), each against local runs.
 Needs: `pip install duckdb pyarrow` (datafusion for its column, matplotlib for the chart).
 """
 import argparse
