@@ -508,7 +508,13 @@ fn data_over_http_gives_the_answers_of_the_local_copy() {
     }
     let port = free_port();
     let mut server = Command::new("python3")
-        .args(["-m", "wsgidav.server.server_cli", "--host", "127.0.0.1", "--port"])
+        .args([
+            "-m",
+            "wsgidav.server.server_cli",
+            "--host",
+            "127.0.0.1",
+            "--port",
+        ])
         .arg(port.to_string())
         .arg("--root")
         .arg(examples_dir())
@@ -522,7 +528,15 @@ fn data_over_http_gives_the_answers_of_the_local_copy() {
     let local = local_dir();
     let script = examples_dir().join("retargeting.seg");
     let run = |data: &str| {
-        seg_out(&["run", script.to_str().unwrap(), "--data", data, "--all", "--as-of", "2026-11-01"])
+        seg_out(&[
+            "run",
+            script.to_str().unwrap(),
+            "--data",
+            data,
+            "--all",
+            "--as-of",
+            "2026-11-01",
+        ])
     };
     let there = run(&url);
     let _ = server.kill();
