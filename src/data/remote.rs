@@ -513,7 +513,8 @@ pub struct Stats {
     pub gets: u64,
     /// HEAD requests.
     pub heads: u64,
-    /// Listing requests (one per page the store returns).
+    /// Listings (a store answers one in pages of a thousand objects, a
+    /// request each).
     pub lists: u64,
     /// Bytes of the GETs' bodies.
     pub bytes: u64,
