@@ -5,7 +5,8 @@
 //! sync), with the codes, messages, help and related locations of `seg
 //! check`; completion (keywords, events, the channels of the event just
 //! typed, segment names); go to definition, find references and rename of
-//! segment names; hover (an event's catalog entry, a segment's definition);
+//! segment names; hover (an event's catalog entry, a segment's definition,
+//! a window's absolute interval at now);
 //! document symbols (the segments); formatting (`seg fmt`).
 //! Positions are UTF-16 code units, as the protocol's default says.
 
@@ -32,7 +33,8 @@ use lsp_types::{
 };
 
 use crate::diagnostic::{Diagnostic, Severity, Span};
-use crate::syntax::ast::{Expr, ExprKind, Script};
+use crate::syntax::ast::{ClauseKind, Expr, ExprKind, Instant, Script, SeqClauseKind, Window};
+use chrono::{DateTime, Utc};
 
 /// Runs the server on stdin/stdout until the client says `exit`; the exit
 /// code (0 after a `shutdown`, 1 otherwise, as the protocol asks).
@@ -326,6 +328,18 @@ impl Server {
             .find(|c: char| !is_part(c))
             .map_or(text.len(), |i| at + i);
         let word = &text[start..end];
+        if let Some(value) = self
+            .script(uri)
+            .and_then(|script| window_at(script, at).map(|w| describe_window(w, Utc::now())))
+        {
+            return Some(Hover {
+                contents: HoverContents::Markup(MarkupContent {
+                    kind: MarkupKind::Markdown,
+                    value,
+                }),
+                range: None,
+            });
+        }
         let value = match word.split_once('.') {
             Some((event, channel)) => {
                 let e = crate::catalog::Event::from_name(event)?;
@@ -503,6 +517,71 @@ fn bad_name(name: &str, script: &Script) -> Option<String> {
         return Some("a segment of that name exists".into());
     }
     None
+}
+
+/// The window clause whose text holds the byte offset `at`.
+fn window_at(script: &Script, at: usize) -> Option<&Window> {
+    fn walk<'a>(e: &'a Expr, out: &mut Vec<(&'a Window, &'a Span)>) {
+        match &e.kind {
+            ExprKind::Or(items) | ExprKind::And(items) => items.iter().for_each(|i| walk(i, out)),
+            ExprKind::Not(inner) => walk(inner, out),
+            ExprKind::Condition(c) => out.extend(c.clauses.iter().filter_map(|c| match &c.kind {
+                ClauseKind::Window(w) => Some((w, &c.span)),
+                _ => None,
+            })),
+            ExprKind::Sequence(s) => out.extend(s.clauses.iter().filter_map(|c| match &c.kind {
+                SeqClauseKind::Window(w) => Some((w, &c.span)),
+                _ => None,
+            })),
+            ExprKind::Ref(_) | ExprKind::Sample(_) => {}
+        }
+    }
+    let mut windows = Vec::new();
+    for d in &script.definitions {
+        walk(&d.expr, &mut windows);
+    }
+    if let Some(e) = &script.expr {
+        walk(e, &mut windows);
+    }
+    windows
+        .into_iter()
+        .find(|(_, span)| span.start <= at && at < span.end)
+        .map(|(w, _)| w)
+}
+
+/// A window as the absolute interval it is at `as_of` (SPEC §4: `last D`
+/// counts events after as_of − D; `between A and B` from A, inclusive, to
+/// B, exclusive; `since A` from A on; `before B` up to B, exclusive).
+fn describe_window(w: &Window, as_of: DateTime<Utc>) -> String {
+    let instant = |i: &Instant| -> Option<DateTime<Utc>> {
+        match i {
+            Instant::At(t, _) => *t,
+            Instant::Ago(d, _) => {
+                as_of.checked_sub_signed(chrono::TimeDelta::try_seconds(d.seconds?)?)
+            }
+        }
+    };
+    let show = |t: Option<DateTime<Utc>>| {
+        t.map_or("(malformed)".to_string(), |t| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+    };
+    let interval = match w {
+        Window::Last(d) => {
+            let start = d
+                .seconds
+                .and_then(chrono::TimeDelta::try_seconds)
+                .and_then(|d| as_of.checked_sub_signed(d));
+            format!("`{} < ts`", show(start))
+        }
+        Window::Between(a, b) => format!("`{} <= ts < {}`", show(instant(a)), show(instant(b))),
+        Window::Since(a) => format!("`{} <= ts`", show(instant(a))),
+        Window::Before(b) => format!("`ts < {}`", show(instant(b))),
+    };
+    format!(
+        "**window** {interval}\n\nat as_of {} (now; `seg run --as-of` evaluates at another instant)",
+        show(Some(as_of))
+    )
 }
 
 /// Every segment name in the script: definitions and references, in order.

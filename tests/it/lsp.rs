@@ -325,3 +325,65 @@ fn with_a_data_directory_names_complete_and_unknown_names_warn() {
     assert!(labels.iter().all(|l| l.starts_with("Bl")), "{labels:?}");
     c.finish();
 }
+
+#[test]
+fn hover_shows_catalog_entries_definitions_and_windows() {
+    let mut c = Client::start();
+    let text = "segment a = click.email at_least 1 last 30d;\n\
+                segment b = opened.email exists between 2026-01-01 and 2026-02-01T12:00:00Z;\n\
+                segment c = a and b and delivered.sms then click.sms within 1h since 10d ago;\n";
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": URI, "languageId": "seg", "version": 1, "text": text}}),
+    );
+    c.diagnostics();
+    let hover = |c: &mut Client, line: u32, character: u32| -> String {
+        let r = c.request("textDocument/hover", at(line, character));
+        r["result"]["contents"]["value"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no hover at {line}:{character}: {r}"))
+            .to_string()
+    };
+    // An event: its catalog entry; on the channel, whether it exists there.
+    let event = hover(&mut c, 0, 13);
+    assert!(
+        event.starts_with("**click**") && event.contains("channels:"),
+        "{event}"
+    );
+    // A segment name: its definition.
+    let definition = hover(&mut c, 2, 12);
+    assert!(
+        definition.contains("segment a = click.email"),
+        "{definition}"
+    );
+    // Windows: the absolute interval at now.
+    let between = hover(&mut c, 1, 40);
+    assert!(
+        between.contains("`2026-01-01T00:00:00Z <= ts < 2026-02-01T12:00:00Z`"),
+        "{between}"
+    );
+    let last = hover(&mut c, 0, 37);
+    let start = last
+        .split('`')
+        .nth(1)
+        .and_then(|s| s.strip_suffix(" < ts"))
+        .unwrap_or_else(|| panic!("{last}"));
+    let start = chrono::DateTime::parse_from_rfc3339(start).unwrap();
+    let expected = chrono::Utc::now() - chrono::TimeDelta::days(30);
+    assert!(
+        (start.with_timezone(&chrono::Utc) - expected)
+            .num_seconds()
+            .abs()
+            < 120,
+        "{last}"
+    );
+    let since = hover(&mut c, 2, 70);
+    assert!(
+        since.contains(" <= ts`") && since.contains("as_of"),
+        "{since}"
+    );
+    // Elsewhere (a keyword): no hover, not an error.
+    let r = c.request("textDocument/hover", at(0, 26));
+    assert!(r["error"].is_null() && r["result"].is_null(), "{r}");
+    c.finish();
+}
