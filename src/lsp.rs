@@ -255,6 +255,19 @@ impl Server {
         let start = before
             .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '*'))
             .map_or(0, |i| i + 1);
+        if let Some(keys) =
+            crate::repl::complete_attribute_key(before, start, self.objects.as_ref())
+        {
+            let items = keys
+                .into_iter()
+                .map(|label| CompletionItem {
+                    label,
+                    kind: Some(CompletionItemKind::PROPERTY),
+                    ..CompletionItem::default()
+                })
+                .collect();
+            return Some(CompletionResponse::Array(items));
+        }
         let script = self.script(uri)?;
         let names: Vec<&str> = script
             .definitions

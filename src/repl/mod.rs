@@ -2,7 +2,7 @@
 
 mod session;
 
-pub(crate) use session::{complete_string, complete_words};
+pub(crate) use session::{complete_attribute_key, complete_string, complete_words};
 
 use std::borrow::Cow;
 use std::io::{BufRead, IsTerminal, Write};

@@ -554,6 +554,10 @@ impl Session {
                     .collect(),
             );
         }
+        let objects = self.engine.as_ref().map(Engine::objects);
+        if let Some(keys) = complete_attribute_key(before, start, objects) {
+            return (start, keys);
+        }
         complete_words(before, start, &self.segment_names())
     }
 }
@@ -580,7 +584,12 @@ pub fn complete_string(
     } else {
         &objects.campaigns
     };
-    let pool: Vec<&String> = if context.contains("tagged") {
+    let pool: Vec<&String> = if let Some(key) = attribute_before(&before[..quote]) {
+        // `where key = "…`: the values of that key.
+        kind.attributes
+            .get(key)
+            .map_or(Vec::new(), |v| v.keys().collect())
+    } else if context.contains("tagged") {
         kind.tags.keys().collect()
     } else {
         kind.names.keys().collect()
@@ -591,6 +600,57 @@ pub fn complete_string(
         .map(|n| format!("{n}\""))
         .collect();
     Some((quote + 1, found))
+}
+
+/// The attribute keys of the data (of campaigns, or of templates after `in
+/// templates`/`in messages`) for the word at `start..` of `before`, where a
+/// key goes: after `where`, `where (`, or `and` inside `where ( … )`.
+/// `None` elsewhere. The REPL and the language server share it.
+pub fn complete_attribute_key(
+    before: &str,
+    start: usize,
+    objects: Option<&crate::ObjectIndex>,
+) -> Option<Vec<String>> {
+    let head = before[..start].trim_end();
+    let lower = head.to_lowercase();
+    let after_where = lower.ends_with("where") || lower.ends_with("where (");
+    // `where (a = "x" and …`: another key after `and`, inside the parentheses.
+    let open = lower
+        .rfind("where (")
+        .filter(|&w| !lower[w..].contains(')'));
+    let after_and = open.is_some() && lower.ends_with(" and");
+    if !(after_where || after_and) {
+        return None;
+    }
+    let objects = objects?;
+    let kind = if lower.contains("in templates") || lower.contains("in messages") {
+        &objects.templates
+    } else {
+        &objects.campaigns
+    };
+    let typed = &before[start..];
+    Some(
+        kind.attributes
+            .keys()
+            .filter(|k| k.starts_with(typed))
+            .cloned()
+            .collect(),
+    )
+}
+
+/// The attribute key of `… where key =` (or `!=`) that `head` ends with.
+fn attribute_before(head: &str) -> Option<&str> {
+    let head = head.trim_end();
+    let head = head
+        .strip_suffix("!=")
+        .or_else(|| head.strip_suffix('='))?
+        .trim_end();
+    let start = head
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    let key = &head[start..];
+    let lower = head.to_lowercase();
+    (!key.is_empty() && lower.contains("where")).then_some(key)
 }
 
 /// Completions of the word that ends `before` and starts at `start`:

@@ -323,6 +323,43 @@ fn with_a_data_directory_names_complete_and_unknown_names_warn() {
         .collect();
     assert!(labels.contains(&"Black Friday\""), "{labels:?}");
     assert!(labels.iter().all(|l| l.starts_with("Bl")), "{labels:?}");
+
+    // Attribute keys after `where` (of campaigns, or of templates), and a
+    // key's values inside the string after it.
+    let mut labels_at = |line: &str| -> Vec<String> {
+        let text = format!("{text}\n{line}");
+        c.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": URI, "version": 2},
+                   "contentChanges": [{"text": text}]}),
+        );
+        c.diagnostics();
+        let r = c.request("textDocument/completion", at(2, line.len() as u32));
+        let mut labels: Vec<String> = r["result"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"))
+            .iter()
+            .filter_map(|i| i["label"].as_str().map(str::to_string))
+            .collect();
+        labels.sort();
+        labels
+    };
+    assert_eq!(
+        labels_at("segment c = click.email exists in campaigns where "),
+        ["channel", "goal", "region"]
+    );
+    assert_eq!(
+        labels_at("segment c = click.email exists in campaigns where (region = \"EU\" and g"),
+        ["goal"]
+    );
+    assert_eq!(
+        labels_at("segment c = opened.email exists in templates where a"),
+        ["ab_group"]
+    );
+    assert_eq!(
+        labels_at("segment c = click.email exists in campaigns where region != \""),
+        ["APAC\"", "EU\"", "LATAM\"", "US\""]
+    );
     c.finish();
 }
 
