@@ -122,6 +122,11 @@ pub struct Server {
     parsed: HashMap<Uri, crate::Parsed>,
     /// The dimension tables of the data directory the client named.
     objects: Option<crate::ObjectIndex>,
+    /// Without one: per document, those of the data directory its
+    /// `seg.toml` names (see [`find_config`]).
+    doc_objects: HashMap<Uri, std::sync::Arc<crate::ObjectIndex>>,
+    /// Each `seg.toml` read, and what its data directory gave.
+    configs: HashMap<std::path::PathBuf, Option<std::sync::Arc<crate::ObjectIndex>>>,
 }
 
 impl Server {
@@ -170,6 +175,7 @@ impl Server {
                 };
                 let uri = p.text_document.uri;
                 self.documents.insert(uri.clone(), p.text_document.text);
+                self.configure(&uri);
                 self.publish(&uri, Some(p.text_document.version))
             }
             DidChangeTextDocument::METHOD => {
@@ -207,13 +213,53 @@ impl Server {
         }
     }
 
+    /// The dimension tables that apply to the document `uri`: the
+    /// client's data directory, or the one its `seg.toml` names.
+    fn objects(&self, uri: &Uri) -> Option<&crate::ObjectIndex> {
+        self.objects
+            .as_ref()
+            .or_else(|| self.doc_objects.get(uri).map(|o| o.as_ref()))
+    }
+
+    /// Without `initializationOptions.data`: reads the `seg.toml` nearest
+    /// the document (once per file), and loads the data directory it names.
+    fn configure(&mut self, uri: &Uri) {
+        if self.objects.is_some() {
+            return;
+        }
+        let Some(path) = url::Url::parse(uri.as_str())
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+        else {
+            return;
+        };
+        let Some(config) = find_config(&path) else {
+            return;
+        };
+        let objects = self
+            .configs
+            .entry(config.clone())
+            .or_insert_with(|| match read_config(&config) {
+                Ok(objects) => objects.map(std::sync::Arc::new),
+                Err(e) => {
+                    eprintln!("seg lsp: {}: {e}", config.display());
+                    None
+                }
+            })
+            .clone();
+        match objects {
+            Some(objects) => self.doc_objects.insert(uri.clone(), objects),
+            None => self.doc_objects.remove(uri),
+        };
+    }
+
     /// Parses and checks a document after a change; its diagnostics.
     fn publish(&mut self, uri: &Uri, version: Option<i32>) -> Vec<Notification> {
         let Some(text) = self.documents.get(uri) else {
             return Vec::new();
         };
         let parsed = crate::parse(text);
-        let found = match crate::compile_parsed(&parsed, self.objects.as_ref()) {
+        let found = match crate::compile_parsed(&parsed, self.objects(uri)) {
             Ok(c) => c.warnings,
             Err(d) => d,
         };
@@ -241,7 +287,7 @@ impl Server {
         let at = offset(text, p.text_document_position.position);
         let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
         let before = &text[line_start..at];
-        if let Some((_, found)) = crate::repl::complete_string(before, self.objects.as_ref()) {
+        if let Some((_, found)) = crate::repl::complete_string(before, self.objects(uri)) {
             let items = found
                 .into_iter()
                 .map(|label| CompletionItem {
@@ -255,9 +301,7 @@ impl Server {
         let start = before
             .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '*'))
             .map_or(0, |i| i + 1);
-        if let Some(keys) =
-            crate::repl::complete_attribute_key(before, start, self.objects.as_ref())
-        {
+        if let Some(keys) = crate::repl::complete_attribute_key(before, start, self.objects(uri)) {
             let items = keys
                 .into_iter()
                 .map(|label| CompletionItem {
@@ -530,6 +574,42 @@ fn bad_name(name: &str, script: &Script) -> Option<String> {
         return Some("a segment of that name exists".into());
     }
     None
+}
+
+/// The `seg.toml` in the directory of `script` or the nearest one above.
+fn find_config(script: &std::path::Path) -> Option<std::path::PathBuf> {
+    script
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join("seg.toml"))
+        .find(|p| p.is_file())
+}
+
+/// The dimension tables of the data directory a `seg.toml` names
+/// (`data = "DIR"`, relative to the file, or an object-store URL); `None`
+/// when it names none.
+fn read_config(config: &std::path::Path) -> Result<Option<crate::ObjectIndex>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SegToml {
+        data: Option<String>,
+    }
+    let text = std::fs::read_to_string(config).map_err(|e| e.to_string())?;
+    let parsed: SegToml = toml::from_str(&text).map_err(|e| e.to_string())?;
+    let Some(data) = parsed.data else {
+        return Ok(None);
+    };
+    let data = std::path::PathBuf::from(data);
+    let data = match crate::data::remote::url_of(&data) {
+        Some(_) => data,
+        None => config
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join(data),
+    };
+    crate::data::load_objects(&data)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// The window clause whose text holds the byte offset `at`.

@@ -424,3 +424,46 @@ fn hover_shows_catalog_entries_definitions_and_windows() {
     assert!(r["error"].is_null() && r["result"].is_null(), "{r}");
     c.finish();
 }
+
+/// Without `initializationOptions.data`, a `seg.toml` beside the script (or
+/// in a directory above it) names the data directory, relative to itself.
+#[test]
+fn a_seg_toml_above_the_script_names_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    std::fs::write(dir.path().join("seg.toml"), "data = \"shop\"\n").unwrap();
+    std::os::unix::fs::symlink(format!("{examples}/data"), dir.path().join("shop")).unwrap();
+    std::fs::create_dir(dir.path().join("segments")).unwrap();
+    let uri = format!("file://{}/segments/s.seg", dir.path().display());
+    let mut c = Client::start();
+    let text = "click.email at_least 1 in campaigns \"Black Fridya\" last 90d";
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "seg", "version": 1, "text": text}}),
+    );
+    let d = c.diagnostics();
+    assert!(
+        d.to_string().contains("W002") && d.to_string().contains("Black Friday"),
+        "{d}"
+    );
+    // A script outside that tree: no data, no warning.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other = format!("file://{}/t.seg", elsewhere.path().display());
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": other, "languageId": "seg", "version": 1, "text": text}}),
+    );
+    let d = c.diagnostics();
+    assert!(!d.to_string().contains("W002"), "{d}");
+    // A seg.toml with a key Seg does not know: no data (said on stderr),
+    // and the server goes on.
+    std::fs::write(elsewhere.path().join("seg.toml"), "date = \"x\"\n").unwrap();
+    let third = format!("file://{}/u.seg", elsewhere.path().display());
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": third, "languageId": "seg", "version": 1, "text": text}}),
+    );
+    let d = c.diagnostics();
+    assert!(!d.to_string().contains("W002"), "{d}");
+    c.finish();
+}
