@@ -32,25 +32,30 @@ pub fn format(text: &str) -> Option<String> {
         return None;
     }
     let mut tokens = Tokens::new(text);
-    let mut docs = Vec::new();
+    // Each definition is laid out and printed in turn (the top level is a
+    // sequence broken between definitions), so its layout is dropped before
+    // the next is built.
+    let mut out = Printer {
+        text: String::with_capacity(text.len() + text.len() / 4),
+        column: 0,
+    };
     let mut definitions = 0;
     for (offset, item) in pairs {
         tokens.base = offset;
-        match item.as_rule() {
+        let doc = match item.as_rule() {
             Rule::definition => {
                 if definitions > 0 {
-                    docs.push(Doc::Blank);
+                    out.print(&Doc::Blank, 0, Mode::Break);
                 }
                 definitions += 1;
-                docs.push(definition(&mut tokens, item));
+                definition(&mut tokens, item)
             }
-            Rule::expr => docs.push(group(vec![expr(&mut tokens, item)])),
-            _ => {}
-        }
+            Rule::expr => group(vec![expr(&mut tokens, item)]),
+            _ => continue,
+        };
+        out.print(&doc, 0, Mode::Break);
     }
-    docs.push(tokens.rest());
-    let mut out = Printer::default();
-    out.print(&Doc::Concat(docs), 0, Mode::Break);
+    out.print(&tokens.rest(), 0, Mode::Break);
     let mut text = out.text;
     let trimmed = text.trim_end().len();
     text.truncate(trimmed);
