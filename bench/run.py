@@ -542,6 +542,19 @@ def wait_port(port, proc):
     sys.exit(f"nothing listens on {port}")
 
 
+def comparison_cases(script_dir):
+    """The suite's segments and 20 segments run with --all, for runs set
+    against local ones: (name, the script's path, extra arguments), the
+    script written just before it is yielded."""
+    cases = [(name, seg) for name, seg, _ in suite()]
+    cases.append(("20 segments, --all", many_segments(20)))
+    path = os.path.join(script_dir, "q.seg")
+    for name, seg in cases:
+        with open(path, "w") as f:
+            f.write(seg)
+        yield name, path, (["--all"] if "--all" in name else [])
+
+
 def cluster_bench(args, data, script_dir):
     """The suite on a loopback Ballista cluster (`seg scheduler` and two
     `seg executor`s, each with half the threads) against local runs over the
@@ -573,15 +586,8 @@ def cluster_bench(args, data, script_dir):
         url = f"df://127.0.0.1:{port}"
         rows = []
         bad = 0
-        cases = [(name, seg) for name, seg, _ in suite()]
-        cases.append(("20 segments, --all", many_segments(20)))
-        for name, seg in cases:
-            path = os.path.join(script_dir, "q.seg")
-            with open(path, "w") as f:
-                f.write(seg)
-            base = [args.seg, "run", path, "--data", data, "--as-of", AS_OF, "--format", "count"]
-            if "--all" in name:
-                base.append("--all")
+        for name, path, extra in comparison_cases(script_dir):
+            base = [args.seg, "run", path, "--data", data, "--as-of", AS_OF, "--format", "count", *extra]
             local = [timed(base) for _ in range(args.runs)]
             remote = [timed(base + ["--cluster", url]) for _ in range(args.runs)]
             if local[0][2] != remote[0][2]:
@@ -629,13 +635,7 @@ def store_bench(args, data, script_dir):
         url = "s3://bench/data"
         rows = []
         bad = 0
-        cases = [(name, seg) for name, seg, _ in suite()]
-        cases.append(("20 segments, --all", many_segments(20)))
-        for name, seg in cases:
-            path = os.path.join(script_dir, "q.seg")
-            with open(path, "w") as f:
-                f.write(seg)
-            extra = ["--all"] if "--all" in name else []
+        for name, path, extra in comparison_cases(script_dir):
             local = [timed([args.seg, "run", path, "--data", data, "--as-of", AS_OF, "--format", "count", *extra])
                      for _ in range(args.runs)]
             remote = []

@@ -287,30 +287,26 @@ impl Server {
         let at = offset(text, p.text_document_position.position);
         let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
         let before = &text[line_start..at];
-        if let Some((_, found)) = crate::repl::complete_string(before, self.objects(uri)) {
-            let items = found
+        // The labels of one kind, as the response.
+        let all_of = |labels: Vec<String>, kind| {
+            let items = labels
                 .into_iter()
                 .map(|label| CompletionItem {
                     label,
-                    kind: Some(CompletionItemKind::VALUE),
+                    kind: Some(kind),
                     ..CompletionItem::default()
                 })
                 .collect();
-            return Some(CompletionResponse::Array(items));
+            Some(CompletionResponse::Array(items))
+        };
+        if let Some((_, found)) = crate::repl::complete_string(before, self.objects(uri)) {
+            return all_of(found, CompletionItemKind::VALUE);
         }
         let start = before
             .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '*'))
             .map_or(0, |i| i + 1);
         if let Some(keys) = crate::repl::complete_attribute_key(before, start, self.objects(uri)) {
-            let items = keys
-                .into_iter()
-                .map(|label| CompletionItem {
-                    label,
-                    kind: Some(CompletionItemKind::PROPERTY),
-                    ..CompletionItem::default()
-                })
-                .collect();
-            return Some(CompletionResponse::Array(items));
+            return all_of(keys, CompletionItemKind::PROPERTY);
         }
         let script = self.script(uri)?;
         let names: Vec<&str> = script
@@ -385,20 +381,10 @@ impl Server {
             .find(|c: char| !is_part(c))
             .map_or(text.len(), |i| at + i);
         let word = &text[start..end];
-        if let Some(value) = self
-            .script(uri)
-            .and_then(|script| window_at(script, at).map(|w| describe_window(w, Utc::now())))
-        {
-            return Some(Hover {
-                contents: HoverContents::Markup(MarkupContent {
-                    kind: MarkupKind::Markdown,
-                    value,
-                }),
-                range: None,
-            });
-        }
-        let value = match word.split_once('.') {
-            Some((event, channel)) => {
+        let window = self.script(uri).and_then(|script| window_at(script, at));
+        let value = match (window, word.split_once('.')) {
+            (Some(window), _) => describe_window(window, Utc::now()),
+            (None, Some((event, channel))) => {
                 let e = crate::catalog::Event::from_name(event)?;
                 let info = e.info();
                 // On the channel part: where the event exists.
@@ -418,7 +404,7 @@ impl Server {
                 }
                 v
             }
-            None => {
+            (None, None) => {
                 let script = self.script(uri)?;
                 let d = script.definitions.iter().find(|d| d.name.name == word)?;
                 format!("```seg\n{}\n```", text.get(d.span.clone())?.trim_end())
@@ -429,7 +415,8 @@ impl Server {
                 kind: MarkupKind::Markdown,
                 value,
             }),
-            range: Some(range(text, &(start..end))),
+            // A window's text is more than the word under the cursor.
+            range: window.is_none().then(|| range(text, &(start..end))),
         })
     }
 

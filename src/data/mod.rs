@@ -517,20 +517,10 @@ fn local_tables(root: &Path) -> Result<(Vec<PathBuf>, Option<PathBuf>), DataErro
 /// [`local_tables`] of a prefix in an object store: one listing of it.
 fn remote_tables(root: &Path) -> Result<(Vec<PathBuf>, Option<PathBuf>), DataError> {
     let prefix = remote::Object::at(root)?;
-    let base = prefix.location.as_ref().trim_end_matches('/').to_string();
-    let relative = |meta: &object_store::ObjectMeta| -> Option<String> {
-        let full = meta.location.as_ref();
-        if base.is_empty() {
-            return Some(full.to_string());
-        }
-        full.strip_prefix(base.as_str())?
-            .strip_prefix('/')
-            .map(str::to_string)
-    };
     let mut events = Vec::new();
     let (mut single, mut profiles) = (None, None);
     for meta in prefix.list()?.iter() {
-        let Some(name) = relative(meta) else {
+        let Some(name) = prefix.name_of(&meta.location) else {
             continue;
         };
         let url = prefix.url_of_location(&meta.location);

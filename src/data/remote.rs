@@ -34,9 +34,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Buf, Bytes};
-use datafusion::execution::object_store::{
-    DefaultObjectStoreRegistry, ObjectStoreRegistry, ObjectStoreUrl,
-};
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::parquet::errors::ParquetError;
 use datafusion::parquet::file::reader::{ChunkReader, Length};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
@@ -94,8 +92,6 @@ pub struct Object {
     /// As the user wrote it (as DataFusion names it, for a file).
     pub url: Url,
     pub store: Arc<dyn ObjectStore>,
-    /// The store's URL (`s3://bucket`), under which DataFusion finds it.
-    pub store_url: ObjectStoreUrl,
     /// Where the object is in the store.
     pub location: ObjectPath,
 }
@@ -113,13 +109,11 @@ impl Object {
             DataError::new(format!("{}: not an object-store URL", path.display()))
         })?;
         let store = store_for(&url)?;
-        let store_url = ObjectStoreUrl::parse(store_key(&url)).map_err(DataError::from)?;
         let location = ObjectPath::from_url_path(url.path())
             .map_err(|e| DataError::new(format!("{url}: {e}")))?;
         Ok(Object {
             url,
             store,
-            store_url,
             location,
         })
     }
@@ -166,6 +160,25 @@ impl Object {
 
     fn prefix_key(&self) -> String {
         format!("{}/{}", store_key(&self.url), self.location)
+    }
+
+    /// Where `location` is below this prefix (`events/part-0.parquet`),
+    /// when it is below it.
+    pub fn name_of(&self, location: &ObjectPath) -> Option<String> {
+        let parts: Vec<_> = location.prefix_match(&self.location)?.collect();
+        Some(
+            parts
+                .iter()
+                .map(|p| p.as_ref())
+                .collect::<Vec<_>>()
+                .join("/"),
+        )
+    }
+
+    /// The location of `name` (`events/part-0.parquet`) below this prefix.
+    pub fn location_of(&self, name: &str) -> ObjectPath {
+        name.split('/')
+            .fold(self.location.clone(), |path, part| path.join(part))
     }
 
     /// The URL of `location`, an object of the same store.
@@ -439,17 +452,9 @@ pub fn upload_dir(dir: &Path, prefix: &Object) -> Result<u64, DataError> {
             }
         }
     }
-    let base = prefix.location.as_ref().trim_end_matches('/').to_string();
     let uploads = files.into_iter().map(|file| {
-        let relative = file
-            .strip_prefix(dir)
-            .unwrap_or(&file)
-            .to_string_lossy()
-            .replace('\\', "/");
-        let location = match base.is_empty() {
-            true => ObjectPath::from(relative),
-            false => ObjectPath::from(format!("{base}/{relative}")),
-        };
+        let relative = file.strip_prefix(dir).unwrap_or(&file).to_string_lossy();
+        let location = prefix.location_of(&relative.replace('\\', "/"));
         (file, location)
     });
     let store = Arc::clone(&prefix.store);
@@ -759,7 +764,7 @@ impl RemoteFile {
     }
 
     /// The object at `path`, or an error naming it when there is none.
-    pub fn open(path: &Path) -> Result<(RemoteFile, ObjectMeta), DataError> {
+    fn open(path: &Path) -> Result<(RemoteFile, ObjectMeta), DataError> {
         let object = Object::at(path)?;
         let meta = match known(&object).flatten() {
             Some(meta) => meta,
@@ -974,7 +979,6 @@ mod tests {
         let object = Object {
             url: Url::parse("memory://x/d/f.bin").unwrap(),
             store: Arc::new(Counted::new(store)),
-            store_url: ObjectStoreUrl::parse("memory://x").unwrap(),
             location,
         };
         let file = RemoteFile::new(object, len as u64);

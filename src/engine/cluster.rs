@@ -858,28 +858,26 @@ mod tests {
         use datafusion::prelude::SessionContext;
         let (_dir, mut files) = files(&[100, 200]);
         let state = SessionContext::new().state();
+        let scan_error = |files: Vec<TableFile>| {
+            let state = &state;
+            async move {
+                FilesTable::new(schema(), files)
+                    .scan(state, None, &[], None)
+                    .await
+                    .unwrap_err()
+                    .to_string()
+            }
+        };
         files[1].size = 201;
-        let err = FilesTable::new(schema(), files.clone())
-            .scan(&state, None, &[], None)
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = scan_error(files.clone()).await;
         assert!(err.contains(&*files[1].path.to_string_lossy()), "{err}");
         assert!(err.contains("200 bytes on the scheduler"), "{err}");
         files[1].size = 200;
         files[1].modified -= std::time::Duration::from_secs(1);
-        let err = FilesTable::new(schema(), files.clone())
-            .scan(&state, None, &[], None)
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = scan_error(files.clone()).await;
         assert!(err.contains("written at another time"), "{err}");
         std::fs::remove_file(&files[0].path).unwrap();
-        let err = FilesTable::new(schema(), files.clone())
-            .scan(&state, None, &[], None)
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = scan_error(files.clone()).await;
         assert!(err.contains(&*files[0].path.to_string_lossy()), "{err}");
         assert!(err.contains("cannot be read on the scheduler"), "{err}");
     }

@@ -221,14 +221,10 @@ pub fn generate(opts: &GenOptions) -> Result<GenSummary, DataError> {
 fn generate_to_store(opts: &GenOptions) -> Result<GenSummary, DataError> {
     let prefix = remote::Object::at(&opts.out)?;
     let existing = prefix.list()?;
-    let base = prefix.location.as_ref().trim_end_matches('/');
     let mut replaced = Vec::new();
     for meta in existing.iter() {
-        let full = meta.location.as_ref();
-        let name = full
-            .strip_prefix(base)
-            .unwrap_or(full)
-            .trim_start_matches('/');
+        let name = prefix.name_of(&meta.location).unwrap_or_default();
+        let name = name.as_str();
         let first = name.split('/').next().unwrap_or(name);
         if !opts.force {
             return Err(DataError::new(format!(

@@ -579,11 +579,7 @@ pub fn complete_string(
     let Some(objects) = objects else {
         return Some((before.len(), Vec::new()));
     };
-    let kind = if context.contains("in templates") || context.contains("in messages") {
-        &objects.templates
-    } else {
-        &objects.campaigns
-    };
+    let kind = scoped(&context, objects);
     let pool: Vec<&String> = if let Some(key) = attribute_before(&before[..quote]) {
         // `where key = "…`: the values of that key.
         kind.attributes
@@ -622,12 +618,7 @@ pub fn complete_attribute_key(
     if !(after_where || after_and) {
         return None;
     }
-    let objects = objects?;
-    let kind = if lower.contains("in templates") || lower.contains("in messages") {
-        &objects.templates
-    } else {
-        &objects.campaigns
-    };
+    let kind = scoped(&lower, objects?);
     let typed = &before[start..];
     Some(
         kind.attributes
@@ -636,6 +627,17 @@ pub fn complete_attribute_key(
             .cloned()
             .collect(),
     )
+}
+
+/// The objects a selector in `context` (lower case, the text before it)
+/// is about: templates after `in templates` or `in messages`, else
+/// campaigns.
+fn scoped<'a>(context: &str, objects: &'a crate::ObjectIndex) -> &'a crate::check::Objects {
+    if context.contains("in templates") || context.contains("in messages") {
+        &objects.templates
+    } else {
+        &objects.campaigns
+    }
 }
 
 /// The attribute key of `… where key =` (or `!=`) that `head` ends with.

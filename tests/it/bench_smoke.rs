@@ -10,35 +10,22 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::common::python_has;
+
 /// The Python that runs `bench/run.py`, when it has duckdb and pyarrow;
 /// `None` (the test skips `what`) without them, unless every engine is
 /// required.
 fn python(what: &str) -> Option<String> {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let probe = Command::new(&python)
-        .args(["-c", "import duckdb, pyarrow"])
-        .output();
-    if probe.as_ref().is_ok_and(|o| o.status.success()) {
-        return Some(python);
-    }
-    let why =
-        "python3 with the duckdb and pyarrow packages is not available (.ci/run installs them)";
-    assert!(
-        std::env::var("SEG_REQUIRE_ENGINES").ok().as_deref() != Some("1"),
-        "{why}"
-    );
-    eprintln!("SKIPPED {what}: {why}");
-    None
+    python_has(&python, "duckdb, pyarrow", what).then_some(python)
 }
 
-#[test]
-fn benchmark_harness_runs_and_every_count_agrees() {
-    let Some(python) = python("the benchmark smoke run") else {
-        return;
-    };
+/// `bench/run.py` at 100 000 events, once each, with `--check` and `args`,
+/// with the binary under test; its standard output (a failure shows both).
+fn bench(python: &str, args: &[&str]) -> String {
     let out_dir = tempfile::tempdir().expect("tempdir");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/run.py");
-    let out = Command::new(&python)
+    let out = Command::new(python)
         .arg(script)
         .args([
             "--events",
@@ -48,21 +35,29 @@ fn benchmark_harness_runs_and_every_count_agrees() {
             "--threads",
             "2",
             "--check",
-            "--layout",
-            "all",
         ])
+        .args(args)
         .arg("--seg")
         .arg(env!("CARGO_BIN_EXE_seg"))
         .arg("--out")
         .arg(out_dir.path())
         .output()
         .expect("run bench/run.py");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "bench/run.py failed:\n{stdout}\n{stderr}"
+        "bench/run.py {args:?} failed:\n{stdout}\n{stderr}"
     );
+    stdout
+}
+
+#[test]
+fn benchmark_harness_runs_and_every_count_agrees() {
+    let Some(python) = python("the benchmark smoke run") else {
+        return;
+    };
+    let stdout = bench(&python, &["--layout", "all"]);
     for segment in [
         "single condition",
         "tag + window",
@@ -103,7 +98,7 @@ fn benchmark_harness_on_a_cluster_agrees_with_local_runs() {
     let Some(python) = python("the cluster benchmark smoke run") else {
         return;
     };
-    let stdout = small_bench(&python, "--cluster");
+    let stdout = bench(&python, &["--cluster", "--layout", "spark"]);
     for row in [
         "| 30 conditions |",
         "| 20 segments, --all |",
@@ -122,18 +117,14 @@ fn benchmark_harness_over_s3_agrees_with_local_runs() {
     let Some(python) = python("the object-store benchmark smoke run") else {
         return;
     };
-    let moto = Command::new(&python)
-        .args(["-c", "import moto.server, boto3"])
-        .output();
-    if !moto.is_ok_and(|o| o.status.success()) {
-        assert!(
-            std::env::var("SEG_REQUIRE_ENGINES").ok().as_deref() != Some("1"),
-            "moto is not installed (.ci/run installs it)"
-        );
-        eprintln!("SKIPPED the object-store benchmark smoke run: moto is not installed");
+    if !python_has(
+        &python,
+        "moto.server, boto3",
+        "the object-store benchmark smoke run",
+    ) {
         return;
     }
-    let stdout = small_bench(&python, "--store=s3");
+    let stdout = bench(&python, &["--store=s3", "--layout", "spark"]);
     for row in [
         "| 30 conditions |",
         "| 20 segments, --all |",
@@ -141,38 +132,4 @@ fn benchmark_harness_over_s3_agrees_with_local_runs() {
     ] {
         assert!(stdout.contains(row), "no {row}:\n{stdout}");
     }
-}
-
-/// `bench/run.py` with `mode` at 100 000 events over Spark's layout, once
-/// each, with `--check`; its standard output.
-fn small_bench(python: &str, mode: &str) -> String {
-    let out_dir = tempfile::tempdir().expect("tempdir");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/run.py");
-    let out = Command::new(python)
-        .arg(script)
-        .args([
-            "--events",
-            "100000",
-            "--runs",
-            "1",
-            "--threads",
-            "2",
-            "--check",
-            mode,
-            "--layout",
-            "spark",
-        ])
-        .arg("--seg")
-        .arg(env!("CARGO_BIN_EXE_seg"))
-        .arg("--out")
-        .arg(out_dir.path())
-        .output()
-        .expect("run bench/run.py");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "bench/run.py {mode} failed:\n{stdout}\n{stderr}"
-    );
-    stdout
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{examples_dir, free_port, seg, seg_out, wait_for_port};
+use crate::common::{example_scripts, examples_dir, free_port, seg, seg_out, wait_for_port};
 
 /// A scheduler and executors, killed when dropped.
 pub(crate) struct Cluster {
@@ -152,15 +152,8 @@ fn a_cluster_gives_the_answers_of_one_process() {
     let data = path(&data);
 
     // Every example script, every segment at once and in every format.
-    let mut scripts: Vec<_> = std::fs::read_dir(examples_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    scripts.sort();
-    assert!(scripts.len() > 20, "the examples are there");
-    for script in &scripts {
-        let script = path(script);
+    for script in &example_scripts() {
+        let script = script.as_str();
         for format in ["table", "csv", "json", "count"] {
             let args = [
                 "run",

@@ -375,6 +375,41 @@ pub fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
 }
 
+/// Every example script (`examples/*.seg`), sorted.
+pub fn example_scripts() -> Vec<String> {
+    let mut scripts: Vec<_> = std::fs::read_dir(examples_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .map(|p| p.to_str().expect("a UTF-8 path").to_string())
+        .collect();
+    scripts.sort();
+    assert!(scripts.len() > 20, "the examples are there");
+    scripts
+}
+
+/// Whether `python` imports `modules` (`"moto.server, boto3"`). When it
+/// does not, a test of `what` is skipped with a message, unless
+/// `SEG_REQUIRE_ENGINES=1` (as `.ci/run` sets, after installing them),
+/// where it fails.
+pub fn python_has(python: &str, modules: &str, what: &str) -> bool {
+    let imported = std::process::Command::new(python)
+        .args(["-c", &format!("import {modules}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !imported {
+        let why = format!("{python} cannot import {modules} (.ci/run installs them)");
+        assert!(
+            !std::env::var("SEG_REQUIRE_ENGINES").is_ok_and(|v| v == "1"),
+            "{what}: {why}"
+        );
+        eprintln!("SKIPPED {what}: {why}");
+    }
+    imported
+}
+
 /// A port nobody listens on now (and, for executors, the one after it).
 pub fn free_port() -> u16 {
     loop {

@@ -104,6 +104,14 @@ impl Client {
         }
     }
 
+    /// Opens the document `uri` (version 1) with `text`.
+    fn open(&mut self, uri: &str, text: &str) {
+        self.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "seg", "version": 1, "text": text}}),
+        );
+    }
+
     /// The next diagnostics published.
     fn diagnostics(&self) -> Value {
         loop {
@@ -133,10 +141,7 @@ fn at(line: u32, character: u32) -> Value {
 fn diagnostics_follow_every_change() {
     let mut c = Client::start();
     let text = "segment a = clik.email exists;\nsegment b = a and opened.email exists;\n";
-    c.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": URI, "languageId": "seg", "version": 1, "text": text}}),
-    );
+    c.open(URI, text);
     let d = c.diagnostics();
     assert_eq!(d["diagnostics"][0]["code"], json!("E010"), "{d}");
     assert_eq!(
@@ -177,10 +182,7 @@ fn diagnostics_follow_every_change() {
 fn completion_definition_references_rename_symbols_and_formatting() {
     let mut c = Client::start();
     let text = "segment engaged = opened.email exists;\nsegment target = engaged and click.\n";
-    c.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": URI, "languageId": "seg", "version": 1, "text": text}}),
-    );
+    c.open(URI, text);
     let _ = c.diagnostics();
 
     // After `click.`: only click's channels.
@@ -308,10 +310,7 @@ fn with_a_data_directory_names_complete_and_unknown_names_warn() {
     let second = "segment b = click.email at_least 1 in campaigns \"Bl";
     let text =
         format!("segment a = click.email at_least 1 in campaigns \"Black Fridya\";\n{second}");
-    c.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": URI, "languageId": "seg", "version": 1, "text": text}}),
-    );
+    c.open(URI, &text);
     let d = c.diagnostics();
     assert!(d.to_string().contains("W002"), "{d}");
     let r = c.request("textDocument/completion", at(1, second.len() as u32));
@@ -369,10 +368,7 @@ fn hover_shows_catalog_entries_definitions_and_windows() {
     let text = "segment a = click.email at_least 1 last 30d;\n\
                 segment b = opened.email exists between 2026-01-01 and 2026-02-01T12:00:00Z;\n\
                 segment c = a and b and delivered.sms then click.sms within 1h since 10d ago;\n";
-    c.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": URI, "languageId": "seg", "version": 1, "text": text}}),
-    );
+    c.open(URI, text);
     c.diagnostics();
     let hover = |c: &mut Client, line: u32, character: u32| -> String {
         let r = c.request("textDocument/hover", at(line, character));
@@ -437,10 +433,7 @@ fn a_seg_toml_above_the_script_names_the_data_directory() {
     let uri = format!("file://{}/segments/s.seg", dir.path().display());
     let mut c = Client::start();
     let text = "click.email at_least 1 in campaigns \"Black Fridya\" last 90d";
-    c.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "seg", "version": 1, "text": text}}),
-    );
+    c.open(&uri, text);
     let d = c.diagnostics();
     assert!(
         d.to_string().contains("W002") && d.to_string().contains("Black Friday"),
@@ -449,20 +442,14 @@ fn a_seg_toml_above_the_script_names_the_data_directory() {
     // A script outside that tree: no data, no warning.
     let elsewhere = tempfile::tempdir().unwrap();
     let other = format!("file://{}/t.seg", elsewhere.path().display());
-    c.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": other, "languageId": "seg", "version": 1, "text": text}}),
-    );
+    c.open(&other, text);
     let d = c.diagnostics();
     assert!(!d.to_string().contains("W002"), "{d}");
     // A seg.toml with a key Seg does not know: no data (said on stderr),
     // and the server goes on.
     std::fs::write(elsewhere.path().join("seg.toml"), "date = \"x\"\n").unwrap();
     let third = format!("file://{}/u.seg", elsewhere.path().display());
-    c.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": third, "languageId": "seg", "version": 1, "text": text}}),
-    );
+    c.open(&third, text);
     let d = c.diagnostics();
     assert!(!d.to_string().contains("W002"), "{d}");
     c.finish();

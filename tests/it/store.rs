@@ -12,7 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::common::{examples_dir, free_port, seg, seg_out, wait_for_port};
+use crate::common::{
+    example_scripts, examples_dir, free_port, python_has, seg, seg_out, wait_for_port,
+};
 
 /// A moto server, killed when the process ends (or when dropped).
 struct Moto {
@@ -24,18 +26,7 @@ impl Moto {
     /// A server on a free port; `None` (the test is skipped) when moto is
     /// not installed and `SEG_REQUIRE_ENGINES` is not 1.
     fn start(env: &[(&str, &str)]) -> Option<Moto> {
-        let installed = Command::new("python3")
-            .args(["-c", "import moto.server"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            assert!(
-                !std::env::var("SEG_REQUIRE_ENGINES").is_ok_and(|v| v == "1"),
-                "moto is not installed (python3 -m pip install 'moto[server]')"
-            );
-            eprintln!("skipped: moto is not installed");
+        if !python_has("python3", "moto.server", "an S3 test (moto)") {
             return None;
         }
         let port = free_port();
@@ -117,18 +108,6 @@ fn local_dir() -> std::path::PathBuf {
     examples_dir().join("data")
 }
 
-fn scripts() -> Vec<String> {
-    let mut scripts: Vec<_> = std::fs::read_dir(examples_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .map(|p| p.to_str().unwrap().to_string())
-        .collect();
-    scripts.sort();
-    assert!(scripts.len() > 20, "the examples are there");
-    scripts
-}
-
 #[test]
 fn data_in_s3_gives_the_answers_of_the_local_copy() {
     let Some(moto) = server() else { return };
@@ -138,7 +117,7 @@ fn data_in_s3_gives_the_answers_of_the_local_copy() {
 
     // Every example, every segment, in two formats; and `check`, which
     // reads the dimension tables for its warnings.
-    for script in scripts() {
+    for script in example_scripts() {
         for format in ["table", "json"] {
             let args = |data: &str| {
                 [
@@ -468,7 +447,7 @@ fn a_cluster_reads_the_data_from_the_store() {
     let local = examples_dir().join("data");
     let url = upload(moto, &local, "clustered", "shop");
     let cluster = crate::cluster::Cluster::start(2);
-    for script in scripts() {
+    for script in example_scripts() {
         let args = |data: &str| {
             [
                 "run",
@@ -492,18 +471,11 @@ fn a_cluster_reads_the_data_from_the_store() {
 /// directory and serves ranged GETs; the examples give the local answers.
 #[test]
 fn data_over_http_gives_the_answers_of_the_local_copy() {
-    let installed = Command::new("python3")
-        .args(["-c", "import wsgidav.server.server_cli, cheroot"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !installed {
-        assert!(
-            !std::env::var("SEG_REQUIRE_ENGINES").is_ok_and(|v| v == "1"),
-            "wsgidav is not installed (python3 -m pip install wsgidav cheroot)"
-        );
-        eprintln!("skipped: wsgidav is not installed");
+    if !python_has(
+        "python3",
+        "wsgidav.server.server_cli, cheroot",
+        "the HTTP test (wsgidav)",
+    ) {
         return;
     }
     let port = free_port();
