@@ -224,7 +224,7 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 }
 
 /// Clamps a span into the text and onto character boundaries.
-fn clamp(text: &str, span: &Span) -> Span {
+pub fn clamp(text: &str, span: &Span) -> Span {
     let start = floor_char_boundary(text, span.start.min(text.len()));
     let end = floor_char_boundary(text, span.end.min(text.len())).max(start);
     start..end

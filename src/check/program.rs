@@ -31,6 +31,58 @@ impl Program {
     pub fn names(&self) -> Vec<&str> {
         self.segments.iter().map(|s| s.name.as_str()).collect()
     }
+
+    /// Which segments a run means: all of them (`all`), the named one, or
+    /// the only one.
+    pub fn choose(&self, segment: Option<&str>, all: bool) -> Result<Vec<usize>, Unchosen> {
+        if self.segments.is_empty() {
+            return Err(Unchosen::NoSegment);
+        }
+        if all {
+            return Ok((0..self.segments.len()).collect());
+        }
+        match segment {
+            Some(name) => self.index_of(name).map(|i| vec![i]).ok_or_else(|| {
+                let hint = crate::diagnostic::did_you_mean(name, self.names())
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                Unchosen::Unknown(format!(
+                    "no segment `{name}`{hint}; the script defines: {}",
+                    self.names().join(", ")
+                ))
+            }),
+            None if self.segments.len() == 1 => Ok(vec![0]),
+            None => Err(Unchosen::Several(
+                self.names().into_iter().map(String::from).collect(),
+            )),
+        }
+    }
+}
+
+/// Why [`Program::choose`] found nothing to run. The caller says how to
+/// choose ([`Unchosen::Several`]), in its own terms (a flag, an argument).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unchosen {
+    NoSegment,
+    /// No segment has the name; the text says so, with a suggestion.
+    Unknown(String),
+    /// Several segments and no name: their names.
+    Several(Vec<String>),
+}
+
+impl Unchosen {
+    /// The message, with `how` saying how to choose one segment or all.
+    pub fn message(&self, how: &str) -> String {
+        match self {
+            Unchosen::NoSegment => "the script defines no segment: nothing to run".to_string(),
+            Unchosen::Unknown(text) => text.clone(),
+            Unchosen::Several(names) => format!(
+                "the script defines {} segments; {how}: {}",
+                names.len(),
+                names.join(", ")
+            ),
+        }
+    }
 }
 
 /// One segment: a name (empty for a bare expression) and its expression.

@@ -105,29 +105,9 @@ fn compile(
 /// Which segments to run: the bare expression, the only definition, the named
 /// one, or all of them.
 fn select(program: &Program, segment: Option<&str>, all: bool) -> Result<Vec<usize>, u8> {
-    if program.segments.is_empty() {
-        return Err(fail("the script defines no segment: nothing to run"));
-    }
-    if all {
-        return Ok((0..program.segments.len()).collect());
-    }
-    match segment {
-        Some(name) => program.index_of(name).map(|i| vec![i]).ok_or_else(|| {
-            let hint = seglang::diagnostic::did_you_mean(name, program.names())
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
-            fail(format!(
-                "no segment `{name}`{hint}; the script defines: {}",
-                program.names().join(", ")
-            ))
-        }),
-        None if program.segments.len() == 1 => Ok(vec![0]),
-        None => Err(fail(format!(
-            "the script defines {} segments; choose one with --segment NAME or run them all with --all: {}",
-            program.segments.len(),
-            program.names().join(", ")
-        ))),
-    }
+    program
+        .choose(segment, all)
+        .map_err(|e| fail(e.message("choose one with --segment NAME or run them all with --all")))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {

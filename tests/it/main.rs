@@ -18,6 +18,7 @@ mod fuzz;
 mod gen;
 mod lsp;
 mod parse;
+mod python;
 mod repl;
 mod semantics;
 mod sql;
