@@ -64,6 +64,24 @@ fn compile(c: &mut Criterion) {
             segment_plan(std::hint::black_box(&one), 0, &env).map(|p| p.schema().fields().len())
         })
     });
+    // `seg compile --emit sql` (and Python's `seglang.compile`): the plan
+    // in the portable form, unparsed for DuckDB.
+    let as_of = chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap_or_default();
+    let duckdb = seglang::sql::SqlOptions::new(seglang::sql::Dialect::DuckDb);
+    c.bench_function("SQL of a one-line segment (DuckDB)", |b| {
+        b.iter(|| {
+            seglang::sql::segment_sql(std::hint::black_box(&one), 0, as_of, &duckdb)
+                .map(|s| s.len())
+        })
+    });
+    c.bench_function("parse+check+SQL of a one-line segment (DuckDB)", |b| {
+        b.iter(|| {
+            let program = seglang::compile(std::hint::black_box(ONE_LINE), None)
+                .expect("compiles")
+                .program;
+            seglang::sql::segment_sql(&program, 0, as_of, &duckdb).map(|s| s.len())
+        })
+    });
     let many = seglang::compile(&big, None).expect("compiles").program;
     let mut group = c.benchmark_group("10k definitions");
     group.sample_size(10);

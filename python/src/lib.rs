@@ -107,11 +107,15 @@ impl Diagnostic {
         &self.rendered
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "Diagnostic(code={:?}, severity={:?}, line={}, column={}, message={:?})",
-            self.code, self.severity, self.line, self.column, self.message
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Diagnostic(code={}, severity={}, line={}, column={}, message={})",
+            repr(py, &self.code)?,
+            repr(py, self.severity)?,
+            self.line,
+            self.column,
+            repr(py, &self.message)?
+        ))
     }
 }
 
@@ -156,6 +160,11 @@ fn render(diagnostics: &[seglang::Diagnostic], text: &str) -> String {
     let mut rendered = diagnostic::render(diagnostics, &source, false);
     rendered.truncate(rendered.trim_end_matches('\n').len());
     rendered
+}
+
+/// Python's `repr` of a string: `'E010'`.
+fn repr(py: Python<'_>, text: &str) -> PyResult<String> {
+    Ok(pyo3::types::PyString::new(py, text).repr()?.to_string())
 }
 
 fn data_error(e: seglang::DataError) -> PyErr {
@@ -489,8 +498,8 @@ impl Engine {
         Ok(shown)
     }
 
-    fn __repr__(&self) -> String {
-        format!("Engine({:?})", self.data.display().to_string())
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!("Engine({})", repr(py, &self.data())?))
     }
 }
 
