@@ -177,8 +177,9 @@ fn compiled(py: Python<'_>, text: &str, engine: Option<&seglang::Engine>) -> PyR
     match seglang::compile(text, engine.map(seglang::Engine::objects)) {
         Ok(c) => {
             for w in &c.warnings {
-                let message = std::ffi::CString::new(render(std::slice::from_ref(w), text))
-                    .unwrap_or_default();
+                // A C string: a NUL the script holds is shown escaped.
+                let shown = render(std::slice::from_ref(w), text).replace('\0', "\\0");
+                let message = std::ffi::CString::new(shown).unwrap_or_default();
                 // Stack level 1: the caller's line (this is a C function).
                 PyErr::warn(py, py.get_type::<SegWarning>().as_any(), &message, 1)?;
             }

@@ -151,6 +151,9 @@ def test_warnings_are_issued_as_seg_warnings(engine):
     with pytest.warns(seglang.SegWarning, match="Black Friday") as caught:
         engine.run(text, as_of=AS_OF)
     assert caught[0].filename == __file__
+    # A NUL in the script (in a comment here) does not empty the message.
+    with pytest.warns(seglang.SegWarning, match="Black Friday"):
+        engine.run(text + " # a NUL: \0", as_of=AS_OF)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(seglang.SegWarning):
