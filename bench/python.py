@@ -18,7 +18,6 @@ Prints:
   opened once (the first call, which reads nothing more, is shown apart).
 """
 import argparse
-import math
 import os
 import statistics
 import subprocess
@@ -86,8 +85,7 @@ def compare(args, data, script_dir):
         a, b = statistics.median(theirs), statistics.median(ours)
         ratios.append(b / a)
         print(f"{name:<34} {a:>13.3f}s {b:>10.3f}s {b / a:>6.2f} {first:>10.3f}s")
-    geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-    print(f"{'geometric mean of the ratios':<34} {'':>14} {'':>11} {geomean:>6.3f}")
+    print(f"{'geometric mean of the ratios':<34} {'':>14} {'':>11} {statistics.geometric_mean(ratios):>6.3f}")
 
 
 def main():

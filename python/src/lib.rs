@@ -171,6 +171,15 @@ fn data_error(e: seglang::DataError) -> PyErr {
     DataError::new_err(e.message)
 }
 
+/// Every error and warning of `text`, in source order.
+fn diagnostics(text: &str, objects: Option<&seglang::ObjectIndex>) -> Vec<Diagnostic> {
+    let found = match seglang::compile(text, objects) {
+        Ok(c) => c.warnings,
+        Err(d) => d,
+    };
+    Diagnostic::all(&found, text)
+}
+
 /// Checks `text` like `seg check`: a checked program, each warning issued as
 /// a `SegWarning`; or `ScriptError` with every diagnostic.
 fn compiled(py: Python<'_>, text: &str, engine: Option<&seglang::Engine>) -> PyResult<Program> {
@@ -194,12 +203,21 @@ fn compiled(py: Python<'_>, text: &str, engine: Option<&seglang::Engine>) -> PyR
     }
 }
 
-/// The one segment `segment` names (or the only one).
-fn chosen(program: &Program, segment: Option<&str>) -> PyResult<usize> {
-    match program.choose(segment, false) {
-        Ok(chosen) => Ok(chosen[0]),
-        Err(e) => Err(PyValueError::new_err(e.message(HOW_TO_CHOOSE))),
-    }
+/// What a call on one segment works on: the checked script, the segment
+/// `segment` names (or the only one), and `as_of`.
+fn prepared(
+    py: Python<'_>,
+    text: &str,
+    segment: Option<&str>,
+    as_of: Option<&Bound<'_, PyAny>>,
+    engine: Option<&seglang::Engine>,
+) -> PyResult<(Program, usize, DateTime<Utc>)> {
+    let as_of = moment(as_of)?;
+    let program = compiled(py, text, engine)?;
+    let chosen = program
+        .choose(segment, false)
+        .map_err(|e| PyValueError::new_err(e.message(HOW_TO_CHOOSE)))?;
+    Ok((program, chosen[0], as_of))
 }
 
 /// `as_of` as Seg reads it: `None` is now; a string is a date
@@ -234,13 +252,11 @@ fn sql(
     text: &str,
     dialect: &str,
     segment: Option<&str>,
-    as_of_value: Option<&Bound<'_, PyAny>>,
+    as_of: Option<&Bound<'_, PyAny>>,
     engine: Option<&seglang::Engine>,
 ) -> PyResult<String> {
     let dialect: Dialect = dialect.parse().map_err(PyValueError::new_err)?;
-    let as_of = moment(as_of_value)?;
-    let program = compiled(py, text, engine)?;
-    let segment = chosen(&program, segment)?;
+    let (program, segment, as_of) = prepared(py, text, segment, as_of, engine)?;
     let options = match engine {
         Some(e) => SqlOptions::for_data(dialect, e.data(), e.objects()),
         None => SqlOptions::new(dialect),
@@ -249,11 +265,14 @@ fn sql(
     Ok(format!("{sql};"))
 }
 
-/// Opens a data directory with the GIL released (its footers are read, from
-/// an object store perhaps).
-fn open(py: Python<'_>, data: &std::path::Path) -> PyResult<seglang::Engine> {
-    py.detach(|| seglang::Engine::open_for_queries(data))
-        .map_err(data_error)
+/// Opens a data directory with `opener` and the GIL released (its footers
+/// are read, from an object store perhaps).
+fn open(
+    py: Python<'_>,
+    data: &std::path::Path,
+    opener: fn(&std::path::Path) -> Result<seglang::Engine, seglang::DataError>,
+) -> PyResult<seglang::Engine> {
+    py.detach(|| opener(data)).map_err(data_error)
 }
 
 /// Checks a script: every error and warning, as a list of `Diagnostic` in
@@ -268,11 +287,7 @@ fn check(text: &str, data: Option<PathBuf>) -> PyResult<Vec<Diagnostic>> {
         .map(seglang::data::load_objects)
         .transpose()
         .map_err(data_error)?;
-    let diagnostics = match seglang::compile(text, objects.as_ref()) {
-        Ok(c) => c.warnings,
-        Err(d) => d,
-    };
-    Ok(Diagnostic::all(&diagnostics, text))
+    Ok(diagnostics(text, objects.as_ref()))
 }
 
 /// Compiles a segment to one SQL SELECT of its profile ids, ascending: the
@@ -290,7 +305,12 @@ fn compile(
     as_of: Option<&Bound<'_, PyAny>>,
     data: Option<PathBuf>,
 ) -> PyResult<String> {
-    let engine = data.as_deref().map(|d| open(py, d)).transpose()?;
+    // Only the tables' schemas: `Engine::open`, without the profile-id range
+    // that `open_for_queries` starts reading for a query.
+    let engine = data
+        .as_deref()
+        .map(|d| open(py, d, seglang::Engine::open))
+        .transpose()?;
     sql(py, text, dialect, segment, as_of, engine.as_ref())
 }
 
@@ -331,11 +351,9 @@ impl Engine {
         py: Python<'_>,
         text: &str,
         segment: Option<&str>,
-        as_of_value: Option<&Bound<'_, PyAny>>,
+        as_of: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<i64>> {
-        let as_of = moment(as_of_value)?;
-        let program = compiled(py, text, Some(&self.inner))?;
-        let segment = chosen(&program, segment)?;
+        let (program, segment, as_of) = prepared(py, text, segment, as_of, Some(&self.inner))?;
         self.wait(py, self.inner.run(&program, segment, as_of))?
             .map_err(data_error)
     }
@@ -366,7 +384,7 @@ impl Engine {
     /// Raises `DataError` when it cannot be read or is not Seg's layout.
     #[new]
     fn new(py: Python<'_>, data: PathBuf) -> PyResult<Engine> {
-        let inner = open(py, &data)?;
+        let inner = open(py, &data, seglang::Engine::open_for_queries)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -387,11 +405,7 @@ impl Engine {
     /// Checks a script against this data: `check(text, data=...)` without
     /// opening the data again.
     fn check(&self, text: &str) -> Vec<Diagnostic> {
-        let diagnostics = match seglang::compile(text, Some(self.inner.objects())) {
-            Ok(c) => c.warnings,
-            Err(d) => d,
-        };
-        Diagnostic::all(&diagnostics, text)
+        diagnostics(text, Some(self.inner.objects()))
     }
 
     /// The SQL of a segment for this data's tables, as `compile(...,
@@ -447,13 +461,7 @@ impl Engine {
         let names: Vec<&str> = all
             .iter()
             .zip(&lists)
-            .flat_map(|(&i, ids)| {
-                let name = match program.segments[i].name.as_str() {
-                    "" => "segment",
-                    n => n,
-                };
-                std::iter::repeat_n(name, ids.len())
-            })
+            .flat_map(|(&i, ids)| std::iter::repeat_n(program.segments[i].label(), ids.len()))
             .collect();
         let names: ArrayRef = Arc::new(StringArray::from(names));
         let ids = lists.into_iter().flatten().collect();
@@ -488,9 +496,7 @@ impl Engine {
         segment: Option<&str>,
         as_of: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
-        let as_of = moment(as_of)?;
-        let program = compiled(py, text, Some(&self.inner))?;
-        let segment = chosen(&program, segment)?;
+        let (program, segment, as_of) = prepared(py, text, segment, as_of, Some(&self.inner))?;
         let plan = self
             .inner
             .optimized_plan(&program, segment, as_of)

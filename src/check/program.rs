@@ -93,6 +93,17 @@ pub struct Segment {
     pub span: Span,
 }
 
+impl Segment {
+    /// The name results show: the definition's, or `segment` for a bare
+    /// expression.
+    pub fn label(&self) -> &str {
+        match self.name.as_str() {
+            "" => "segment",
+            name => name,
+        }
+    }
+}
+
 /// A checked boolean expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SegExpr {

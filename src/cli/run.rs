@@ -201,13 +201,7 @@ fn run_inner(args: &RunArgs<'_>) -> Result<(), u8> {
     let results: Vec<(String, Vec<i64>)> = chosen
         .iter()
         .zip(lists)
-        .map(|(&i, ids)| {
-            let name = match program.segments[i].name.as_str() {
-                "" => "segment".to_string(),
-                n => n.to_string(),
-            };
-            (name, ids)
-        })
+        .map(|(&i, ids)| (program.segments[i].label().to_string(), ids))
         .collect();
     let bytes = render(&results, args.format, args.all).map_err(fail)?;
     phase("rendered");
