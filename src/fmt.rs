@@ -27,20 +27,17 @@ const INDENT: usize = 4;
 /// The canonical layout of `text`, or `None` when it does not parse (the
 /// caller reports the diagnostics of [`crate::parse`]).
 pub fn format(text: &str) -> Option<String> {
-    let (parsed, pairs) = crate::syntax::parse::parse_keeping_pairs(text);
-    if parsed.has_errors() {
-        return None;
-    }
     let mut tokens = Tokens::new(text);
-    // Each definition is laid out and printed in turn (the top level is a
-    // sequence broken between definitions), so its layout is dropped before
-    // the next is built.
+    // Each definition is laid out and printed as soon as it is parsed (the
+    // top level is a sequence broken between definitions), so its pairs and
+    // layout are dropped before the next is parsed. The text is thrown away
+    // if any part of the script has a syntax error.
     let mut out = Printer {
         text: String::with_capacity(text.len() + text.len() / 4),
         column: 0,
     };
     let mut definitions = 0;
-    for (offset, item) in pairs {
+    let parsed = crate::syntax::parse::parse_visiting_pairs(text, &mut |offset, item| {
         tokens.base = offset;
         let doc = match item.as_rule() {
             Rule::definition => {
@@ -51,9 +48,12 @@ pub fn format(text: &str) -> Option<String> {
                 definition(&mut tokens, item)
             }
             Rule::expr => group(vec![expr(&mut tokens, item)]),
-            _ => continue,
+            _ => return,
         };
         out.print(&doc, 0, Mode::Break);
+    });
+    if parsed.has_errors() {
+        return None;
     }
     out.print(&tokens.rest(), 0, Mode::Break);
     let mut text = out.text;
@@ -138,7 +138,7 @@ impl Printer {
         if !self.text.is_empty() && !self.text.ends_with('\n') {
             self.text.push('\n');
         }
-        self.text.push_str(&" ".repeat(indent));
+        self.text.extend(std::iter::repeat_n(' ', indent));
         self.column = indent;
     }
 }
@@ -259,9 +259,19 @@ fn comments(gap: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Keywords are the grammar's `kw_…` rules (the words after `same` too).
+/// Keywords are the grammar's `kw_…` rules (the words after `same` too),
+/// found by name once, then looked up by the rule's number for each token.
 fn is_keyword(rule: Rule) -> bool {
-    format!("{rule:?}").starts_with("kw_")
+    static KEYWORDS: std::sync::LazyLock<Vec<bool>> = std::sync::LazyLock::new(|| {
+        let mut table = vec![false; Rule::all_rules().len()];
+        for &r in Rule::all_rules() {
+            if let Some(slot) = table.get_mut(r as usize) {
+                *slot = format!("{r:?}").starts_with("kw_");
+            }
+        }
+        table
+    });
+    KEYWORDS.get(rule as usize).copied().unwrap_or(false)
 }
 
 /// The tokens of `pair` in order: its leaves (an `event.channel` and a
@@ -447,7 +457,16 @@ fn primary(tokens: &mut Tokens<'_>, pair: Pair<'_, Rule>) -> Doc {
 
 #[cfg(test)]
 mod tests {
-    use super::format;
+    use super::{format, is_keyword, Rule};
+
+    #[test]
+    fn keywords_are_exactly_the_kw_rules() {
+        for &rule in Rule::all_rules() {
+            let named = format!("{rule:?}").starts_with("kw_");
+            assert_eq!(is_keyword(rule), named, "{rule:?}");
+        }
+        assert!(is_keyword(Rule::kw_same) && !is_keyword(Rule::ident));
+    }
 
     #[test]
     fn keywords_are_lower_case_and_spaces_single() {

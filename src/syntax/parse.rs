@@ -43,16 +43,21 @@ pub fn parse(text: &str) -> Parsed {
     parse_into(text, None)
 }
 
-/// [`parse`], and the grammar's pair of each definition (or of the bare
-/// expression) with where its chunk starts in `text`: what `seg fmt` lays
-/// out, without parsing the text a second time.
-pub(crate) fn parse_keeping_pairs(text: &str) -> (Parsed, Vec<(usize, Pair<'_, Rule>)>) {
-    let mut pairs = Vec::new();
-    let parsed = parse_into(text, Some(&mut pairs));
-    (parsed, pairs)
+/// [`parse`], handing the grammar's pair of each definition (or of the bare
+/// expression) to `visit` as it is parsed, with where its chunk starts in
+/// `text`: what `seg fmt` lays out, without parsing the text a second time
+/// and without keeping every definition's pairs at once.
+pub(crate) fn parse_visiting_pairs<'i>(
+    text: &'i str,
+    visit: &mut dyn FnMut(usize, Pair<'i, Rule>),
+) -> Parsed {
+    parse_into(text, Some(visit))
 }
 
-fn parse_into<'i>(text: &'i str, mut pairs: Option<&mut Vec<(usize, Pair<'i, Rule>)>>) -> Parsed {
+fn parse_into<'i>(
+    text: &'i str,
+    mut visit: Option<&mut dyn FnMut(usize, Pair<'i, Rule>)>,
+) -> Parsed {
     let scanned = scan::scan(text);
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
     let mut script = Script {
@@ -73,8 +78,8 @@ fn parse_into<'i>(text: &'i str, mut pairs: Option<&mut Vec<(usize, Pair<'i, Rul
         } else {
             let mut b = Builder::new(0);
             if let Some(expr) = b.chunk(text, Rule::expr_only) {
-                if let Some(sink) = pairs.as_deref_mut() {
-                    sink.push((0, expr.clone()));
+                if let Some(visit) = visit.as_mut() {
+                    visit(0, expr.clone());
                 }
                 script.expr = Some(b.expr(expr));
             }
@@ -110,8 +115,8 @@ fn parse_into<'i>(text: &'i str, mut pairs: Option<&mut Vec<(usize, Pair<'i, Rul
         let mut b = Builder::new(range.start);
         b.next_segment = range.end < text.len();
         if let Some(def) = b.chunk(&text[range.clone()], Rule::definition_only) {
-            if let Some(sink) = pairs.as_deref_mut() {
-                sink.push((range.start, def.clone()));
+            if let Some(visit) = visit.as_mut() {
+                visit(range.start, def.clone());
             }
             script.definitions.push(b.definition(def));
         }
