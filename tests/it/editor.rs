@@ -120,3 +120,126 @@ fn the_textmate_grammar_knows_every_keyword_event_and_channel() {
         "the extension starts `seg lsp`"
     );
 }
+
+/// The same grammar run by a TextMate engine with Oniguruma's regular
+/// expressions (`tests/it/textmate.py`), as VS Code runs it: every token of
+/// every example gets a scope, and each kind of token the right one.
+#[test]
+fn the_textmate_grammar_highlights_every_token_in_a_textmate_engine() {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    if !crate::common::python_has(&python, "textmate_grammar", "the TextMate grammar test") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sample = dir.path().join("sample.seg");
+    std::fs::write(
+        &sample,
+        concat!(
+            "# a comment\n",
+            "segment loyal = opened.email at_least 5 times;\n",
+            "SEGMENT buyers = click.* AT_LEAST 3 in campaigns tagged \"Black \\\"Friday\\\"\" last 30d\n",
+            "    and read.* not_happened after delivered # trailing\n",
+            "    or sent.email then opened.email within 1h same message since 2026-01-31T10:00:00Z\n",
+            "    and not (loyal or unique_link_click.vk_notify exists)\n",
+            "    and sample 12.5% seed 7 and click.email at_least 1 in campaigns where region != \"EU\";\n",
+        ),
+    )
+    .expect("write");
+    let mut files = crate::common::example_scripts();
+    files.push(sample.to_str().expect("UTF-8").to_string());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(&python)
+        .arg(root.join("tests/it/textmate.py"))
+        .arg(root.join("editors/vscode/syntaxes/seg.tmLanguage.json"))
+        .args(&files)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tokens: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // (text, scope) of every token of a file.
+    let of = |file: &str| -> Vec<(String, String)> {
+        tokens[file]
+            .as_array()
+            .unwrap_or_else(|| panic!("no tokens for {file}"))
+            .iter()
+            .map(|t| {
+                (
+                    t[2].as_str().unwrap().to_string(),
+                    t[3].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    for file in &files {
+        let unscoped: Vec<String> = of(file)
+            .into_iter()
+            .filter(|(text, scope)| scope == "source.seg" && !text.trim().is_empty())
+            .map(|(text, _)| text)
+            .collect();
+        assert!(unscoped.is_empty(), "{file}: no scope for {unscoped:?}");
+    }
+    let sample = of(sample.to_str().unwrap());
+    let scope_of = |text: &str| -> Vec<&str> {
+        sample
+            .iter()
+            .filter(|(t, _)| t == text)
+            .map(|(_, s)| s.as_str())
+            .collect()
+    };
+    let expected = [
+        ("# a comment", "comment.line.number-sign.seg"),
+        ("# trailing", "comment.line.number-sign.seg"),
+        ("SEGMENT", "storage.type.segment.seg"),
+        ("buyers", "entity.name.function.segment.seg"),
+        ("click", "support.function.event.seg"),
+        ("*", "support.type.channel.seg"),
+        ("AT_LEAST", "keyword.control.seg"),
+        ("3", "constant.numeric.integer.seg"),
+        ("tagged", "keyword.control.seg"),
+        ("\\\"", "constant.character.escape.seg"),
+        ("30d", "constant.numeric.duration.seg"),
+        ("delivered", "support.function.event.seg"),
+        ("unique_link_click", "support.function.event.seg"),
+        ("vk_notify", "support.type.channel.seg"),
+        ("message", "variable.language.key.seg"),
+        ("2026-01-31T10:00:00Z", "constant.other.datetime.seg"),
+        ("12.5%", "constant.numeric.percent.seg"),
+        ("region", "variable.other.seg"),
+        ("!=", "keyword.operator.comparison.seg"),
+        ("or", "keyword.operator.logical.seg"),
+        ("(", "punctuation.section.parens.seg"),
+        (";", "punctuation.terminator.seg"),
+    ];
+    for (text, scope) in expected {
+        let found = scope_of(text);
+        assert!(
+            !found.is_empty() && found.iter().all(|s| *s == scope),
+            "`{text}`: {found:?}, expected {scope}\n{sample:?}"
+        );
+    }
+    // A segment's name where it is used (`loyal` is also defined above).
+    let used = sample
+        .iter()
+        .skip_while(|(t, _)| t != "(")
+        .nth(1)
+        .expect("a token after `(`");
+    assert_eq!(
+        used,
+        &("loyal".to_string(), "variable.other.seg".to_string())
+    );
+    // The sample is a script Seg accepts.
+    let check = Command::new(env!("CARGO_BIN_EXE_seg"))
+        .arg("check")
+        .arg(&files[files.len() - 1])
+        .output()
+        .expect("seg check");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
