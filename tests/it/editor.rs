@@ -232,14 +232,6 @@ fn the_textmate_grammar_highlights_every_token_in_a_textmate_engine() {
         &("loyal".to_string(), "variable.other.seg".to_string())
     );
     // The sample is a script Seg accepts.
-    let check = Command::new(env!("CARGO_BIN_EXE_seg"))
-        .arg("check")
-        .arg(&files[files.len() - 1])
-        .output()
-        .expect("seg check");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    let (code, _, stderr) = crate::common::seg_out(&["check", &files[files.len() - 1]]);
+    assert_eq!(code, 0, "{stderr}");
 }
