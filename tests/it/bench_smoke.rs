@@ -16,7 +16,7 @@ use crate::common::python_has;
 /// `None` (the test skips `what`) without them, unless every engine is
 /// required.
 fn python(what: &str) -> Option<String> {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let python = crate::common::python();
     python_has(&python, "duckdb, pyarrow", what).then_some(python)
 }
 

@@ -388,6 +388,11 @@ pub fn example_scripts() -> Vec<String> {
     scripts
 }
 
+/// The Python the tests run: `$PYTHON`, or `python3`.
+pub fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
 /// Whether `python` imports `modules` (`"moto.server, boto3"`). When it
 /// does not, a test of `what` is skipped with a message, unless
 /// `SEG_REQUIRE_ENGINES=1` (as `.ci/run` sets, after installing them),

@@ -126,7 +126,7 @@ fn the_textmate_grammar_knows_every_keyword_event_and_channel() {
 /// every example gets a scope, and each kind of token the right one.
 #[test]
 fn the_textmate_grammar_highlights_every_token_in_a_textmate_engine() {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let python = crate::common::python();
     if !crate::common::python_has(&python, "textmate_grammar", "the TextMate grammar test") {
         return;
     }

@@ -77,7 +77,7 @@ fn ok(command: &mut Command, what: &str) -> String {
 
 #[test]
 fn python_package_against_the_cli() {
-    let system = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let system = crate::common::python();
     let modules = "maturin, pytest, pyarrow, duckdb, pandas";
     if !python_has(&system, modules, "the Python package's tests") {
         return;

@@ -807,7 +807,7 @@ type EngineResults = Vec<(String, Vec<Result<Vec<i64>, String>>)>;
 
 /// Runs every case's SQL on DuckDB, SQLite and PostgreSQL in one Python process.
 fn run_engines(data: &Path, cases: &[Case]) -> EngineResults {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let python = crate::common::python();
     let probe = Command::new(&python).args(["-c", "import duckdb"]).output();
     if !probe.as_ref().is_ok_and(|o| o.status.success()) {
         let why = "python3 with the duckdb package is not available (.ci/run installs it)";
