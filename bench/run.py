@@ -33,6 +33,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AS_OF = "2026-11-01T00:00:00Z"
 
+# Rows per Arrow batch when a layout is streamed from DuckDB.
+BATCH_ROWS = 1_000_000
+
 CHANNELS = ["email", "sms", "push", "telegram_bot", "max_bot", "whatsapp", "viber", "vk_notify"]
 
 
@@ -214,6 +217,60 @@ LAYOUT_NOTES = {
 }
 
 
+def record_batches(relation):
+    """A reader of a DuckDB relation's rows, `BATCH_ROWS` to a batch
+    (`to_arrow_reader`, or `fetch_record_batch` in older DuckDB releases)."""
+    reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch
+    return reader(BATCH_ROWS)
+
+
+class Batches:
+    """A DuckDB relation's rows as Arrow batches, cast by `cast`, written
+    out in row groups of a given size up to a given row."""
+
+    def __init__(self, relation, cast):
+        import pyarrow as pa
+        self.pa = pa
+        self.reader = record_batches(relation)
+        self.batches = iter(self.reader)
+        self.cast = cast
+        self.buffer = []
+        self.buffered = 0
+        self.written = 0
+        first = next(self.batches, None)
+        self.schema = cast(pa.Table.from_batches([first])).schema if first is not None else None
+        if first is not None:
+            self.buffer.append(first)
+            self.buffered = first.num_rows
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.reader.close()
+
+    def write_until(self, writer, end, group):
+        """Writes rows up to row `end` (counted from the first) to `writer`,
+        `group` rows to a row group."""
+        while self.written < end:
+            want = min(group, end - self.written)
+            while self.buffered < want:
+                batch = next(self.batches, None)
+                if batch is None:
+                    break
+                self.buffer.append(batch)
+                self.buffered += batch.num_rows
+            if self.buffered == 0:
+                return
+            table = self.pa.Table.from_batches(self.buffer)
+            take = min(want, table.num_rows)
+            writer.write_table(self.cast(table.slice(0, take)), row_group_size=take)
+            rest = table.slice(take)
+            self.buffer = rest.to_batches()
+            self.buffered = rest.num_rows
+            self.written += take
+
+
 def make_layout(layout, seg_data, path):
     """Writes the events of `seg_data` (and its dimension tables) to `path` as
     `layout`'s writer would. Skipped when `path` already holds them."""
@@ -261,41 +318,76 @@ def make_layout(layout, seg_data, path):
                 pq.write_table(plain(pq.read_table(f"{seg_data}/events/{f}")), f"{tmp}/events/part-{i}.parquet")
         elif layout == "spark":
             # 200 shuffle partitions of uneven size: a profile's events go to
-            # one partition, partition sizes skewed towards the low numbers.
+            # one partition, partition sizes skewed towards the low numbers;
+            # within a partition, the rows in the order of the source files.
+            # Written a few partitions at a time, so that no pass holds more
+            # than about 10 M rows (100 M events fit in memory this way).
             parts = 200
-            table = plain(arrow(
-                f"SELECT * EXCLUDE (rn, part) FROM (SELECT *, row_number() OVER () AS rn, "
-                f"CAST(floor({parts} * pow((hash(profile_id) % 1000003) / 1000003.0, 2)) AS INTEGER) AS part FROM {src}) "
-                f"ORDER BY part, rn"))
-            sizes = con.execute(
-                f"SELECT part, count(*) FROM (SELECT CAST(floor({parts} * pow((hash(profile_id) % 1000003) / 1000003.0, 2)) AS INTEGER) AS part FROM {src}) "
-                f"GROUP BY part ORDER BY part").fetchall()
-            offset = 0
+            part_of = f"CAST(floor({parts} * pow((hash(profile_id) % 1000003) / 1000003.0, 2)) AS INTEGER)"
+            numbered = f"read_parquet('{seg_data}/events/*.parquet', filename = true, file_row_number = true)"
+            sizes = con.execute(f"SELECT {part_of} AS part, count(*) FROM {src} GROUP BY part ORDER BY part").fetchall()
+            passes, current, rows = [], [], 0
             for part, n in sizes:
-                pq.write_table(table.slice(offset, n), f"{tmp}/events/part-{part:05d}-5e0e4a5c-c000.snappy.parquet",
-                               use_deprecated_int96_timestamps=True, compression="snappy",
-                               row_group_size=max(n, 1), use_dictionary=True)
-                offset += n
+                if current and rows + n > 10_000_000:
+                    passes.append(current)
+                    current, rows = [], 0
+                current.append((part, n))
+                rows += n
+            passes.append(current)
+            for chunk in passes:
+                low, high = chunk[0][0], chunk[-1][0]
+                table = plain(arrow(
+                    f"SELECT * EXCLUDE (filename, file_row_number, part) FROM (SELECT *, {part_of} AS part FROM {numbered}) "
+                    f"WHERE part BETWEEN {low} AND {high} ORDER BY part, filename, file_row_number"))
+                offset = 0
+                for part, n in chunk:
+                    pq.write_table(table.slice(offset, n), f"{tmp}/events/part-{part:05d}-5e0e4a5c-c000.snappy.parquet",
+                                   use_deprecated_int96_timestamps=True, compression="snappy",
+                                   row_group_size=max(n, 1), use_dictionary=True)
+                    offset += n
+                del table
             open(f"{tmp}/events/_SUCCESS", "w").close()
         elif layout == "unsorted":
-            table = plain(arrow(f"SELECT * FROM {src} ORDER BY hash(profile_id * 7919 + epoch_us(ts))"))
-            n = table.num_rows
-            for i in range(4):
-                pq.write_table(table.slice(i * n // 4, (i + 1) * n // 4 - i * n // 4), f"{tmp}/events/part-{i}.parquet")
+            # Random order, streamed from DuckDB's sort into 4 files of
+            # pyarrow's default 1 Mi-row groups.
+            n = con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0]
+            ordered = con.sql(f"SELECT * FROM {src} ORDER BY hash(profile_id * 7919 + epoch_us(ts))")
+            bounds = [(i + 1) * n // 4 for i in range(4)]
+            with Batches(ordered, plain) as batches:
+                for i, end in enumerate(bounds):
+                    with pq.ParquetWriter(f"{tmp}/events/part-{i}.parquet", batches.schema) as writer:
+                        batches.write_until(writer, end, group=1024 * 1024)
         elif layout == "small-files":
-            table = plain(arrow(f"SELECT *, CAST(ts AS DATE) AS __day FROM {src} ORDER BY ts"))
-            days = table.column("__day").to_pylist()
-            table = table.drop_columns(["__day"])
-            start_row = 0
-            while start_row < len(days):
-                day = days[start_row]
-                end = start_row
-                while end < len(days) and days[end] == day and end - start_row < 5000:
-                    end += 1
+            # Time order; a new file at each UTC day and every 5 000 events,
+            # each day's files in a Hive folder `date=YYYY-MM-DD`.
+            import pyarrow.compute as pc
+            ordered = con.sql(f"SELECT *, CAST(ts AS DATE) AS __day FROM {src} ORDER BY ts")
+            pending, start_row = None, 0
+            for batch in record_batches(ordered):
+                batch = pa.Table.from_batches([batch])
+                table = batch if pending is None else pa.concat_tables([pending, batch])
+                days = table.column("__day")
+                n = table.num_rows
+                # The rows where a new day starts, and the end.
+                change = pc.not_equal(days.slice(1), days.slice(0, n - 1)) if n > 1 else pa.array([], pa.bool_())
+                starts = [0] + [i + 1 for i in pc.indices_nonzero(change).to_pylist()] + [n]
+                files = []
+                for s, e in zip(starts, starts[1:]):
+                    files.extend((f, min(f + 5000, e)) for f in range(s, e, 5000))
+                # The last file may go on in the next batch.
+                *files, (last, _) = files
+                for s, e in files:
+                    day = table.column("__day")[s].as_py()
+                    folder = f"{tmp}/events/date={day.isoformat()}"
+                    os.makedirs(folder, exist_ok=True)
+                    pq.write_table(plain(table.slice(s, e - s).drop_columns(["__day"])),
+                                   f"{folder}/part-{start_row + s:09d}.parquet")
+                pending, start_row = table.slice(last), start_row + last
+            if pending is not None and pending.num_rows:
+                day = pending.column("__day")[0].as_py()
                 folder = f"{tmp}/events/date={day.isoformat()}"
                 os.makedirs(folder, exist_ok=True)
-                pq.write_table(table.slice(start_row, end - start_row), f"{folder}/part-{start_row:09d}.parquet")
-                start_row = end
+                pq.write_table(plain(pending.drop_columns(["__day"])), f"{folder}/part-{start_row:09d}.parquet")
         else:
             sys.exit(f"unknown layout {layout}")
     os.rename(tmp, path)

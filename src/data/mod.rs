@@ -784,14 +784,31 @@ fn footers(files: &[PathBuf]) -> Vec<Result<FooterFacts, DataError>> {
         Some(_) => 16,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    // Files written alike share one Arrow schema: a table of 20 000 small
+    // files would otherwise hold 20 000 copies of it (tens of megabytes).
+    let read_all = |part: &[PathBuf]| {
+        let mut last: Option<SchemaRef> = None;
+        part.iter()
+            .map(|path| {
+                let (mut footer, span) = read(path)?;
+                match &last {
+                    Some(shared) if **shared == *footer.schema => {
+                        footer.schema = Arc::clone(shared);
+                    }
+                    _ => last = Some(Arc::clone(&footer.schema)),
+                }
+                Ok((footer, span))
+            })
+            .collect::<Vec<_>>()
+    };
     if files.len() < 8 || threads < 2 {
-        return files.iter().map(read).collect();
+        return read_all(files);
     }
     let chunk = files.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let handles: Vec<_> = files
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(read).collect::<Vec<_>>()))
+            .map(|part| scope.spawn(move || read_all(part)))
             .collect();
         handles
             .into_iter()
@@ -823,12 +840,25 @@ fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
     let mut spans = Vec::with_capacity(files.len());
     let mut hints = Vec::with_capacity(files.len());
     let mut file_footers = Vec::with_capacity(files.len());
+    // The read schema of the last distinct file schema: shared, like it.
+    let mut last_hint: Option<(SchemaRef, Option<SchemaRef>)> = None;
     for (file, facts) in files.iter().zip(footers(files)) {
-        let (footer, span) = facts?;
+        let (mut footer, span) = facts?;
+        let hint = match &last_hint {
+            Some((schema, hint)) if **schema == *footer.schema => {
+                footer.schema = Arc::clone(schema);
+                hint.clone()
+            }
+            _ => {
+                let hint = dictionary_hint(&footer.schema);
+                last_hint = Some((Arc::clone(&footer.schema), hint.clone()));
+                hint
+            }
+        };
         let schema = Arc::clone(&footer.schema);
         spans.push(span);
         file_footers.push(footer);
-        hints.push(dictionary_hint(&schema));
+        hints.push(hint);
         for (i, t) in validate(file, &schema, &EVENT_COLUMNS)?
             .into_iter()
             .enumerate()
@@ -890,5 +920,51 @@ fn rank_unit(r: u8) -> TimeUnit {
         1 => TimeUnit::Millisecond,
         2 => TimeUnit::Microsecond,
         _ => TimeUnit::Nanosecond,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, RecordBatch};
+    use datafusion::parquet::arrow::ArrowWriter;
+
+    fn write(path: &Path, name: &str) {
+        let schema = Arc::new(Schema::new(vec![Field::new(name, DataType::Int64, true)]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
+        )
+        .unwrap();
+        let mut w = ArrowWriter::try_new(File::create(path).unwrap(), schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    #[test]
+    fn files_written_alike_share_one_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        for (i, name) in ["a", "a", "b", "b", "b", "a", "a", "a", "a", "a"]
+            .into_iter()
+            .enumerate()
+        {
+            let path = dir.path().join(format!("part-{i}.parquet"));
+            write(&path, name);
+            files.push(path);
+        }
+        let schemas: Vec<SchemaRef> = footers(&files)
+            .into_iter()
+            .map(|f| f.map(|(footer, _)| footer.schema).unwrap())
+            .collect();
+        assert!(Arc::ptr_eq(&schemas[0], &schemas[1]));
+        assert!(Arc::ptr_eq(&schemas[2], &schemas[4]));
+        assert!(!Arc::ptr_eq(&schemas[1], &schemas[2]));
+        assert_eq!(schemas[5].field(0).name(), "a");
+        assert_eq!(schemas[4].field(0).name(), "b");
+        // Each file keeps a schema equal to its own, shared or not.
+        for (schema, name) in schemas.iter().zip(["a", "a", "b", "b", "b"]) {
+            assert_eq!(schema.field(0).name(), name);
+        }
     }
 }
