@@ -377,7 +377,7 @@ def make_layout(layout, seg_data, path):
                 # The last file may go on in the next batch.
                 *files, (last, _) = files
                 for s, e in files:
-                    day = table.column("__day")[s].as_py()
+                    day = days[s].as_py()
                     folder = f"{tmp}/events/date={day.isoformat()}"
                     os.makedirs(folder, exist_ok=True)
                     pq.write_table(plain(table.slice(s, e - s).drop_columns(["__day"])),

@@ -840,15 +840,13 @@ fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
     let mut spans = Vec::with_capacity(files.len());
     let mut hints = Vec::with_capacity(files.len());
     let mut file_footers = Vec::with_capacity(files.len());
-    // The read schema of the last distinct file schema: shared, like it.
+    // The read schema of the last file schema, shared by the files that
+    // share that schema (`footers` shares them).
     let mut last_hint: Option<(SchemaRef, Option<SchemaRef>)> = None;
     for (file, facts) in files.iter().zip(footers(files)) {
-        let (mut footer, span) = facts?;
+        let (footer, span) = facts?;
         let hint = match &last_hint {
-            Some((schema, hint)) if **schema == *footer.schema => {
-                footer.schema = Arc::clone(schema);
-                hint.clone()
-            }
+            Some((schema, hint)) if Arc::ptr_eq(schema, &footer.schema) => hint.clone(),
             _ => {
                 let hint = dictionary_hint(&footer.schema);
                 last_hint = Some((Arc::clone(&footer.schema), hint.clone()));

@@ -398,7 +398,7 @@ impl<'a> RowGroupStatistics<'a> {
         // 20 000 small files would otherwise make three small arrays per
         // file, hundreds of megabytes of them, only to concatenate them.
         let same_schemas = |a: &EventFile, b: &EventFile| {
-            (Arc::ptr_eq(&a.footer.schema, &b.footer.schema) || a.footer.schema == b.footer.schema)
+            a.footer.schema == b.footer.schema
                 && a.footer.metadata.file_metadata().schema_descr()
                     == b.footer.metadata.file_metadata().schema_descr()
         };
