@@ -45,7 +45,7 @@ const EVENT_ROW: &str = "__event";
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, JoinType, ScalarValue};
 use datafusion::functions::core::expr_fn::coalesce;
@@ -58,7 +58,8 @@ use datafusion::logical_expr::{
 
 use crate::catalog::{Channel, Event};
 use crate::check::{
-    Cond, LinkMatch, ObjectIndex, Program, Sample, Scope, Seen, SegExpr, Selector, Seq, Window,
+    At, Bound, Cond, LinkMatch, ObjectIndex, Program, Sample, Scope, Seen, SegExpr, Selector, Seq,
+    Window,
 };
 use crate::data::DataError;
 use crate::syntax::ast::{ObjectKind, Unit};
@@ -813,10 +814,21 @@ impl<'a, 'e> Lowering<'a, 'e> {
     /// The rows of each step of a sequence: the first with the window (and,
     /// for `then not`, only when its span has passed at as_of); with
     /// `same`, only rows with the key.
+    ///
+    /// The window restricts the first step, but it bounds the later ones
+    /// too: each is strictly later than the first, so never before the
+    /// window's start, and with `within D` never after its end plus `D`.
+    /// Those bounds change no answer; they let the scan prune by time the
+    /// rows no step can use.
     fn step_predicates(&self, q: &Seq) -> Result<Vec<Expr>, DataError> {
+        let later = q.window.as_ref().map(|w| self.later_steps_window(w, q.within));
         let mut out = Vec::with_capacity(q.steps.len());
         for (j, step) in q.steps.iter().enumerate() {
-            let window = q.window.as_ref().filter(|_| j == 0);
+            let window = if j == 0 {
+                q.window.as_ref()
+            } else {
+                later.as_ref()
+            };
             let mut p = self.rows(
                 step.event,
                 &step.channels,
@@ -834,6 +846,26 @@ impl<'a, 'e> Lowering<'a, 'e> {
             out.push(p);
         }
         Ok(out)
+    }
+
+    /// The times a sequence's later steps can have given the first step's
+    /// window `w`: from its start on, and, with `within D`, up to its end
+    /// plus `D` where the events' `ts` can hold that instant.
+    fn later_steps_window(&self, w: &Window, within: Option<i64>) -> Window {
+        let end = w.end.as_ref().zip(within).and_then(|(end, d)| {
+            let t = window::resolve(self.env, end.at)
+                .ok()?
+                .checked_add_signed(TimeDelta::try_seconds(d)?)?;
+            window::at_most(self.env, t).ok()?;
+            Some(Bound {
+                at: At::Time(t),
+                inclusive: true,
+            })
+        });
+        Window {
+            start: w.start.clone(),
+            end,
+        }
     }
 
     /// The aggregate of a measure over the rows where `pred` holds.
@@ -1366,3 +1398,4 @@ pub(crate) fn ts_scalar(ts_type: &DataType, value: i64) -> ScalarValue {
         _ => ScalarValue::TimestampMicrosecond(Some(value), None),
     }
 }
+

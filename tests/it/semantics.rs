@@ -993,6 +993,28 @@ fn the_window_restricts_the_first_step_only() {
 }
 
 #[test]
+fn later_steps_may_fall_up_to_within_after_the_window_s_end() {
+    // The window's end plus `within` bounds the later steps' scan: a step
+    // exactly `within` after a first step at the window's last second
+    // still counts, and blocks a `then not`.
+    let d = Data::new(&[
+        ev("delivered.email", 1, "2026-01-31T23:59:59Z"),
+        ev("opened.email", 1, "2026-02-01T23:59:59Z"),
+        // One second too late.
+        ev("delivered.email", 2, "2026-01-31T23:59:59Z"),
+        ev("opened.email", 2, "2026-02-02T00:00:00Z"),
+        // Its first step is after the window.
+        ev("delivered.email", 3, "2026-02-01T00:00:00Z"),
+        ev("opened.email", 3, "2026-02-01T00:00:01Z"),
+    ]);
+    let window = "within 1d between 2026-01-01 and 2026-02-01";
+    let then = format!("delivered.email then opened.email {window}");
+    assert_eq!(d.ids(&then, AS_OF), vec![1]);
+    let then_not = format!("delivered.email then not opened.email {window}");
+    assert_eq!(d.ids(&then_not, AS_OF), vec![2]);
+}
+
+#[test]
 fn same_key_needs_equal_non_null_keys_on_every_step() {
     let d = Data::new(&[
         ev("delivered.email", 1, "2026-02-01T10:00:00Z")
