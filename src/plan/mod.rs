@@ -720,13 +720,18 @@ impl<'a, 'e> Lowering<'a, 'e> {
         let mut earliest: Option<Expr> = None;
         let mut all_windowed = !self.atoms.is_empty() || !self.seqs.is_empty();
         let mut lower: Option<i128> = None;
+        let mut starts: Vec<&Bound> = Vec::new();
         for q in self.seqs {
             for step in &q.steps {
                 events.insert(step.event);
                 channels.extend(step.channels.iter().copied());
             }
-            // Later steps are not windowed.
-            all_windowed = false;
+            // Later steps are bounded by the first step's window start too
+            // (`step_predicates`).
+            match q.window.as_ref().and_then(|w| w.start.as_ref()) {
+                Some(start) => starts.push(start),
+                None => all_windowed = false,
+            }
         }
         for atom in self.atoms {
             events.insert(atom.event);
@@ -740,13 +745,13 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 all_windowed = false;
             }
             match atom.window.as_ref().and_then(|w| w.start.as_ref()) {
-                Some(start) => {
-                    let at = window::resolve(self.env, start.at)?;
-                    let nanos = window::nanos(at);
-                    lower = Some(lower.map_or(nanos, |l: i128| l.min(nanos)));
-                }
+                Some(start) => starts.push(start),
                 None => all_windowed = false,
             }
+        }
+        for start in starts {
+            let nanos = window::nanos(window::resolve(self.env, start.at)?);
+            lower = Some(lower.map_or(nanos, |l: i128| l.min(nanos)));
         }
         if let (true, Some(l)) = (all_windowed, lower) {
             earliest = Some(self.ts().gt_eq(window::literal_ceil(self.env, l)?));
@@ -821,7 +826,10 @@ impl<'a, 'e> Lowering<'a, 'e> {
     /// Those bounds change no answer; they let the scan prune by time the
     /// rows no step can use.
     fn step_predicates(&self, q: &Seq) -> Result<Vec<Expr>, DataError> {
-        let later = q.window.as_ref().map(|w| self.later_steps_window(w, q.within));
+        let later = q
+            .window
+            .as_ref()
+            .map(|w| self.later_steps_window(w, q.within));
         let mut out = Vec::with_capacity(q.steps.len());
         for (j, step) in q.steps.iter().enumerate() {
             let window = if j == 0 {
@@ -1398,4 +1406,3 @@ pub(crate) fn ts_scalar(ts_type: &DataType, value: i64) -> ScalarValue {
         _ => ScalarValue::TimestampMicrosecond(Some(value), None),
     }
 }
-

@@ -390,41 +390,49 @@ fn compile_emits_the_ast_and_the_optimized_plan() {
 fn a_sequence_s_window_bounds_the_scan_of_every_step() {
     // The window restricts the first step, but no later step can precede
     // its start: the scan of every step's rows is bounded by it, so the
-    // files and row groups before it are pruned.
+    // files and row groups before it are pruned; next to a windowed
+    // condition, by the earlier of the two starts.
     let dir = tempfile::tempdir().expect("tempdir");
     let script = dir.path().join("seq.seg");
-    std::fs::write(
-        &script,
-        "segment s = delivered.email then opened.email within 1h same message last 30d\n",
-    )
-    .expect("write");
-    let (code, plan, err) = seg_out(&[
-        "compile",
-        script.to_str().expect("utf-8"),
-        "--emit",
-        "plan",
-        "--data",
-        &data(),
-        "--as-of",
-        "2026-11-01",
-    ]);
-    assert_eq!(code, 0, "{err}");
     // 2026-11-01 minus 30 days, in microseconds, as a filter of its own
     // (not only inside the first step's part of an OR).
-    let bound = r#"events.ts > TimestampMicrosecond(1790899200000000, Some("UTC"))"#;
-    let scans: Vec<&str> = plan
-        .lines()
-        .filter(|l| l.trim_start().starts_with("TableScan: events"))
-        .collect();
-    assert!(!scans.is_empty(), "{plan}");
-    for scan in scans {
-        let filters = scan.split("partial_filters=").nth(1).unwrap_or_default();
-        let alone = filters.match_indices(bound).any(|(at, _)| {
-            let (before, after) = (&filters[..at], &filters[at + bound.len()..]);
-            (before.ends_with('[') || before.ends_with(", "))
-                && (after.starts_with(',') || after.starts_with(']'))
-        });
-        assert!(alone, "{scan}");
+    let since = r#"TimestampMicrosecond(1790899200000000, Some("UTC"))"#;
+    for (segment, bound) in [
+        (
+            "delivered.email then opened.email within 1h same message last 30d",
+            format!("events.ts > {since}"),
+        ),
+        (
+            "(delivered.email then opened.email within 1h last 30d) and click.email at_least 1 last 7d",
+            format!("events.ts >= {since}"),
+        ),
+    ] {
+        std::fs::write(&script, format!("segment s = {segment}\n")).expect("write");
+        let (code, plan, err) = seg_out(&[
+            "compile",
+            script.to_str().expect("utf-8"),
+            "--emit",
+            "plan",
+            "--data",
+            &data(),
+            "--as-of",
+            "2026-11-01",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let scans: Vec<&str> = plan
+            .lines()
+            .filter(|l| l.trim_start().starts_with("TableScan: events"))
+            .collect();
+        assert!(!scans.is_empty(), "{plan}");
+        for scan in scans {
+            let filters = scan.split("partial_filters=").nth(1).unwrap_or_default();
+            let alone = filters.match_indices(&bound).any(|(at, _)| {
+                let (before, after) = (&filters[..at], &filters[at + bound.len()..]);
+                (before.ends_with('[') || before.ends_with(", "))
+                    && (after.starts_with(',') || after.starts_with(']'))
+            });
+            assert!(alone, "{segment}: {scan}");
+        }
     }
 }
 
