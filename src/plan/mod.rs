@@ -394,12 +394,26 @@ impl<'a, 'e> Lowering<'a, 'e> {
         }
         for (i, q) in self.seqs.iter().enumerate() {
             let steps = self.step_predicates(q)?;
-            let pred = steps.iter().cloned().reduce(Expr::or).unwrap_or(lit(false));
-            let measure = match self.env.form.portable() {
+            let (pred, measure) = match self.env.form.portable() {
                 // SQL tests the sequence in the formula (`sequence::sql`); the
                 // count only brings the profile into the counts.
-                Some(_) => Measure::Rows,
-                None => Measure::Seq(q, steps),
+                Some(_) => (
+                    steps.iter().cloned().reduce(Expr::or).unwrap_or(lit(false)),
+                    Measure::Rows,
+                ),
+                // What every step tests (the channel, the window's start,
+                // the key) as conjuncts of their own: the filter establishes
+                // them, and the steps' bits test only the rest (`aggregates`).
+                None => {
+                    let shared = common_conjuncts(&steps);
+                    let rest = steps
+                        .iter()
+                        .map(|step| without(step.clone(), &shared))
+                        .reduce(Expr::or)
+                        .unwrap_or(lit(false));
+                    let pred = shared.into_iter().chain([rest]).reduce(Expr::and);
+                    (pred.unwrap_or(lit(false)), Measure::Seq(q, steps))
+                }
             };
             out.push((format!("q{i}"), measure, pred));
         }
@@ -498,14 +512,26 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 // The value, and a bit of presence.
                 Measure::Seen(_) => Some(9),
             };
-            let pred = match self.env.form.portable() {
+            let (pred, measure) = match (self.env.form.portable(), measure) {
                 // SQL keeps each condition whole (the differential tests
                 // compare it with the plan that Seg runs).
-                Some(_) => Some(pred),
-                None => split_conjunction_owned(pred)
-                    .into_iter()
-                    .filter(|c| !established.contains(c))
-                    .reduce(Expr::and),
+                (Some(_), measure) => (Some(pred), measure),
+                // A sequence's bits test only what the filter has not
+                // established.
+                (None, Measure::Seq(q, steps)) => (
+                    None,
+                    Measure::Seq(
+                        q,
+                        steps.into_iter().map(|s| without(s, established)).collect(),
+                    ),
+                ),
+                (None, measure) => (
+                    split_conjunction_owned(pred)
+                        .into_iter()
+                        .filter(|c| !established.contains(c))
+                        .reduce(Expr::and),
+                    measure,
+                ),
             };
             if let (true, None, Measure::Count(a)) = (lone, &pred, &measure) {
                 lone_distinct = self.distinct_of(a);
@@ -1347,6 +1373,15 @@ fn sample_test(id: Expr, sample: Sample) -> Expr {
 
 /// `column = id` or `column IN (ids)`; FALSE for no ids.
 /// The conjuncts common to every predicate of `preds`.
+/// `pred` without the conjuncts in `known` (`true` when none is left).
+fn without(pred: Expr, known: &[Expr]) -> Expr {
+    split_conjunction_owned(pred)
+        .into_iter()
+        .filter(|c| !known.contains(c))
+        .reduce(Expr::and)
+        .unwrap_or(lit(true))
+}
+
 fn common_conjuncts(preds: &[Expr]) -> Vec<Expr> {
     let branches: Vec<Vec<Expr>> = preds.iter().cloned().map(split_conjunction_owned).collect();
     let Some(first) = branches.first() else {
