@@ -356,24 +356,31 @@ fn run_with_script_errors_exits_1() {
     assert!(err.contains("E010"));
 }
 
+/// `seg compile SCRIPT --emit plan` over the example data at 2026-11-01.
+fn optimized_plan(script: &str, extra: &[&str]) -> String {
+    let data = data();
+    let mut args = vec![
+        "compile",
+        script,
+        "--emit",
+        "plan",
+        "--data",
+        &data,
+        "--as-of",
+        "2026-11-01",
+    ];
+    args.extend_from_slice(extra);
+    let (code, plan, err) = seg_out(&args);
+    assert_eq!(code, 0, "{err}");
+    plan
+}
+
 #[test]
 fn compile_emits_the_ast_and_the_optimized_plan() {
     let (code, out, _) = seg_out(&["compile", &example("01_exists.seg"), "--emit", "ast"]);
     assert_eq!(code, 0);
     assert!(out.contains("Condition"));
-    let (code, plan, err) = seg_out(&[
-        "compile",
-        &example("retargeting.seg"),
-        "--segment",
-        "target",
-        "--emit",
-        "plan",
-        "--data",
-        &data(),
-        "--as-of",
-        "2026-11-01",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let plan = optimized_plan(&example("retargeting.seg"), &["--segment", "target"]);
     // One aggregate for four conditions, over one pass of the events: a
     // scan per group of files (the files whose time is decided are read
     // without `ts`), at most one per file.
@@ -408,17 +415,7 @@ fn a_sequence_s_window_bounds_the_scan_of_every_step() {
         ),
     ] {
         std::fs::write(&script, format!("segment s = {segment}\n")).expect("write");
-        let (code, plan, err) = seg_out(&[
-            "compile",
-            script.to_str().expect("utf-8"),
-            "--emit",
-            "plan",
-            "--data",
-            &data(),
-            "--as-of",
-            "2026-11-01",
-        ]);
-        assert_eq!(code, 0, "{err}");
+        let plan = optimized_plan(script.to_str().expect("utf-8"), &[]);
         let scans: Vec<&str> = plan
             .lines()
             .filter(|l| l.trim_start().starts_with("TableScan: events"))
