@@ -334,8 +334,8 @@ struct Engine {
 
 impl Engine {
     /// Runs `work` to its end with the GIL released, looking for signals
-    /// (Ctrl-C) every 50 ms: a `KeyboardInterrupt` drops the work, which
-    /// cancels the query.
+    /// (Ctrl-C) every 50 ms and at its end: a `KeyboardInterrupt` drops the
+    /// work, which cancels the query.
     fn wait<T: Send>(&self, py: Python<'_>, work: impl Future<Output = T> + Send) -> PyResult<T> {
         let mut work = std::pin::pin!(work);
         loop {
@@ -346,9 +346,12 @@ impl Engine {
                         .ok()
                 })
             });
-            match step {
-                Some(out) => return Ok(out),
-                None => py.check_signals()?,
+            // A Ctrl-C during the last step counts too, as it would for a
+            // blocking call of Python's own: the query may end within the
+            // poll that the signal arrived in.
+            py.check_signals()?;
+            if let Some(out) = step {
+                return Ok(out);
             }
         }
     }
