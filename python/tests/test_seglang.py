@@ -320,9 +320,15 @@ def test_threads_share_an_engine(engine, cli_results):
         assert table.column("profile_id").to_pylist() == expected[name], name
 
 
-def test_ctrl_c_stops_a_query(big_data):
+def test_ctrl_c_stops_a_query(big_data, request):
     import _thread
+    import signal
 
+    # Python turns SIGINT into KeyboardInterrupt only when the process did
+    # not start with it ignored, as a shell's background job does (and then
+    # `interrupt_main` does nothing): install its handler for this test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     engine = seglang.Engine(big_data)
     expected = engine.count(BUSY)  # the first run reads the footers
     start = time.perf_counter()
