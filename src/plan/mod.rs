@@ -525,13 +525,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
                         steps.into_iter().map(|s| without(s, established)).collect(),
                     ),
                 ),
-                (None, measure) => (
-                    split_conjunction_owned(pred)
-                        .into_iter()
-                        .filter(|c| !established.contains(c))
-                        .reduce(Expr::and),
-                    measure,
-                ),
+                (None, measure) => (remaining(pred, established), measure),
             };
             if let (true, None, Measure::Count(a)) = (lone, &pred, &measure) {
                 lone_distinct = self.distinct_of(a);
@@ -1371,17 +1365,20 @@ fn sample_test(id: Expr, sample: Sample) -> Expr {
     (h % lit(BUCKETS)).lt(lit(i64::from(sample.basis_points)))
 }
 
-/// `column = id` or `column IN (ids)`; FALSE for no ids.
-/// The conjuncts common to every predicate of `preds`.
-/// `pred` without the conjuncts in `known` (`true` when none is left).
-fn without(pred: Expr, known: &[Expr]) -> Expr {
+/// The conjuncts of `pred` not in `known` (`None` when none is left).
+fn remaining(pred: Expr, known: &[Expr]) -> Option<Expr> {
     split_conjunction_owned(pred)
         .into_iter()
         .filter(|c| !known.contains(c))
         .reduce(Expr::and)
-        .unwrap_or(lit(true))
 }
 
+/// `pred` without the conjuncts in `known` (`true` when none is left).
+fn without(pred: Expr, known: &[Expr]) -> Expr {
+    remaining(pred, known).unwrap_or(lit(true))
+}
+
+/// The conjuncts common to every predicate of `preds`.
 fn common_conjuncts(preds: &[Expr]) -> Vec<Expr> {
     let branches: Vec<Vec<Expr>> = preds.iter().cloned().map(split_conjunction_owned).collect();
     let Some(first) = branches.first() else {
@@ -1406,6 +1403,7 @@ pub(crate) fn counters_fit((lo, hi): (i64, i64), counts: usize, budget: usize) -
         .is_some_and(|bytes| bytes <= budget)
 }
 
+/// `column = id` or `column IN (ids)`; FALSE for no ids.
 fn in_ids(column: &str, ids: BTreeSet<i64>) -> Expr {
     match ids.len() {
         0 => lit(false),
