@@ -308,6 +308,23 @@ pub fn segments_plan(
     Lowering::new(env, &inliner.atoms, &inliner.seqs).plan(&formulas, true)
 }
 
+/// Segment `segment` in the portable form as the parts of one SELECT, for
+/// a SQL writer to assemble without a plan (`crate::sql`): `None` for the
+/// segments whose SQL needs the plan (sequences, samples alone). The parts
+/// are the plan's own ([`Lowering::plan`] takes the same steps).
+pub fn segment_select(
+    program: &Program,
+    segment: usize,
+    env: &PlanEnv<'_>,
+) -> Result<Option<SqlSelect>, DataError> {
+    if segment >= program.segments.len() {
+        return Err(DataError::new(format!("no segment number {segment}")));
+    }
+    let mut inliner = Inliner::new(program);
+    let formula = inliner.segment(segment)?;
+    Lowering::new(env, &inliner.atoms, &inliner.seqs).select(&formula)
+}
+
 struct Lowering<'a, 'e> {
     env: &'a PlanEnv<'e>,
     atoms: &'a [Cond],
@@ -366,6 +383,45 @@ impl<'a, 'e> Lowering<'a, 'e> {
             &universe,
             until_as_of,
         )
+    }
+
+    /// The parts of [`segment_select`]: steps 1 to 4 of [`Lowering::plan`],
+    /// then the filter, the lookups and the formula that steps 5 and 6 put in
+    /// the plan.
+    fn select(&self, formula: &Formula) -> Result<Option<SqlSelect>, DataError> {
+        if self.env.form.portable().is_none() || self.atoms.is_empty() || !self.seqs.is_empty() {
+            return Ok(None);
+        }
+        let until_as_of = self.ts().lt_eq(window::at_most(self.env, self.env.as_of)?);
+        let measures = self.measures()?;
+        let universe = self.universe_shape(std::slice::from_ref(formula));
+        let prefilter = self.prefilter(&measures, &universe, until_as_of.clone())?;
+        let established = [&prefilter.kept[..], &prefilter.common[..]].concat();
+        let aggregates = self.aggregates(measures, &established, &universe)?;
+        if aggregates.lone_distinct.is_some() || universe.with_profiles.is_some() {
+            return Ok(None);
+        }
+        let filter = self.event_filter(prefilter, &aggregates, &universe);
+        let joined = universe.silent;
+        let id = match joined {
+            true => Column::new(Some("universe"), "profile_id"),
+            false => Column::new(Some("counts"), "profile_id"),
+        };
+        let predicate = self.formula(formula, joined, &aggregates.columns, &Expr::Column(id))?;
+        let universe = match (joined, self.env.profiles.is_some()) {
+            (true, profiles) => SqlUniverse::Joined {
+                until_as_of: (!profiles).then_some(until_as_of),
+            },
+            (false, true) if universe.range.is_none() => SqlUniverse::Exists,
+            (false, _) => SqlUniverse::Counted,
+        };
+        Ok(Some(SqlSelect {
+            lookups: self.sql_lookups().into_iter().map(|(l, _)| l).collect(),
+            filter,
+            aggregates: aggregates.exprs,
+            predicate,
+            universe,
+        }))
     }
 
     /// Step 1: per aggregate, its name, what it computes and the rows it
@@ -546,14 +602,14 @@ impl<'a, 'e> Lowering<'a, 'e> {
         })
     }
 
-    /// Step 5: the scan, the filter and the aggregate by profile, aliased
-    /// `counts`.
-    fn counts(
+    /// The filter of the events before the aggregate: the prefilter's
+    /// conjuncts, then the rows any aggregate reads.
+    fn event_filter(
         &self,
         prefilter: Prefilter,
         aggregates: &Aggregates,
         universe: &UniverseShape,
-    ) -> Result<LogicalPlan, DataError> {
+    ) -> Expr {
         let Prefilter {
             mut kept,
             common,
@@ -579,7 +635,18 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 kept.push(conjunct);
             }
         }
-        let filter = kept.into_iter().reduce(Expr::and).unwrap_or(lit(true));
+        kept.into_iter().reduce(Expr::and).unwrap_or(lit(true))
+    }
+
+    /// Step 5: the scan, the filter and the aggregate by profile, aliased
+    /// `counts`.
+    fn counts(
+        &self,
+        prefilter: Prefilter,
+        aggregates: &Aggregates,
+        universe: &UniverseShape,
+    ) -> Result<LogicalPlan, DataError> {
+        let filter = self.event_filter(prefilter, aggregates, universe);
         let mut counted = self
             .with_lookups(LogicalPlanBuilder::scan(
                 "events",
@@ -1082,32 +1149,40 @@ impl<'a, 'e> Lowering<'a, 'e> {
     /// is not NULL when the event's object is selected). The lookups are
     /// DISTINCT, so the joins never duplicate an event.
     fn with_lookups(&self, mut b: LogicalPlanBuilder) -> Result<LogicalPlanBuilder, DataError> {
-        let Some(tables) = self.env.form.portable() else {
-            return Ok(b);
-        };
-        for (k, lookup) in self.lookups.iter().enumerate() {
-            let Some(plan) = lookup_plan(tables, lookup)? else {
-                continue;
-            };
-            let column = match lookup.kind() {
-                ObjectKind::Campaign => "campaign_id",
-                ObjectKind::Template => "template_id",
-            };
-            let alias = format!("s{k}");
-            let right = LogicalPlanBuilder::from(plan)
-                .alias(alias.as_str())?
+        for (lookup, table) in self.sql_lookups() {
+            let right = LogicalPlanBuilder::scan(lookup.table, Arc::clone(table), None)?
+                .filter(lookup.filter)?
+                .project(vec![col(lookup.id).alias("id")])?
+                .distinct()?
+                .alias(lookup.alias.as_str())?
                 .build()?;
             b = b.join(
                 right,
                 JoinType::Left,
                 (
-                    vec![Column::new(Some("events"), column)],
-                    vec![Column::new(Some(alias), "id")],
+                    vec![Column::new(Some("events"), lookup.joined_on)],
+                    vec![Column::new(Some(lookup.alias), "id")],
                 ),
                 None,
             )?;
         }
         Ok(b)
+    }
+
+    /// SQL plans: the dimension lookups whose tables exist, aliased `s{k}`.
+    fn sql_lookups(&self) -> Vec<(SqlLookup, &'e Arc<dyn TableSource>)> {
+        let Some(tables) = self.env.form.portable() else {
+            return Vec::new();
+        };
+        self.lookups
+            .iter()
+            .enumerate()
+            .filter_map(|(k, lookup)| {
+                let (mut parts, table) = lookup_parts(tables, lookup)?;
+                parts.alias = format!("s{k}");
+                Some((parts, table))
+            })
+            .collect()
     }
 
     /// SQL plans: a scope as ids and lookups (a lookup whose table is absent
@@ -1252,9 +1327,11 @@ fn scope_lookups(kind: ObjectKind, selector: &Selector) -> Vec<Lookup> {
     }
 }
 
-/// `SELECT DISTINCT <id> AS id FROM <table> WHERE …` for a lookup, or `None`
-/// when its table is absent.
-fn lookup_plan(tables: &SqlTables, lookup: &Lookup) -> Result<Option<LogicalPlan>, DataError> {
+/// What a lookup selects from which table, or `None` when its table is absent.
+fn lookup_parts<'t>(
+    tables: &'t SqlTables,
+    lookup: &Lookup,
+) -> Option<(SqlLookup, &'t Arc<dyn TableSource>)> {
     let object = match lookup.kind() {
         ObjectKind::Campaign => "campaign",
         ObjectKind::Template => "template",
@@ -1297,16 +1374,65 @@ fn lookup_plan(tables: &SqlTables, lookup: &Lookup) -> Result<Option<LogicalPlan
             )
         }
     };
-    let Some(table) = table else {
-        return Ok(None);
+    let joined_on = match lookup.kind() {
+        ObjectKind::Campaign => "campaign_id",
+        ObjectKind::Template => "template_id",
     };
-    Ok(Some(
-        LogicalPlanBuilder::scan(name, Arc::clone(table), None)?
-            .filter(filter)?
-            .project(vec![col(id).alias("id")])?
-            .distinct()?
-            .build()?,
-    ))
+    let parts = SqlLookup {
+        alias: String::new(),
+        table: name,
+        id,
+        filter,
+        joined_on,
+    };
+    Some((parts, table.as_ref()?))
+}
+
+/// A segment as the parts of one SELECT ([`segment_select`]):
+///
+/// ```text
+/// SELECT <id> AS profile_id FROM
+///   [universe LEFT JOIN] (SELECT <aggregates>, profile_id
+///       FROM events LEFT JOIN <lookups> WHERE <filter>
+///       GROUP BY profile_id) AS counts
+/// WHERE <predicate> [AND EXISTS (<id> in profiles)]
+/// ORDER BY profile_id
+/// ```
+///
+/// Columns without a table are the events'.
+pub struct SqlSelect {
+    /// The dimension lookups left-joined to the events.
+    pub lookups: Vec<SqlLookup>,
+    /// The events counted.
+    pub filter: Expr,
+    /// The aggregates by profile, aliased (`c0`, …).
+    pub aggregates: Vec<Expr>,
+    /// The segment's formula over `counts` (and `universe`).
+    pub predicate: Expr,
+    pub universe: SqlUniverse,
+}
+
+/// `SELECT DISTINCT <id> AS id FROM <table> WHERE <filter>`, aliased and
+/// joined on `events.<joined_on> = <alias>.id`.
+pub struct SqlLookup {
+    pub alias: String,
+    pub table: &'static str,
+    pub id: &'static str,
+    /// Over the lookup's table (its columns have no table).
+    pub filter: Expr,
+    pub joined_on: &'static str,
+}
+
+/// How a [`SqlSelect`]'s profiles meet the universe.
+pub enum SqlUniverse {
+    /// Profiles without events may belong: the ids of the universe (the
+    /// profiles table, or with `until_as_of` every profile with an event up
+    /// to as_of), left-joined with the counts.
+    Joined { until_as_of: Option<Expr> },
+    /// The counted profiles that are in the profiles table.
+    Exists,
+    /// Every counted profile.
+    Counted,
 }
 
 /// How the universe enters a plan (step 2 of [`Lowering::plan`]).

@@ -38,10 +38,11 @@ use datafusion::sql::unparser::Unparser;
 
 use crate::check::{ObjectIndex, Program};
 use crate::data::{canonical_events_schema, canonical_ts_type, DataDir, DataError};
-use crate::plan::{segment_plan, PlanEnv, SqlTables};
+use crate::plan::{segment_plan, segment_select, PlanEnv, SqlTables};
 use form::{Portable, SQL_LIKE, SQL_TS, SQL_UTC_DATE, SQL_UTC_MONTH, SQL_UTC_WEEK, SQL_WITHIN};
 
 mod form;
+mod select;
 
 /// The engines Seg writes SQL for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -155,6 +156,29 @@ pub fn segment_sql(
     as_of: DateTime<Utc>,
     options: &SqlOptions,
 ) -> Result<String, DataError> {
+    write_sql(program, segment, as_of, options, true).map(|(sql, _)| sql)
+}
+
+/// [`segment_sql`] as DataFusion's unparser writes the segment's plan, for
+/// the segments [`segment_sql`] writes without one: the tests require the
+/// same text of both.
+#[doc(hidden)]
+pub fn segment_sql_from_plan(
+    program: &Program,
+    segment: usize,
+    as_of: DateTime<Utc>,
+    options: &SqlOptions,
+) -> Result<String, DataError> {
+    write_sql(program, segment, as_of, options, false).map(|(sql, _)| sql)
+}
+
+fn write_sql(
+    program: &Program,
+    segment: usize,
+    as_of: DateTime<Utc>,
+    options: &SqlOptions,
+    without_plan: bool,
+) -> Result<(String, bool), DataError> {
     let objects = ObjectIndex::default();
     let int = |name: &str| Field::new(name, DataType::Int64, true);
     let text = |name: &str| Field::new(name, DataType::Utf8, true);
@@ -185,17 +209,32 @@ pub fn segment_sql(
         dense_counters: 0,
         form: &form,
     };
-    let plan = segment_plan(program, segment, &env)?;
     let target = Target {
         dialect: options.dialect,
         zoned: options.zoned_ts,
     };
     // Not the unparser's "pretty" mode: it drops parentheses that the
     // conjunction with a semi join's EXISTS still needs.
-    let statement = Unparser::new(&target)
-        .plan_to_sql(&plan)
-        .map_err(|e| DataError::new(format!("cannot write {} SQL: {e}", options.dialect)))?;
-    let mut statement = statement;
+    let unparser = Unparser::new(&target);
+    let cannot = |e| DataError::new(format!("cannot write {} SQL: {e}", options.dialect));
+    // Most segments' SELECT is written from the planner's parts; the rest
+    // (sequences, samples alone) from the plan.
+    let select = match without_plan {
+        true => segment_select(program, segment, &env)?,
+        false => None,
+    };
+    let planless = select.is_some();
+    let mut statement = match select {
+        Some(select) => select::Writer {
+            target: &target,
+            unparser,
+        }
+        .statement(select)
+        .map_err(cannot)?,
+        None => unparser
+            .plan_to_sql(&segment_plan(program, segment, &env)?)
+            .map_err(cannot)?,
+    };
     let _ = ast::visit_expressions_mut(&mut statement, |e| {
         drop_redundant_parentheses(e);
         std::ops::ControlFlow::<()>::Continue(())
@@ -211,7 +250,7 @@ pub fn segment_sql(
             options.dialect
         )));
     }
-    Ok(sql)
+    Ok((sql, planless))
 }
 
 /// Removes the parentheses the unparser puts around every operand of AND and
@@ -657,6 +696,65 @@ mod tests {
         assert_eq!(
             timestamp_text(t, Dialect::Sqlite, true),
             "2026-11-01 10:00:00.000005"
+        );
+    }
+
+    /// The SELECT written from the planner's parts is the one the unparser
+    /// writes of the plan, over every example, dialect and target layout.
+    #[test]
+    fn the_select_written_without_a_plan_is_the_plan_s() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let as_of = crate::syntax::literal::parse_datetime("2026-11-01").unwrap();
+        let mut layouts = vec![];
+        for dialect in Dialect::ALL {
+            let all = SqlOptions::new(dialect);
+            let bare = SqlOptions {
+                zoned_ts: false,
+                profiles: false,
+                campaigns: false,
+                templates: false,
+                tags: false,
+                attributes: false,
+                ..all.clone()
+            };
+            layouts.extend([all, bare]);
+        }
+        let (mut written, mut total) = (0, 0);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let program = crate::compile(&text, None).unwrap().program;
+            for segment in 0..program.segments.len() {
+                for options in &layouts {
+                    total += 1;
+                    let direct = write_sql(&program, segment, as_of, options, true);
+                    let planned = segment_sql_from_plan(&program, segment, as_of, options);
+                    let ((direct, planless), planned) = match (direct, planned) {
+                        (Ok(d), Ok(p)) => (d, p),
+                        (d, p) => {
+                            assert_eq!(d.is_ok(), p.is_ok(), "{}", file.display());
+                            continue;
+                        }
+                    };
+                    written += usize::from(planless);
+                    assert_eq!(
+                        direct,
+                        planned,
+                        "{} segment {segment} for {options:?}",
+                        file.display()
+                    );
+                }
+            }
+        }
+        // Only the sequences and the samples alone need the plan.
+        assert!(
+            total > 500 && written * 10 > total * 7,
+            "{written} of {total}"
         );
     }
 

@@ -26,7 +26,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use rand::{Rng, SeedableRng};
 use seglang::catalog::{Channel, Event, CHANNELS, EVENTS};
-use seglang::sql::{segment_sql, Dialect, SqlOptions};
+use seglang::sql::{segment_sql, segment_sql_from_plan, Dialect, SqlOptions};
 
 const AS_OF: &str = "2026-11-01T00:00:00Z";
 
@@ -709,8 +709,12 @@ fn differential_at(data: Data, seed: u64, cases: usize, as_of: DateTime<Utc>) {
             Err(e) => panic!("seg run failed on\n{script}\n{e}"),
         };
         let sql = |d| {
-            segment_sql(&compiled.program, last, as_of, &options(d))
-                .unwrap_or_else(|e| panic!("no {d} SQL for\n{script}\n{e}"))
+            let sql = segment_sql(&compiled.program, last, as_of, &options(d))
+                .unwrap_or_else(|e| panic!("no {d} SQL for\n{script}\n{e}"));
+            // Written from the planner's parts or from the plan: one text.
+            let from_plan = segment_sql_from_plan(&compiled.program, last, as_of, &options(d));
+            assert_eq!(Ok(&sql), from_plan.as_ref(), "{d} SQL of\n{script}");
+            sql
         };
         // DataFusion, in process.
         let df_sql = sql(Dialect::DataFusion);
