@@ -9,7 +9,9 @@
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::functions_aggregate::expr_fn::{count, max, min};
-use datafusion::logical_expr::{cast, col, lit, Expr, ExprFunctionExt, TableSource};
+use datafusion::logical_expr::{cast, lit, Expr, ExprFunctionExt, TableSource};
+
+use super::col;
 use std::sync::Arc;
 
 use crate::check::Seen;

@@ -29,8 +29,8 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int64Array, Int64Builder, ListBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int32Type, Int64Type};
+use datafusion::common::JoinType;
 use datafusion::common::{exec_err, Result, ScalarValue};
-use datafusion::common::{Column, JoinType};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     col, Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator, LogicalPlan,
@@ -482,25 +482,25 @@ pub(super) fn sql(l: &super::Lowering<'_, '_>, q: &Seq) -> Result<LogicalPlan, D
     let mut plans = Vec::with_capacity(steps.len());
     for (j, pred) in steps.into_iter().enumerate() {
         let mut columns = vec![
-            col(Column::new(Some("events"), "profile_id")).alias("profile_id"),
+            Expr::Column(super::column_of("events", "profile_id")).alias("profile_id"),
             l.ts().alias("ts"),
         ];
         if let Some(k) = key {
-            columns.push(col(Column::new(Some("events"), k)).alias("k"));
+            columns.push(Expr::Column(super::column_of("events", k)).alias("k"));
         }
         let scan = LogicalPlanBuilder::scan("events", Arc::clone(&l.env.events), None)?;
         plans.push(
             l.with_lookups(scan)?
                 .filter(
                     pred.and(until_as_of.clone())
-                        .and(col(Column::new(Some("events"), "profile_id")).is_not_null()),
+                        .and(Expr::Column(super::column_of("events", "profile_id")).is_not_null()),
                 )?
                 .project(columns)?
                 .alias(format!("q{j}"))?
                 .build()?,
         );
     }
-    let column = |j: usize, name: &str| Column::new(Some(format!("q{j}")), name);
+    let column = |j: usize, name: &str| super::column_of(format!("q{j}"), name);
     let within = |j: usize| -> Option<Expr> {
         q.within.map(|seconds| {
             l.env

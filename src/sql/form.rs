@@ -7,14 +7,14 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{plan_err, Result as DfResult};
 use datafusion::functions_aggregate::expr_fn::{count, max, min};
 use datafusion::logical_expr::{
-    col, lit, when, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    lit, when, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Volatility,
 };
 use std::sync::Arc;
 
 use crate::check::Seen;
 use crate::data::DataError;
-use crate::plan::{Form, SqlTables};
+use crate::plan::{col, Form, SqlTables};
 use crate::syntax::ast::Unit;
 
 /// A plan written as SQL for another engine: conditional counts are

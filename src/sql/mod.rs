@@ -313,9 +313,16 @@ impl UnparserDialect for Target {
             && identifier
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        let upper = identifier.to_ascii_uppercase();
-        let keyword = ALL_KEYWORDS.binary_search(&upper.as_str()).is_ok();
-        (!plain || keyword).then(|| self.quote())
+        // Keywords are upper case; compared without making a copy.
+        let keyword = || {
+            ALL_KEYWORDS
+                .binary_search_by(|k| {
+                    k.bytes()
+                        .cmp(identifier.bytes().map(|b| b.to_ascii_uppercase()))
+                })
+                .is_ok()
+        };
+        (!plain || keyword()).then(|| self.quote())
     }
 
     fn supports_nulls_first_in_sort(&self) -> bool {

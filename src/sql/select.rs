@@ -3,26 +3,35 @@
 //! unparser makes of the plan (a test requires the same text), at a
 //! fraction of the cost, for the segments the planner gives parts for.
 //! Expressions still go through the unparser, so every dialect spells
-//! them as it does in the plan's SQL.
+//! them as it does in the plan's SQL. The statement is built as sqlparser's
+//! syntax tree directly: the unparser's builders clone every subtree they
+//! build, which was half of the time left.
 
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, Result as DfResult};
 use datafusion::logical_expr::Expr;
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{self, Ident, OrderByKind, SetExpr};
-use datafusion::sql::unparser::ast::{
-    DerivedRelationBuilder, QueryBuilder, RelationBuilder, SelectBuilder, TableRelationBuilder,
-    TableWithJoinsBuilder,
-};
 use datafusion::sql::unparser::dialect::Dialect as _;
 use datafusion::sql::unparser::Unparser;
 
 use super::Target;
-use crate::plan::{SqlLookup, SqlSelect, SqlUniverse};
+use crate::plan::{column_of, SqlLookup, SqlSelect, SqlUniverse};
 
 /// Writes [`SqlSelect`]s for one target.
 pub(super) struct Writer<'a> {
     pub(super) target: &'a Target,
     pub(super) unparser: Unparser<'a>,
+}
+
+/// The clauses of one SELECT that Seg writes.
+#[derive(Default)]
+struct Clauses {
+    distinct: bool,
+    projection: Vec<ast::SelectItem>,
+    from: Option<ast::TableWithJoins>,
+    selection: Option<ast::Expr>,
+    group_by: Vec<ast::Expr>,
 }
 
 impl Writer<'_> {
@@ -36,47 +45,53 @@ impl Writer<'_> {
             predicate,
             universe,
         } = select;
-        let counts = self.counts(lookups, filter, aggregates)?;
-        let mut outer = SelectBuilder::default();
-        let mut from = TableWithJoinsBuilder::default();
-        let id = match &universe {
+        let counts = self.derived(self.counts(lookups, filter, aggregates)?, "counts");
+        let (from, id) = match &universe {
             SqlUniverse::Joined { until_as_of } => {
-                from.relation(self.derived(self.universe(until_as_of.clone())?, "universe"));
                 let on = binary(
                     self.column("universe", "profile_id")?,
                     ast::BinaryOperator::Eq,
                     self.column("counts", "profile_id")?,
                 );
-                from.push_join(ast::Join {
-                    relation: self
-                        .derived(counts, "counts")
-                        .build()?
-                        .ok_or_else(missing)?,
-                    global: false,
-                    join_operator: ast::JoinOperator::LeftOuter(ast::JoinConstraint::On(on)),
-                });
-                "universe"
+                let universe = self.universe(until_as_of.clone())?;
+                let from = ast::TableWithJoins {
+                    relation: self.derived(universe, "universe"),
+                    joins: vec![left_join(counts, on)],
+                };
+                (from, "universe")
             }
-            SqlUniverse::Exists | SqlUniverse::Counted => {
-                from.relation(self.derived(counts, "counts"));
-                "counts"
-            }
+            SqlUniverse::Exists | SqlUniverse::Counted => (
+                ast::TableWithJoins {
+                    relation: counts,
+                    joins: vec![],
+                },
+                "counts",
+            ),
         };
-        outer.push_from(from);
-        outer.selection(Some(self.unparser.expr_to_sql(&predicate)?));
+        let mut selection = self.unparser.expr_to_sql(&predicate)?;
         if let SqlUniverse::Exists = universe {
-            outer.selection(Some(self.exists_in_profiles()?));
+            selection = binary(
+                selection,
+                ast::BinaryOperator::And,
+                self.exists_in_profiles()?,
+            );
         }
-        outer.projection(vec![ast::SelectItem::ExprWithAlias {
-            expr: self.column(id, "profile_id")?,
-            alias: self.ident("profile_id"),
-        }]);
-        let mut query = QueryBuilder::default();
-        query.body(Box::new(SetExpr::Select(Box::new(outer.build()?))));
-        query.order_by(OrderByKind::Expressions(vec![self
+        let outer = Clauses {
+            projection: vec![ast::SelectItem::ExprWithAlias {
+                expr: self.column(id, "profile_id")?,
+                alias: self.ident("profile_id"),
+            }],
+            from: Some(from),
+            selection: Some(selection),
+            ..Clauses::default()
+        };
+        let order = self
             .unparser
-            .sort_to_sql(&col_unqualified("profile_id").sort(true, false))?]));
-        Ok(ast::Statement::Query(Box::new(query.build()?)))
+            .sort_to_sql(&Expr::Column(Column::new_unqualified("profile_id")).sort(true, false))?;
+        Ok(ast::Statement::Query(Box::new(query(
+            outer,
+            Some(OrderByKind::Expressions(vec![order])),
+        ))))
     }
 
     /// `SELECT <aggregates>, events.profile_id FROM events LEFT JOIN
@@ -87,9 +102,7 @@ impl Writer<'_> {
         filter: Expr,
         aggregates: Vec<Expr>,
     ) -> DfResult<ast::Query> {
-        let mut select = SelectBuilder::default();
-        let mut from = TableWithJoinsBuilder::default();
-        from.relation(self.table("events"));
+        let mut joins = Vec::with_capacity(lookups.len());
         for lookup in lookups {
             let on = binary(
                 self.column("events", lookup.joined_on)?,
@@ -97,41 +110,44 @@ impl Writer<'_> {
                 self.column(&lookup.alias, "id")?,
             );
             let alias = lookup.alias.clone();
-            from.push_join(ast::Join {
-                relation: self
-                    .derived(self.lookup(lookup)?, &alias)
-                    .build()?
-                    .ok_or_else(missing)?,
-                global: false,
-                join_operator: ast::JoinOperator::LeftOuter(ast::JoinConstraint::On(on)),
-            });
+            joins.push(left_join(self.derived(self.lookup(lookup)?, &alias), on));
         }
-        select.push_from(from);
-        select.selection(Some(self.expr(filter, "events")?));
         let id = self.column("events", "profile_id")?;
         let mut projection = aggregates
             .into_iter()
             .map(|a| self.item(a, "events"))
             .collect::<DfResult<Vec<_>>>()?;
         projection.push(ast::SelectItem::UnnamedExpr(id.clone()));
-        select.projection(projection);
-        select.group_by(ast::GroupByExpr::Expressions(vec![id], vec![]));
-        query(select)
+        Ok(query(
+            Clauses {
+                projection,
+                from: Some(ast::TableWithJoins {
+                    relation: self.table("events"),
+                    joins,
+                }),
+                selection: Some(self.expr(filter, "events")?),
+                group_by: vec![id],
+                ..Clauses::default()
+            },
+            None,
+        ))
     }
 
     /// `SELECT DISTINCT <table>.<id> AS id FROM <table> WHERE <filter>`.
     fn lookup(&self, lookup: SqlLookup) -> DfResult<ast::Query> {
-        let mut select = SelectBuilder::default();
-        select.distinct(Some(ast::Distinct::Distinct));
-        let mut from = TableWithJoinsBuilder::default();
-        from.relation(self.table(lookup.table));
-        select.push_from(from);
-        select.selection(Some(self.expr(lookup.filter, lookup.table)?));
-        select.projection(vec![ast::SelectItem::ExprWithAlias {
-            expr: self.column(lookup.table, lookup.id)?,
-            alias: self.ident("id"),
-        }]);
-        query(select)
+        Ok(query(
+            Clauses {
+                distinct: true,
+                projection: vec![ast::SelectItem::ExprWithAlias {
+                    expr: self.column(lookup.table, lookup.id)?,
+                    alias: self.ident("id"),
+                }],
+                from: Some(self.from(lookup.table)),
+                selection: Some(self.expr(lookup.filter, lookup.table)?),
+                ..Clauses::default()
+            },
+            None,
+        ))
     }
 
     /// The ids of the universe: the profiles table's, or with `until_as_of`
@@ -142,42 +158,52 @@ impl Writer<'_> {
         } else {
             "profiles"
         };
-        let mut select = SelectBuilder::default();
-        let mut from = TableWithJoinsBuilder::default();
-        from.relation(self.table(table));
-        select.push_from(from);
         let id = self.column(table, "profile_id")?;
-        select.selection(Some(ast::Expr::IsNotNull(Box::new(id.clone()))));
+        let mut selection = ast::Expr::IsNotNull(Box::new(id.clone()));
         if let Some(until_as_of) = until_as_of {
-            select.selection(Some(self.expr(until_as_of, table)?));
+            let until_as_of = self.expr(until_as_of, table)?;
+            selection = binary(selection, ast::BinaryOperator::And, until_as_of);
         }
-        select.projection(vec![ast::SelectItem::UnnamedExpr(id.clone())]);
-        select.group_by(ast::GroupByExpr::Expressions(vec![id], vec![]));
-        query(select)
+        Ok(query(
+            Clauses {
+                projection: vec![ast::SelectItem::UnnamedExpr(id.clone())],
+                from: Some(self.from(table)),
+                selection: Some(selection),
+                group_by: vec![id],
+                ..Clauses::default()
+            },
+            None,
+        ))
     }
 
     /// `EXISTS (SELECT 1 FROM (SELECT profiles.profile_id FROM profiles) AS
     /// universe WHERE counts.profile_id = universe.profile_id)`.
     fn exists_in_profiles(&self) -> DfResult<ast::Expr> {
-        let mut profiles = SelectBuilder::default();
-        let mut from = TableWithJoinsBuilder::default();
-        from.relation(self.table("profiles"));
-        profiles.push_from(from);
-        profiles.projection(vec![ast::SelectItem::UnnamedExpr(
-            self.column("profiles", "profile_id")?,
-        )]);
-        let mut exists = SelectBuilder::default();
-        let mut from = TableWithJoinsBuilder::default();
-        from.relation(self.derived(query(profiles)?, "universe"));
-        exists.push_from(from);
-        let same = Expr::Column(Column::new(Some("counts"), "profile_id"))
-            .eq(Expr::Column(Column::new(Some("universe"), "profile_id")));
-        exists.selection(Some(self.unparser.expr_to_sql(&same)?));
-        exists.projection(vec![ast::SelectItem::UnnamedExpr(ast::Expr::value(
-            ast::Value::Number("1".to_string(), false),
-        ))]);
+        let profiles = query(
+            Clauses {
+                projection: vec![ast::SelectItem::UnnamedExpr(
+                    self.column("profiles", "profile_id")?,
+                )],
+                from: Some(self.from("profiles")),
+                ..Clauses::default()
+            },
+            None,
+        );
+        let same = Expr::Column(column_of("counts", "profile_id"))
+            .eq(Expr::Column(column_of("universe", "profile_id")));
+        let exists = Clauses {
+            projection: vec![ast::SelectItem::UnnamedExpr(ast::Expr::value(
+                ast::Value::Number("1".to_string(), false),
+            ))],
+            from: Some(ast::TableWithJoins {
+                relation: self.derived(profiles, "universe"),
+                joins: vec![],
+            }),
+            selection: Some(self.unparser.expr_to_sql(&same)?),
+            ..Clauses::default()
+        };
         Ok(ast::Expr::Exists {
-            subquery: Box::new(query(exists)?),
+            subquery: Box::new(query(exists, None)),
             negated: false,
         })
     }
@@ -199,8 +225,7 @@ impl Writer<'_> {
     }
 
     fn column(&self, table: &str, name: &str) -> DfResult<ast::Expr> {
-        self.unparser
-            .col_to_sql(&Column::new(Some(table.to_string()), name))
+        self.unparser.col_to_sql(&column_of(table, name))
     }
 
     fn ident(&self, name: &str) -> Ident {
@@ -209,28 +234,40 @@ impl Writer<'_> {
         ident
     }
 
-    fn table(&self, name: &str) -> RelationBuilder {
-        let mut table = TableRelationBuilder::default();
-        table.name(ast::ObjectName::from(vec![self.ident(name)]));
-        let mut relation = RelationBuilder::default();
-        relation.table(table);
-        relation
+    fn table(&self, name: &str) -> ast::TableFactor {
+        ast::TableFactor::Table {
+            name: ast::ObjectName::from(vec![self.ident(name)]),
+            alias: None,
+            args: None,
+            with_hints: vec![],
+            version: None,
+            partitions: vec![],
+            with_ordinality: false,
+            json_path: None,
+            sample: None,
+            index_hints: vec![],
+        }
     }
 
-    fn derived(&self, subquery: ast::Query, alias: &str) -> RelationBuilder {
-        let mut derived = DerivedRelationBuilder::default();
-        derived
-            .lateral(false)
-            .subquery(Box::new(subquery))
-            .alias(Some(ast::TableAlias {
+    fn from(&self, table: &str) -> ast::TableWithJoins {
+        ast::TableWithJoins {
+            relation: self.table(table),
+            joins: vec![],
+        }
+    }
+
+    fn derived(&self, subquery: ast::Query, alias: &str) -> ast::TableFactor {
+        ast::TableFactor::Derived {
+            lateral: false,
+            subquery: Box::new(subquery),
+            alias: Some(ast::TableAlias {
                 name: self.ident(alias),
                 columns: vec![],
                 explicit: true,
                 at: None,
-            }));
-        let mut relation = RelationBuilder::default();
-        relation.derived(derived);
-        relation
+            }),
+            sample: None,
+        }
     }
 }
 
@@ -241,22 +278,70 @@ fn qualified(e: Expr, table: &str) -> DfResult<Expr> {
             Expr::Column(Column {
                 relation: None,
                 name,
-                spans,
-            }) => Transformed::yes(Expr::Column(Column {
-                relation: Some(table.into()),
-                name,
-                spans,
-            })),
+                ..
+            }) => Transformed::yes(Expr::Column(column_of(table, name))),
             e => Transformed::no(e),
         })
     })
     .map(|t| t.data)
 }
 
-fn query(select: SelectBuilder) -> DfResult<ast::Query> {
-    let mut query = QueryBuilder::default();
-    query.body(Box::new(SetExpr::Select(Box::new(select.build()?))));
-    Ok(query.build()?)
+/// A query of one SELECT, as the unparser's `QueryBuilder` and
+/// `SelectBuilder` build it.
+fn query(clauses: Clauses, order_by: Option<OrderByKind>) -> ast::Query {
+    let select = ast::Select {
+        optimizer_hints: vec![],
+        distinct: clauses.distinct.then_some(ast::Distinct::Distinct),
+        select_modifiers: None,
+        top_before_distinct: false,
+        top: None,
+        projection: clauses.projection,
+        into: None,
+        from: clauses.from.into_iter().collect(),
+        lateral_views: vec![],
+        selection: clauses.selection,
+        group_by: ast::GroupByExpr::Expressions(clauses.group_by, vec![]),
+        cluster_by: vec![],
+        distribute_by: vec![],
+        sort_by: vec![],
+        having: None,
+        named_window: vec![],
+        qualify: None,
+        value_table_mode: None,
+        connect_by: Vec::new(),
+        window_before_qualify: false,
+        prewhere: None,
+        select_token: AttachedToken::empty(),
+        flavor: ast::SelectFlavor::Standard,
+        exclude: None,
+    };
+    ast::Query {
+        with: None,
+        body: Box::new(SetExpr::Select(Box::new(select))),
+        order_by: order_by.map(|kind| ast::OrderBy {
+            kind,
+            interpolate: None,
+        }),
+        limit_clause: Some(ast::LimitClause::LimitOffset {
+            limit: None,
+            offset: None,
+            limit_by: vec![],
+        }),
+        fetch: None,
+        locks: vec![],
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: vec![],
+    }
+}
+
+fn left_join(relation: ast::TableFactor, on: ast::Expr) -> ast::Join {
+    ast::Join {
+        relation,
+        global: false,
+        join_operator: ast::JoinOperator::LeftOuter(ast::JoinConstraint::On(on)),
+    }
 }
 
 fn binary(left: ast::Expr, op: ast::BinaryOperator, right: ast::Expr) -> ast::Expr {
@@ -265,12 +350,4 @@ fn binary(left: ast::Expr, op: ast::BinaryOperator, right: ast::Expr) -> ast::Ex
         op,
         right: Box::new(right),
     }
-}
-
-fn col_unqualified(name: &str) -> Expr {
-    Expr::Column(Column::new_unqualified(name))
-}
-
-fn missing() -> datafusion::error::DataFusionError {
-    datafusion::error::DataFusionError::Internal("a derived table without a query".into())
 }
