@@ -310,9 +310,10 @@ pub fn segments_plan(
 }
 
 /// Segment `segment` in the portable form as the parts of one SELECT, for
-/// a SQL writer to assemble without a plan (`crate::sql`): `None` for the
-/// segments whose SQL needs the plan (sequences, samples alone). The parts
-/// are the plan's own ([`Lowering::plan`] takes the same steps).
+/// a SQL writer to assemble without a plan (`crate::sql`): `None` for a
+/// segment of samples alone, which reads no events. The parts are the plan's
+/// own ([`Lowering::plan`] takes the same steps); a sequence's test in the
+/// formula is still a subquery with a plan (`sequence::sql`).
 pub fn segment_select(
     program: &Program,
     segment: usize,
@@ -390,7 +391,8 @@ impl<'a, 'e> Lowering<'a, 'e> {
     /// then the filter, the lookups and the formula that steps 5 and 6 put in
     /// the plan.
     fn select(&self, formula: &Formula) -> Result<Option<SqlSelect>, DataError> {
-        if self.env.form.portable().is_none() || self.atoms.is_empty() || !self.seqs.is_empty() {
+        let no_events = self.atoms.is_empty() && self.seqs.is_empty();
+        if self.env.form.portable().is_none() || no_events {
             return Ok(None);
         }
         let until_as_of = self.ts().lt_eq(window::at_most(self.env, self.env.as_of)?);
