@@ -331,20 +331,30 @@ def test_ctrl_c_stops_a_query(big_data, request):
     request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     engine = seglang.Engine(big_data)
     expected = engine.count(BUSY)  # the first run reads the footers
-    start = time.perf_counter()
-    assert engine.count(BUSY) == expected
-    alone = time.perf_counter() - start
-    assert alone > 0.3, "the query is long enough to interrupt"
-    # Early and at a fixed delay: a delay taken from `alone` can come after
-    # the end of the next run when other work on the machine slowed the
-    # measured one (the CI runs the other suites beside this one).
-    timer = threading.Timer(0.02, _thread.interrupt_main)
-    start = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        timer.start()
-        engine.count(BUSY)
-    stopped = time.perf_counter() - start
-    assert stopped < alone / 2, (stopped, alone)
+    # The CI runs the other suites beside this one on two cores, so one
+    # pair of timings can be off by half (a fresh-clone run measured 0.64 s
+    # stopped against 1.27 s whole): the query must stop in less than half
+    # its time in one of three tries. Without cancellation none would.
+    tries = []
+    for _ in range(3):
+        start = time.perf_counter()
+        assert engine.count(BUSY) == expected
+        alone = time.perf_counter() - start
+        assert alone > 0.3, "the query is long enough to interrupt"
+        # Early and at a fixed delay: a delay taken from `alone` can come
+        # after the end of the next run when other work slowed the measured
+        # one.
+        timer = threading.Timer(0.02, _thread.interrupt_main)
+        start = time.perf_counter()
+        with pytest.raises(KeyboardInterrupt):
+            timer.start()
+            engine.count(BUSY)
+        stopped = time.perf_counter() - start
+        tries.append((stopped, alone))
+        if stopped < alone / 2:
+            break
+    else:
+        pytest.fail(f"Ctrl-C did not stop the query early: (stopped, whole) {tries}")
     # The engine still works afterwards.
     assert engine.count(BUSY) == expected
 
