@@ -371,11 +371,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
         if self.atoms.is_empty() && self.seqs.is_empty() {
             return self.without_events(formulas, membership, until_as_of);
         }
-        let measures = self.measures()?;
-        let universe = self.universe_shape(formulas);
-        let prefilter = self.prefilter(&measures, &universe, until_as_of.clone())?;
-        let established = [&prefilter.kept[..], &prefilter.common[..]].concat();
-        let aggregates = self.aggregates(measures, &established, &universe)?;
+        let (universe, prefilter, aggregates) = self.aggregated(formulas, &until_as_of)?;
         let counted = self.counts(prefilter, &aggregates, &universe)?;
         self.output(
             formulas,
@@ -396,11 +392,8 @@ impl<'a, 'e> Lowering<'a, 'e> {
             return Ok(None);
         }
         let until_as_of = self.ts().lt_eq(window::at_most(self.env, self.env.as_of)?);
-        let measures = self.measures()?;
-        let universe = self.universe_shape(std::slice::from_ref(formula));
-        let prefilter = self.prefilter(&measures, &universe, until_as_of.clone())?;
-        let established = [&prefilter.kept[..], &prefilter.common[..]].concat();
-        let aggregates = self.aggregates(measures, &established, &universe)?;
+        let (universe, prefilter, aggregates) =
+            self.aggregated(std::slice::from_ref(formula), &until_as_of)?;
         if aggregates.lone_distinct.is_some() || universe.with_profiles.is_some() {
             return Ok(None);
         }
@@ -425,6 +418,21 @@ impl<'a, 'e> Lowering<'a, 'e> {
             predicate,
             universe,
         }))
+    }
+
+    /// Steps 1 to 4, which the plan and the SELECT's parts share: the
+    /// universe's shape, the filter before the aggregate and the aggregates.
+    fn aggregated(
+        &self,
+        formulas: &[Formula],
+        until_as_of: &Expr,
+    ) -> Result<(UniverseShape, Prefilter, Aggregates), DataError> {
+        let measures = self.measures()?;
+        let universe = self.universe_shape(formulas);
+        let prefilter = self.prefilter(&measures, &universe, until_as_of.clone())?;
+        let established = [&prefilter.kept[..], &prefilter.common[..]].concat();
+        let aggregates = self.aggregates(measures, &established, &universe)?;
+        Ok((universe, prefilter, aggregates))
     }
 
     /// Step 1: per aggregate, its name, what it computes and the rows it
@@ -1180,11 +1188,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
         self.lookups
             .iter()
             .enumerate()
-            .filter_map(|(k, lookup)| {
-                let (mut parts, table) = lookup_parts(tables, lookup)?;
-                parts.alias = format!("s{k}");
-                Some((parts, table))
-            })
+            .filter_map(|(k, lookup)| lookup_parts(tables, lookup, format!("s{k}")))
             .collect()
     }
 
@@ -1328,10 +1332,12 @@ fn scope_lookups(kind: ObjectKind, selector: &Selector) -> Vec<Lookup> {
     }
 }
 
-/// What a lookup selects from which table, or `None` when its table is absent.
+/// What a lookup, aliased `alias`, selects from which table, or `None` when
+/// its table is absent.
 fn lookup_parts<'t>(
     tables: &'t SqlTables,
     lookup: &Lookup,
+    alias: String,
 ) -> Option<(SqlLookup, &'t Arc<dyn TableSource>)> {
     let object = match lookup.kind() {
         ObjectKind::Campaign => "campaign",
@@ -1380,7 +1386,7 @@ fn lookup_parts<'t>(
         ObjectKind::Template => "template_id",
     };
     let parts = SqlLookup {
-        alias: String::new(),
+        alias,
         table: name,
         id,
         filter,

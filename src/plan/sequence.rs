@@ -482,7 +482,7 @@ pub(super) fn sql(l: &super::Lowering<'_, '_>, q: &Seq) -> Result<LogicalPlan, D
     let mut plans = Vec::with_capacity(steps.len());
     for (j, pred) in steps.into_iter().enumerate() {
         let mut columns = vec![
-            Expr::Column(super::column_of("events", "profile_id")).alias("profile_id"),
+            super::col("events.profile_id").alias("profile_id"),
             l.ts().alias("ts"),
         ];
         if let Some(k) = key {
@@ -493,7 +493,7 @@ pub(super) fn sql(l: &super::Lowering<'_, '_>, q: &Seq) -> Result<LogicalPlan, D
             l.with_lookups(scan)?
                 .filter(
                     pred.and(until_as_of.clone())
-                        .and(Expr::Column(super::column_of("events", "profile_id")).is_not_null()),
+                        .and(super::col("events.profile_id").is_not_null()),
                 )?
                 .project(columns)?
                 .alias(format!("q{j}"))?
