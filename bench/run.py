@@ -394,6 +394,16 @@ def make_layout(layout, seg_data, path):
     print(f"layout {layout}: written in {time.perf_counter() - start:.1f} s")
 
 
+# Each sequence's steps as plain conditions, over the rows the sequence reads
+# (its first step in the window; the later steps after the window's start, up
+# to as_of): the single-condition work a sequence is set against.
+STEPS_COUNTED = {
+    "then … within 1h same message": "delivered.email at_least 1 last 30d or opened.email at_least 1 last 30d",
+    "then not … within 1d same message": "delivered.email at_least 1 last 30d or opened.email at_least 1 last 30d",
+    "3 steps within 2d": "sent.email at_least 1 last 30d or opened.email at_least 1 last 30d or click.email at_least 1 last 30d",
+}
+
+
 def many_segments(n):
     lines = []
     for i in range(n):
@@ -530,12 +540,20 @@ def run_layout(args, layout, data, script_dir):
         all_t[n] = statistics.median(r[0] for r in runs)
     one = [timed([args.seg, "run", path, "--data", data, "--as-of", AS_OF, "--segment", "s0", "--format", "count"]) for _ in range(args.runs)]
     one_t = statistics.median(r[0] for r in one)
+    # The sequences' steps counted over the same rows.
+    steps_t = {}
+    path = os.path.join(script_dir, "steps.seg")
+    for text in sorted(set(STEPS_COUNTED.values())):
+        with open(path, "w") as f:
+            f.write(text)
+        runs = [timed([args.seg, "run", path, "--data", data, "--as-of", AS_OF, "--format", "count"]) for _ in range(args.runs)]
+        steps_t[text] = statistics.median(r[0] for r in runs)
     if chdb_session is not None:
         chdb_session.close()
-    return results, floor_t, all_t, one_t, mismatches
+    return results, floor_t, all_t, one_t, steps_t, mismatches
 
 
-def layout_report(layout, results, floor_t, all_t, one_t):
+def layout_report(layout, results, floor_t, all_t, one_t, steps_t):
     header = (
         "| segment | Seg (s) | DuckDB (s) | Seg/DuckDB | Seg/floor | peak RSS (MiB) | ids | Seg's SQL on DuckDB (s) | DataFusion (s) | chDB (s) |\n"
         "|---|---|---|---|---|---|---|---|---|---|\n"
@@ -556,6 +574,10 @@ def layout_report(layout, results, floor_t, all_t, one_t):
     if single and sequences:
         summary += "Sequences against the single condition (`click.email at_least 1 last 30d`): " + ", ".join(
             f"{r[0]} {r[1] / single[1]:.2f}×" for r in sequences) + ".\n"
+    if sequences:
+        summary += "Sequences against their steps counted over the same rows (" + "; ".join(
+            f"{r[0]}: `{STEPS_COUNTED[r[0]]}` {steps_t[STEPS_COUNTED[r[0]]]:.3f} s, {r[1] / steps_t[STEPS_COUNTED[r[0]]]:.2f}×"
+            for r in sequences) + ").\n"
     return table + summary, gm
 
 
@@ -575,7 +597,7 @@ def scaling(args, sizes, script_dir):
     rows = {}
     for n in sizes:
         data = generated(args, n, max(1000, n // 10))
-        results, floor_t, all_t, one_t, _ = run_layout(args, "seg", data, script_dir)
+        results, floor_t, all_t, one_t, _, _ = run_layout(args, "seg", data, script_dir)
         rows[n] = (results, floor_t, all_t)
         print(f"{n:,} events done")
     names = [r[0] for r in rows[sizes[0]][0]]
@@ -816,9 +838,9 @@ def main():
     for layout in layouts:
         path = data if layout == "seg" else f"{data}-{layout}"
         make_layout(layout, data, path)
-        results, floor_t, all_t, one_t, bad = run_layout(args, layout, path, script_dir)
+        results, floor_t, all_t, one_t, steps_t, bad = run_layout(args, layout, path, script_dir)
         mismatches += bad
-        text, gm = layout_report(layout, results, floor_t, all_t, one_t)
+        text, gm = layout_report(layout, results, floor_t, all_t, one_t, steps_t)
         print(f"\n## Layout `{layout}`\n\n{text}")
         reports.append((layout, results, floor_t, all_t, one_t, text, gm))
     if len(reports) > 1:

@@ -327,31 +327,43 @@ fn compile(
 /// read once. Queries release the GIL and stop at Ctrl-C.
 #[pyclass(frozen, module = "seglang")]
 struct Engine {
-    inner: seglang::Engine,
+    inner: Arc<seglang::Engine>,
     runtime: tokio::runtime::Runtime,
     data: PathBuf,
 }
 
 impl Engine {
-    /// Runs `work` to its end with the GIL released, looking for signals
-    /// (Ctrl-C) every 50 ms and at its end: a `KeyboardInterrupt` drops the
-    /// work, which cancels the query.
-    fn wait<T: Send>(&self, py: Python<'_>, work: impl Future<Output = T> + Send) -> PyResult<T> {
-        let mut work = std::pin::pin!(work);
+    /// Runs `work` to its end as a task of the engine's runtime, with the
+    /// GIL released, looking for signals (Ctrl-C) every 50 ms and at its
+    /// end. The task runs on the runtime's threads, so however long one
+    /// step of the query computes, the wait returns within 50 ms of the
+    /// signal: a `KeyboardInterrupt` aborts the task, which drops the
+    /// query and cancels its partitions.
+    fn wait<T: Send + 'static>(
+        &self,
+        py: Python<'_>,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> PyResult<T> {
+        let mut task = Aborting(self.runtime.spawn(work));
         loop {
             let step = py.detach(|| {
                 self.runtime.block_on(async {
-                    tokio::time::timeout(Duration::from_millis(50), work.as_mut())
+                    tokio::time::timeout(Duration::from_millis(50), &mut task.0)
                         .await
                         .ok()
                 })
             });
             // A Ctrl-C during the last step counts too, as it would for a
             // blocking call of Python's own: the query may end within the
-            // poll that the signal arrived in.
+            // step that the signal arrived in.
             py.check_signals()?;
-            if let Some(out) = step {
-                return Ok(out);
+            match step {
+                Some(Ok(out)) => return Ok(out),
+                // The query catches the decoders' panics; any other panic
+                // goes on as one (pyo3 raises `PanicException`).
+                Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Some(Err(e)) => return Err(SegError::new_err(format!("the query stopped: {e}"))),
+                None => {}
             }
         }
     }
@@ -364,8 +376,22 @@ impl Engine {
         as_of: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<i64>> {
         let (program, segment, as_of) = prepared(py, text, segment, as_of, Some(&self.inner))?;
-        self.wait(py, self.inner.run(&program, segment, as_of))?
-            .map_err(data_error)
+        let engine = Arc::clone(&self.inner);
+        self.wait(
+            py,
+            async move { engine.run(&program, segment, as_of).await },
+        )?
+        .map_err(data_error)
+    }
+}
+
+/// A task that is aborted when its handle is dropped: when `Engine::wait`
+/// returns early (Ctrl-C) or unwinds, the query does not go on unseen.
+struct Aborting<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Aborting<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -400,7 +426,7 @@ impl Engine {
             .build()
             .map_err(|e| SegError::new_err(format!("cannot start the runtime: {e}")))?;
         Ok(Engine {
-            inner,
+            inner: Arc::new(inner),
             runtime,
             data,
         })
@@ -465,9 +491,12 @@ impl Engine {
         let all = program
             .choose(None, true)
             .map_err(|e| PyValueError::new_err(e.message(HOW_TO_CHOOSE)))?;
-        let lists = self
-            .wait(py, self.inner.run_many(&program, &all, as_of))?
-            .map_err(data_error)?;
+        let engine = Arc::clone(&self.inner);
+        let (program, all, lists) = self.wait(py, async move {
+            let lists = engine.run_many(&program, &all, as_of).await;
+            (program, all, lists)
+        })?;
+        let lists = lists.map_err(data_error)?;
         let names: Vec<&str> = all
             .iter()
             .zip(&lists)
