@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -335,35 +336,43 @@ struct Engine {
 impl Engine {
     /// Runs `work` to its end as a task of the engine's runtime, with the
     /// GIL released, looking for signals (Ctrl-C) every 50 ms and at its
-    /// end. The task runs on the runtime's threads, so however long one
-    /// step of the query computes, the wait returns within 50 ms of the
-    /// signal: a `KeyboardInterrupt` aborts the task, which drops the
-    /// query and cancels its partitions.
+    /// end. The task runs on the runtime's threads and this thread waits on
+    /// a channel, not on the runtime's timer (which its busy threads would
+    /// not turn): however long one step of the query computes, the wait
+    /// returns within 50 ms of the signal. A `KeyboardInterrupt` aborts the
+    /// task, which drops the query and cancels its partitions.
     fn wait<T: Send + 'static>(
         &self,
         py: Python<'_>,
         work: impl Future<Output = T> + Send + 'static,
     ) -> PyResult<T> {
-        let mut task = Aborting(self.runtime.spawn(work));
+        let (send, mut receive) = std::sync::mpsc::sync_channel(1);
+        let mut task = Aborting(self.runtime.spawn(async move {
+            // The receiver is gone only when the wait has returned.
+            let _ = send.send(work.await);
+        }));
         loop {
-            let step = py.detach(|| {
-                self.runtime.block_on(async {
-                    tokio::time::timeout(Duration::from_millis(50), &mut task.0)
-                        .await
-                        .ok()
-                })
+            let step;
+            (receive, step) = py.detach(move || {
+                let step = receive.recv_timeout(Duration::from_millis(50));
+                (receive, step)
             });
             // A Ctrl-C during the last step counts too, as it would for a
             // blocking call of Python's own: the query may end within the
             // step that the signal arrived in.
             py.check_signals()?;
             match step {
-                Some(Ok(out)) => return Ok(out),
-                // The query catches the decoders' panics; any other panic
-                // goes on as one (pyo3 raises `PanicException`).
-                Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Some(Err(e)) => return Err(SegError::new_err(format!("the query stopped: {e}"))),
-                None => {}
+                Ok(out) => return Ok(out),
+                Err(RecvTimeoutError::Timeout) => {}
+                // The task ended without an answer: it panicked (the query
+                // catches the decoders' panics; any other goes on as one,
+                // which pyo3 raises as `PanicException`).
+                Err(RecvTimeoutError::Disconnected) => {
+                    return match py.detach(|| self.runtime.block_on(&mut task.0)) {
+                        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                        _ => Err(SegError::new_err("the query stopped without an answer")),
+                    };
+                }
             }
         }
     }

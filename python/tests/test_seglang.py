@@ -334,7 +334,9 @@ def test_ctrl_c_stops_a_query(big_data, request):
     # The CI runs the other suites beside this one on two cores, so one
     # pair of timings can be off by half (a fresh-clone run measured 0.64 s
     # stopped against 1.27 s whole): the query must stop in less than half
-    # its time in one of three tries. Without cancellation none would.
+    # its time, and within a quarter of a second of the signal, in one of
+    # three tries. Without cancellation none would; waiting on the runtime's
+    # timer, which the query's busy threads did not turn, took 0.2–0.4 s.
     tries = []
     for _ in range(3):
         start = time.perf_counter()
@@ -351,7 +353,7 @@ def test_ctrl_c_stops_a_query(big_data, request):
             engine.count(BUSY)
         stopped = time.perf_counter() - start
         tries.append((stopped, alone))
-        if stopped < alone / 2:
+        if stopped < min(alone / 2, 0.02 + 0.25):
             break
     else:
         pytest.fail(f"Ctrl-C did not stop the query early: (stopped, whole) {tries}")
