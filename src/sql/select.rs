@@ -16,7 +16,7 @@ use datafusion::sql::unparser::dialect::Dialect as _;
 use datafusion::sql::unparser::Unparser;
 
 use super::Target;
-use crate::plan::{column_of, SqlLookup, SqlSelect, SqlUniverse};
+use crate::plan::{col, column_of, SqlLookup, SqlSelect, SqlUniverse};
 
 /// Writes [`SqlSelect`]s for one target.
 pub(super) struct Writer<'a> {
@@ -60,13 +60,7 @@ impl Writer<'_> {
                 };
                 (from, "universe")
             }
-            SqlUniverse::Exists | SqlUniverse::Counted => (
-                ast::TableWithJoins {
-                    relation: counts,
-                    joins: vec![],
-                },
-                "counts",
-            ),
+            SqlUniverse::Exists | SqlUniverse::Counted => (alone(counts), "counts"),
         };
         let mut selection = self.unparser.expr_to_sql(&predicate)?;
         if let SqlUniverse::Exists = universe {
@@ -87,7 +81,7 @@ impl Writer<'_> {
         };
         let order = self
             .unparser
-            .sort_to_sql(&Expr::Column(Column::new_unqualified("profile_id")).sort(true, false))?;
+            .sort_to_sql(&col("profile_id").sort(true, false))?;
         Ok(ast::Statement::Query(Box::new(query(
             outer,
             Some(OrderByKind::Expressions(vec![order])),
@@ -142,7 +136,7 @@ impl Writer<'_> {
                     expr: self.column(lookup.table, lookup.id)?,
                     alias: self.ident("id"),
                 }],
-                from: Some(self.from(lookup.table)),
+                from: Some(alone(self.table(lookup.table))),
                 selection: Some(self.expr(lookup.filter, lookup.table)?),
                 ..Clauses::default()
             },
@@ -167,7 +161,7 @@ impl Writer<'_> {
         Ok(query(
             Clauses {
                 projection: vec![ast::SelectItem::UnnamedExpr(id.clone())],
-                from: Some(self.from(table)),
+                from: Some(alone(self.table(table))),
                 selection: Some(selection),
                 group_by: vec![id],
                 ..Clauses::default()
@@ -184,7 +178,7 @@ impl Writer<'_> {
                 projection: vec![ast::SelectItem::UnnamedExpr(
                     self.column("profiles", "profile_id")?,
                 )],
-                from: Some(self.from("profiles")),
+                from: Some(alone(self.table("profiles"))),
                 ..Clauses::default()
             },
             None,
@@ -195,10 +189,7 @@ impl Writer<'_> {
             projection: vec![ast::SelectItem::UnnamedExpr(ast::Expr::value(
                 ast::Value::Number("1".to_string(), false),
             ))],
-            from: Some(ast::TableWithJoins {
-                relation: self.derived(profiles, "universe"),
-                joins: vec![],
-            }),
+            from: Some(alone(self.derived(profiles, "universe"))),
             selection: Some(self.unparser.expr_to_sql(&same)?),
             ..Clauses::default()
         };
@@ -246,13 +237,6 @@ impl Writer<'_> {
             json_path: None,
             sample: None,
             index_hints: vec![],
-        }
-    }
-
-    fn from(&self, table: &str) -> ast::TableWithJoins {
-        ast::TableWithJoins {
-            relation: self.table(table),
-            joins: vec![],
         }
     }
 
@@ -333,6 +317,14 @@ fn query(clauses: Clauses, order_by: Option<OrderByKind>) -> ast::Query {
         settings: None,
         format_clause: None,
         pipe_operators: vec![],
+    }
+}
+
+/// A relation joined to nothing.
+fn alone(relation: ast::TableFactor) -> ast::TableWithJoins {
+    ast::TableWithJoins {
+        relation,
+        joins: vec![],
     }
 }
 
