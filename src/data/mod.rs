@@ -286,6 +286,15 @@ impl FileSpan {
             _ => None,
         }
     }
+
+    /// The span of the rows of both.
+    pub fn and(self, other: FileSpan) -> FileSpan {
+        match (self, other) {
+            (FileSpan::Empty, s) | (s, FileSpan::Empty) => s,
+            (FileSpan::Known(a, b), FileSpan::Known(c, d)) => FileSpan::Known(a.min(c), b.max(d)),
+            _ => FileSpan::Unknown,
+        }
+    }
 }
 
 /// Nanoseconds in one `unit`.
@@ -300,54 +309,74 @@ pub(crate) fn unit_nanos(unit: &TimeUnit) -> i128 {
 
 /// The span of `ts` in one file, from its row groups' statistics.
 fn file_ts_span(builder: &ParquetRecordBatchReaderBuilder<Reader>) -> FileSpan {
+    row_group_ts_spans(builder.schema(), builder.metadata())
+        .into_iter()
+        .fold(FileSpan::Empty, FileSpan::and)
+}
+
+/// The span of `ts` in each row group of a file (`schema` is the file's
+/// own Arrow schema), in the order of its footer, from their statistics:
+/// `Empty` for a row group without rows, `Unknown` where statistics are
+/// missing or count NULLs.
+pub fn row_group_ts_spans(schema: &Schema, metadata: &ParquetMetaData) -> Vec<FileSpan> {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::compute::cast;
     use datafusion::arrow::datatypes::Int64Type;
     use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 
-    let schema = builder.schema();
+    let groups = metadata.row_groups();
+    let unknown = || {
+        groups
+            .iter()
+            .map(|g| match g.num_rows() {
+                0 => FileSpan::Empty,
+                _ => FileSpan::Unknown,
+            })
+            .collect()
+    };
     let Ok(DataType::Timestamp(unit, _)) = schema.field_with_name("ts").map(|f| f.data_type())
     else {
-        return FileSpan::Unknown;
+        return unknown();
     };
-    let groups: Vec<_> = builder
-        .metadata()
-        .row_groups()
-        .iter()
-        .filter(|g| g.num_rows() > 0)
-        .collect();
-    if groups.is_empty() {
-        return FileSpan::Empty;
-    }
-    let Ok(stats) = StatisticsConverter::try_new("ts", schema, builder.parquet_schema())
+    let parquet_schema = metadata.file_metadata().schema_descr();
+    let Ok(stats) = StatisticsConverter::try_new("ts", schema, parquet_schema)
         .map(|c| c.with_missing_null_counts_as_zero(false))
     else {
-        return FileSpan::Unknown;
+        return unknown();
     };
-    let bounds = |a: datafusion::error::Result<_, _>| {
-        a.ok()
-            .and_then(|a| cast(&a, &DataType::Int64).ok())
-            .filter(|a| a.null_count() == 0)
-    };
+    let bounds =
+        |a: datafusion::error::Result<_, _>| a.ok().and_then(|a| cast(&a, &DataType::Int64).ok());
     let (Ok(nulls), Some(mins), Some(maxes)) = (
-        stats.row_group_null_counts(groups.iter().copied()),
-        bounds(stats.row_group_mins(groups.iter().copied())),
-        bounds(stats.row_group_maxes(groups.iter().copied())),
+        stats.row_group_null_counts(groups.iter()),
+        bounds(stats.row_group_mins(groups.iter())),
+        bounds(stats.row_group_maxes(groups.iter())),
     ) else {
-        return FileSpan::Unknown;
+        return unknown();
     };
-    if nulls.null_count() > 0 || nulls.values().iter().any(|&n| n > 0) {
-        return FileSpan::Unknown;
-    }
     let scale = unit_nanos(unit);
     let (mins, maxes) = (
         mins.as_primitive::<Int64Type>(),
         maxes.as_primitive::<Int64Type>(),
     );
-    match (mins.values().iter().min(), maxes.values().iter().max()) {
-        (Some(&lo), Some(&hi)) => FileSpan::Known(i128::from(lo) * scale, i128::from(hi) * scale),
-        _ => FileSpan::Unknown,
-    }
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let known = g.num_rows() > 0
+                && nulls.is_valid(i)
+                && nulls.value(i) == 0
+                && mins.is_valid(i)
+                && maxes.is_valid(i);
+            match (g.num_rows(), known) {
+                (0, _) => FileSpan::Empty,
+                (_, true) => FileSpan::Known(
+                    i128::from(mins.value(i)) * scale,
+                    i128::from(maxes.value(i)) * scale,
+                ),
+                _ => FileSpan::Unknown,
+            }
+        })
+        .collect()
 }
 
 /// Checks that `schema` (of `path`) has each column with the right type.
@@ -455,14 +484,8 @@ impl DataDir {
     pub fn ts_span(&self) -> Option<(i128, i128)> {
         self.file_ts_spans
             .iter()
-            .try_fold(FileSpan::Empty, |span, &file| match (span, file) {
-                (FileSpan::Empty, s) | (s, FileSpan::Empty) => Some(s),
-                (FileSpan::Known(a, b), FileSpan::Known(c, d)) => {
-                    Some(FileSpan::Known(a.min(c), b.max(d)))
-                }
-                _ => None,
-            })
-            .and_then(FileSpan::known)
+            .fold(FileSpan::Empty, |span, &file| span.and(file))
+            .known()
     }
 
     /// After a query failed to read its data: decodes the files it reads in

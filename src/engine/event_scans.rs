@@ -63,6 +63,7 @@ use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::events_table::{row_group_range, row_group_starts};
 use crate::data::Footer;
 
 /// What the rule knows of one events file.
@@ -81,20 +82,10 @@ pub struct EventFile {
 
 impl EventFile {
     pub fn new(read_schema: Option<SchemaRef>, footer: Footer) -> Self {
-        let groups = footer.metadata.row_groups();
-        let row_groups = groups
-            .iter()
-            .enumerate()
-            .filter(|(_, g)| g.num_rows() > 0 && g.num_columns() > 0)
-            .map(|(i, g)| {
-                let c = g.column(0);
-                let start = c
-                    .dictionary_page_offset()
-                    .unwrap_or_else(|| c.data_page_offset());
-                (i, u64::try_from(start).unwrap_or(0))
-            })
-            .collect();
-        let indexed = groups
+        let row_groups = row_group_starts(&footer.metadata);
+        let indexed = footer
+            .metadata
+            .row_groups()
             .iter()
             .flat_map(|g| g.columns())
             .any(|c| c.bloom_filter_offset().is_some() || c.column_index_offset().is_some());
@@ -221,10 +212,10 @@ impl EventScans {
     }
 
     /// The scan's files as units to deal: a file with several row groups
-    /// as one range per row group it keeps, another as it is (or not at all
-    /// when its row group is not kept).
+    /// as one range per row group it keeps (of those in the file's range,
+    /// when it has one), another as it is (or not at all when its row group
+    /// is not kept).
     fn units(&self, config: &FileScanConfig, kept: Option<&Kept>) -> Option<Vec<PartitionedFile>> {
-        let mut seen = HashSet::new();
         let mut units = Vec::new();
         for f in config.file_groups.iter().flat_map(FileGroup::iter) {
             let location = f.object_meta.location.as_ref();
@@ -237,20 +228,19 @@ impl EventScans {
                 }
                 continue;
             }
-            if !seen.insert(location.to_string()) {
-                continue;
-            }
-            let size = f.object_meta.size;
+            // DataFusion reads a row group in the range that holds its start.
+            let within = |start: u64| {
+                f.range.as_ref().is_none_or(|r| {
+                    i64::try_from(start).is_ok_and(|start| r.start <= start && start < r.end)
+                })
+            };
             for (n, &(index, start)) in file.row_groups.iter().enumerate() {
-                if !keeps(index) {
+                if !keeps(index) || !within(start) {
                     continue;
                 }
-                let end = file
-                    .row_groups
-                    .get(n + 1)
-                    .map_or(size, |&(_, next)| next)
-                    .max(start + 1);
-                let (Ok(start), Ok(end)) = (i64::try_from(start), i64::try_from(end)) else {
+                let range = row_group_range(&file.row_groups, n, f.object_meta.size);
+                let (Ok(start), Ok(end)) = (i64::try_from(range.start), i64::try_from(range.end))
+                else {
                     return None;
                 };
                 let mut unit = self.with_schema(f);

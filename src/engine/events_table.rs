@@ -13,6 +13,7 @@
 //! the row groups. A file whose size or time changed since its footer was
 //! read is an error when a query plans its scan, not a misread.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::physical_plan::ExecutionPlan;
 use object_store::ObjectMeta;
 
@@ -107,21 +109,55 @@ pub fn prime_metadata_cache(runtime: &RuntimeEnv, files: &[EventsFile]) {
     }
 }
 
+/// Where each row group with rows of a file starts: its index in the
+/// footer and the offset of its first page. DataFusion reads a row group in
+/// the byte range of the file that holds that offset.
+pub fn row_group_starts(metadata: &ParquetMetaData) -> Vec<(usize, u64)> {
+    metadata
+        .row_groups()
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g.num_rows() > 0 && g.num_columns() > 0)
+        .map(|(i, g)| {
+            let c = g.column(0);
+            let start = c
+                .dictionary_page_offset()
+                .unwrap_or_else(|| c.data_page_offset());
+            (i, u64::try_from(start).unwrap_or(0))
+        })
+        .collect()
+}
+
+/// The byte range in which DataFusion reads the `n`th of `starts` (as
+/// [`row_group_starts`] gives them) of a file of `size` bytes.
+pub fn row_group_range(starts: &[(usize, u64)], n: usize, size: u64) -> Range<u64> {
+    let start = starts[n].1;
+    let end = starts.get(n + 1).map_or(size, |&(_, next)| next);
+    start..end.max(start + 1)
+}
+
 /// See the module documentation.
 #[derive(Debug)]
 pub struct EventsTable {
     schema: SchemaRef,
-    files: Vec<EventsFile>,
+    /// The files it scans, each whole or only the row groups in a range.
+    parts: Vec<(EventsFile, Option<Range<u64>>)>,
 }
 
 impl EventsTable {
+    /// A table of whole files.
     pub fn new(schema: SchemaRef, files: Vec<EventsFile>) -> Self {
-        EventsTable { schema, files }
+        EventsTable::of_parts(schema, files.into_iter().map(|f| (f, None)).collect())
     }
 
-    /// The files it scans.
-    pub fn files(&self) -> &[EventsFile] {
-        &self.files
+    /// A table of files, each whole or the row groups in a byte range of it.
+    pub fn of_parts(schema: SchemaRef, parts: Vec<(EventsFile, Option<Range<u64>>)>) -> Self {
+        EventsTable { schema, parts }
+    }
+
+    /// Whether it scans exactly `n` whole files.
+    pub fn is_whole(&self, n: usize) -> bool {
+        self.parts.len() == n && self.parts.iter().all(|(_, range)| range.is_none())
     }
 }
 
@@ -152,9 +188,9 @@ impl TableProvider for EventsTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let runtime = state.runtime_env();
         let store = self
-            .files
+            .parts
             .first()
-            .map_or_else(ObjectStoreUrl::local_filesystem, |f| f.store.clone());
+            .map_or_else(ObjectStoreUrl::local_filesystem, |(f, _)| f.store.clone());
         let reader = CachedParquetFileReaderFactory::new(
             runtime.object_store(&store)?,
             runtime.cache_manager.get_file_metadata_cache(),
@@ -162,15 +198,24 @@ impl TableProvider for EventsTable {
         let source = ParquetSource::new(Arc::clone(&self.schema))
             .with_parquet_file_reader_factory(Arc::new(reader));
         let files: Vec<PartitionedFile> = self
-            .files
+            .parts
             .iter()
-            .map(|f| {
+            .map(|(f, range)| {
                 f.check_unchanged()?;
-                Ok(PartitionedFile::new_from_meta(f.meta.clone()))
+                let file = PartitionedFile::new_from_meta(f.meta.clone());
+                Ok(match range {
+                    Some(r) => file.with_range(to_i64(r.start)?, to_i64(r.end)?),
+                    None => file,
+                })
             })
             .collect::<Result<_>>()?;
         parquet_scan(state, store, source, files, projection, limit)
     }
+}
+
+fn to_i64(offset: u64) -> Result<i64> {
+    i64::try_from(offset)
+        .map_err(|e| DataFusionError::Internal(format!("file offset {offset}: {e}")))
 }
 
 /// A scan of Parquet `files` of `store` with the session's Parquet

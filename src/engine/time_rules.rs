@@ -26,6 +26,7 @@
 //! of a windowed segment's scan.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
@@ -37,8 +38,8 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
-use super::events_table::{EventsFile, EventsTable};
-use crate::data::FileSpan;
+use super::events_table::{row_group_range, row_group_starts, EventsFile, EventsTable};
+use crate::data::{row_group_ts_spans, FileSpan};
 use crate::plan::{ts_scalar, unit_nanos};
 
 /// Comparisons of `ts` that every event meets, by the span of the whole
@@ -86,33 +87,106 @@ impl OptimizerRule for ElideTime {
 }
 
 /// Scans of the whole events table become a union of scans by how their
-/// files answer the plan's time bounds (see the module documentation).
+/// files, or row groups, answer the plan's time bounds (see the module
+/// documentation).
 #[derive(Debug)]
 pub struct SplitByTime {
     schema: SchemaRef,
     files: Vec<EventsFile>,
     /// Per file, what its footer says of `ts`.
     spans: Vec<FileSpan>,
+    /// Per file of several row groups, each row group with rows: its start
+    /// (as `row_group_starts` gives it) and what its statistics say of `ts`;
+    /// empty for a file of one row group.
+    row_groups: Vec<Vec<((usize, u64), FileSpan)>>,
+}
+
+/// A part of the events table that the split puts in one group or another:
+/// a whole file, or the `n`th row group (with rows) of a file.
+struct Unit {
+    file: usize,
+    row_group: Option<usize>,
+    span: FileSpan,
 }
 
 impl SplitByTime {
     pub fn new(schema: SchemaRef, files: Vec<EventsFile>, spans: Vec<FileSpan>) -> Self {
+        let row_groups = files
+            .iter()
+            .map(|f| {
+                let starts = row_group_starts(&f.footer.metadata);
+                if starts.len() < 2 {
+                    return Vec::new();
+                }
+                let spans = row_group_ts_spans(&f.footer.schema, &f.footer.metadata);
+                starts
+                    .into_iter()
+                    .map(|start| {
+                        (
+                            start,
+                            spans.get(start.0).copied().unwrap_or(FileSpan::Unknown),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
         SplitByTime {
             schema,
             files,
             spans,
+            row_groups,
         }
     }
 
-    /// Whether `scan` reads every events file (a scan already split reads
-    /// some of them).
+    /// Whether `scan` reads every events file whole (a scan already split
+    /// reads some of them, or parts).
     fn whole(&self, scan: &TableScan) -> bool {
         scan.table_name.table() == "events"
             && source_as_provider(&scan.source).is_ok_and(|p| {
                 (p.as_ref() as &dyn std::any::Any)
                     .downcast_ref::<EventsTable>()
-                    .is_some_and(|t| t.files().len() == self.files.len())
+                    .is_some_and(|t| t.is_whole(self.files.len()))
             })
+    }
+
+    /// The files, each whole when all its row groups answer `bounds` alike,
+    /// else each of its row groups.
+    fn units(&self, bounds: &[(Operator, i128)]) -> Vec<Unit> {
+        let mut units = Vec::new();
+        for (file, span) in self.spans.iter().enumerate() {
+            let groups = &self.row_groups[file];
+            let alike = groups
+                .iter()
+                .map(|&(_, span)| answers(bounds, span))
+                .collect::<Vec<_>>()
+                .windows(2)
+                .all(|w| w[0] == w[1]);
+            if alike {
+                units.push(Unit {
+                    file,
+                    row_group: None,
+                    span: *span,
+                });
+                continue;
+            }
+            units.extend(groups.iter().enumerate().map(|(n, &(_, span))| Unit {
+                file,
+                row_group: Some(n),
+                span,
+            }));
+        }
+        units
+    }
+
+    /// The file of `unit`, and the byte range of its row group.
+    fn part(&self, unit: &Unit) -> (EventsFile, Option<Range<u64>>) {
+        let file = &self.files[unit.file];
+        let range = unit.row_group.map(|n| {
+            let starts: Vec<(usize, u64)> =
+                self.row_groups[unit.file].iter().map(|&(s, _)| s).collect();
+            row_group_range(&starts, n, file.footer.size)
+        });
+        (file.clone(), range)
     }
 }
 
@@ -126,7 +200,8 @@ impl OptimizerRule for SplitByTime {
         plan: LogicalPlan,
         _config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        if self.files.len() < 2 {
+        let row_groups: usize = self.row_groups.iter().map(|g| g.len().max(1)).sum();
+        if row_groups < 2 {
             return Ok(Transformed::no(plan));
         }
         let mut whole = false;
@@ -148,23 +223,20 @@ impl OptimizerRule for SplitByTime {
 }
 
 impl SplitByTime {
-    /// The union of one scan per group of files that answer `plan`'s time
-    /// bounds alike, aliased `events`; `None` when no file is decided or
-    /// `ts` has another use.
+    /// The union of one scan per group of files (or row groups) that answer
+    /// `plan`'s time bounds alike, aliased `events`; `None` when nothing is
+    /// decided or `ts` has another use.
     fn view(&self, plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
         let Some(bounds) = bounds(plan) else {
             return Ok(None);
         };
-        // Files by their answers to the bounds; `None`: some bound is undecided.
-        let mut groups: BTreeMap<Option<Vec<bool>>, Vec<usize>> = BTreeMap::new();
-        for (i, span) in self.spans.iter().enumerate() {
-            let answers = span.known().and_then(|(lo, hi)| {
-                bounds
-                    .iter()
-                    .map(|&(op, n)| answer(op, n, lo, hi))
-                    .collect::<Option<Vec<bool>>>()
-            });
-            groups.entry(answers).or_default().push(i);
+        // Units by their answers to the bounds; `None`: some bound is undecided.
+        let mut groups: BTreeMap<Option<Vec<bool>>, Vec<Unit>> = BTreeMap::new();
+        for unit in self.units(&bounds) {
+            groups
+                .entry(answers(&bounds, unit.span))
+                .or_default()
+                .push(unit);
         }
         if !groups.keys().any(Option::is_some) {
             return Ok(None);
@@ -177,15 +249,15 @@ impl SplitByTime {
         let unit = unit_nanos(&ts_type);
         let mut view: Option<LogicalPlanBuilder> = None;
         for (answers, members) in &groups {
-            let files = members.iter().map(|&i| self.files[i].clone()).collect();
-            let table = EventsTable::new(Arc::clone(&self.schema), files);
+            let parts = members.iter().map(|u| self.part(u)).collect();
+            let table = EventsTable::of_parts(Arc::clone(&self.schema), parts);
             let scan =
                 LogicalPlanBuilder::scan("events", provider_as_source(Arc::new(table)), None)?;
             let branch = match answers {
                 None => scan.build()?,
                 Some(_) => {
-                    // The first file's earliest instant stands for the group.
-                    let Some((lo, _)) = self.spans[members[0]].known() else {
+                    // The first unit's earliest instant stands for the group.
+                    let Some((lo, _)) = members[0].span.known() else {
                         return Ok(None);
                     };
                     let Ok(value) = i64::try_from(lo / unit) else {
@@ -214,6 +286,16 @@ impl SplitByTime {
         };
         Ok(Some(view.alias("events")?.build()?))
     }
+}
+
+/// How every row of `span` answers each of `bounds`: `None` when rows differ
+/// on one, or the span is not known.
+fn answers(bounds: &[(Operator, i128)], span: FileSpan) -> Option<Vec<bool>> {
+    let (lo, hi) = span.known()?;
+    bounds
+        .iter()
+        .map(|&(op, n)| answer(op, n, lo, hi))
+        .collect()
 }
 
 /// `ts op n` (with `n` in nanoseconds), for a comparison of `ts` with a

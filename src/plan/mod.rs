@@ -449,7 +449,27 @@ impl<'a, 'e> Lowering<'a, 'e> {
                     None,
                     atom.link.as_ref(),
                 )?;
-                out.push((format!("c{i}"), Measure::Seen(seen), pred));
+                match (self.env.form.portable(), &atom.window) {
+                    // Run, the extremum is in the window when some row is and
+                    // none is beyond it on the extremum's side: counts of rows
+                    // by comparisons of `ts` with the window's bounds, which
+                    // the time rules decide for whole files and row groups
+                    // without reading `ts`.
+                    (None, Some(w)) => {
+                        let (start, end) = self.window_sides(w, self.ts())?;
+                        let inside = [start.clone(), end.clone()].into_iter().flatten();
+                        let inside = inside.fold(pred.clone(), Expr::and);
+                        out.push((format!("c{i}"), Measure::Rows, inside));
+                        let beyond = match seen {
+                            Seen::First => start,
+                            Seen::Last => end,
+                        };
+                        if let Some(bound) = beyond {
+                            out.push((format!("x{i}"), Measure::Rows, pred.and(not(bound))));
+                        }
+                    }
+                    _ => out.push((format!("c{i}"), Measure::Seen(seen), pred)),
+                }
                 continue;
             }
             let pred = self.condition_predicate(atom, atom.event, &atom.channels, true)?;
@@ -1066,6 +1086,17 @@ impl<'a, 'e> Lowering<'a, 'e> {
 
     /// The bounds of a window on `ts`, a timestamp of the events' unit.
     fn window_on(&self, w: &Window, ts: Expr) -> Result<Vec<Expr>, DataError> {
+        let (start, end) = self.window_sides(w, ts)?;
+        Ok(start.into_iter().chain(end).collect())
+    }
+
+    /// The bound of a window on `ts` at its start and at its end, where it
+    /// has them.
+    fn window_sides(
+        &self,
+        w: &Window,
+        ts: Expr,
+    ) -> Result<(Option<Expr>, Option<Expr>), DataError> {
         // A date against a `… ago` can only be ordered once as_of is known.
         if let (Some(start), Some(end)) = (&w.start, &w.end) {
             let (a, b) = (
@@ -1087,24 +1118,29 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 )));
             }
         }
-        let mut out = Vec::new();
-        if let Some(start) = &w.start {
-            let at = window::resolve(self.env, start.at)?;
-            out.push(if start.inclusive {
-                ts.clone().gt_eq(window::at_least(self.env, at)?)
-            } else {
-                ts.clone().gt(window::at_most(self.env, at)?)
-            });
-        }
-        if let Some(end) = &w.end {
-            let at = window::resolve(self.env, end.at)?;
-            out.push(if end.inclusive {
-                ts.lt_eq(window::at_most(self.env, at)?)
-            } else {
-                ts.lt(window::at_least(self.env, at)?)
-            });
-        }
-        Ok(out)
+        let start = match &w.start {
+            Some(start) => {
+                let at = window::resolve(self.env, start.at)?;
+                Some(if start.inclusive {
+                    ts.clone().gt_eq(window::at_least(self.env, at)?)
+                } else {
+                    ts.clone().gt(window::at_most(self.env, at)?)
+                })
+            }
+            None => None,
+        };
+        let end = match &w.end {
+            Some(end) => {
+                let at = window::resolve(self.env, end.at)?;
+                Some(if end.inclusive {
+                    ts.lt_eq(window::at_most(self.env, at)?)
+                } else {
+                    ts.lt(window::at_least(self.env, at)?)
+                })
+            }
+            None => None,
+        };
+        Ok((start, end))
     }
 
     /// The count of a condition, by its unit, over the rows where `pred`
@@ -1271,7 +1307,10 @@ impl<'a, 'e> Lowering<'a, 'e> {
                     None => coalesce(vec![c, lit(0i64)]).gt_eq(lit(1i64)),
                 }
             }
-            Formula::Atom(i) if self.atoms[*i].seen.is_some() => {
+            Formula::Atom(i)
+                if self.atoms[*i].seen.is_some()
+                    && (self.env.form.portable().is_some() || self.atoms[*i].window.is_none()) =>
+            {
                 let name = format!("c{i}");
                 let name = columns.get(&name).cloned().unwrap_or(name);
                 let extremum = Expr::Column(column_of("counts", name));
@@ -1295,12 +1334,25 @@ impl<'a, 'e> Lowering<'a, 'e> {
                     }
                 };
                 let n = counted(format!("c{i}"));
-                let test = match self.atoms[*i].compare {
+                let atom = &self.atoms[*i];
+                if let (Some(seen), Some(w)) = (atom.seen, &atom.window) {
+                    // Run: rows in the window, none beyond it (`measures`).
+                    let beyond = match seen {
+                        Seen::First => w.start.is_some(),
+                        Seen::Last => w.end.is_some(),
+                    };
+                    let inside = n.gt_eq(lit(1i64));
+                    return Ok(match beyond {
+                        true => inside.and(counted(format!("x{i}")).eq(lit(0i64))),
+                        false => inside,
+                    });
+                }
+                let test = match atom.compare {
                     crate::check::Compare::AtLeast(k) => n.gt_eq(lit(i64::from(k))),
                     crate::check::Compare::AtMost(k) => n.lt_eq(lit(i64::from(k))),
                     crate::check::Compare::Exactly(k) => n.eq(lit(i64::from(k))),
                 };
-                match self.atoms[*i].after {
+                match atom.after {
                     Some(_) => test.and(counted(format!("a{i}")).gt_eq(lit(1i64))),
                     None => test,
                 }

@@ -334,7 +334,9 @@ fn time_bounds_every_event_meets_are_left_out_exactly_at_their_edges() {
 #[test]
 fn files_whose_time_is_decided_are_read_without_ts_and_answer_the_same() {
     // Sixty days of events up to as_of, in six files of ten days each (in
-    // three units), and the same events in one file, where nothing splits.
+    // three units); the same events in one file of row groups of about five
+    // days, where row groups split; and in one file of one row group, where
+    // nothing splits.
     let mut rows = Vec::new();
     for day in 0..60i64 {
         for p in 1..=6i64 {
@@ -353,6 +355,9 @@ fn files_whose_time_is_decided_are_read_without_ts_and_answer_the_same() {
             }
         }
     }
+    // Profile 7 clicked once, early.
+    rows.push(ev("click.email", 7, "2026-01-06T12:00:00+00:00"));
+    rows.sort_by_key(|r| r.ts);
     let split = Data::empty();
     let units = [
         TimeUnit::Second,
@@ -371,6 +376,17 @@ fn files_whose_time_is_decided_are_read_without_ts_and_answer_the_same() {
         );
     }
     let split = split.profiles(&[1, 2, 3, 4, 5, 6, 7]);
+    let grouped = Data::empty();
+    let props = datafusion::parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(rows.len().div_ceil(12)))
+        .build();
+    write_events_with(
+        &grouped.path().join("events/all.parquet"),
+        &rows,
+        PLAIN_US,
+        Some(props),
+    );
+    let grouped = grouped.profiles(&[1, 2, 3, 4, 5, 6, 7]);
     let one = Data::new(&rows).profiles(&[1, 2, 3, 4, 5, 6, 7]);
     let scripts = [
         "click.email at_least 2 last 14d",
@@ -381,13 +397,40 @@ fn files_whose_time_is_decided_are_read_without_ts_and_answer_the_same() {
         "not click.email at_least 1 last 10d",
         "click.email at_least 3 days last 30d",
         "opened.email at_least 1 before 2026-01-11 or click.email at_least 4 last 7d",
+        "click.email last_seen before 20d ago",
+        "click.email last_seen last 25d",
+        "opened.email first_seen last 45d",
+        "opened.email first_seen between 2026-01-03 and 2026-01-20",
+        "click.email last_seen before 2026-02-10 and not opened.email first_seen last 10d",
     ];
     for script in scripts {
-        assert_eq!(split.ids(script, AS_OF), one.ids(script, AS_OF), "{script}");
+        let expected = one.ids(script, AS_OF);
+        assert_eq!(split.ids(script, AS_OF), expected, "{script}");
+        assert_eq!(grouped.ids(script, AS_OF), expected, "{script}");
+        let expected = one.ids(script, "2026-02-15");
+        assert_eq!(split.ids(script, "2026-02-15"), expected, "{script}");
+        assert_eq!(grouped.ids(script, "2026-02-15"), expected, "{script}");
+    }
+    // Neither the data nor the scripts are trivial.
+    assert_eq!(
+        one.ids("click.email last_seen before 20d ago", AS_OF),
+        vec![7]
+    );
+    let first = "opened.email first_seen between 2026-01-03 and 2026-01-20";
+    assert_eq!(one.ids(first, AS_OF), vec![1, 4, 5, 6]);
+    // Row groups of one file split like files: the last seen before 20 days
+    // ago reads `ts` only for the row group that straddles the bound.
+    for data in [&split, &grouped] {
+        let plan = data.optimized_plan("click.email last_seen before 20d ago", AS_OF);
+        let scans: Vec<&str> = plan
+            .lines()
+            .filter(|l| l.contains("TableScan: events"))
+            .collect();
+        assert!(scans.len() >= 2, "{plan}");
         assert_eq!(
-            split.ids(script, "2026-02-15"),
-            one.ids(script, "2026-02-15"),
-            "{script} at 2026-02-15"
+            scans.iter().filter(|l| l.contains(", ts")).count(),
+            1,
+            "{plan}"
         );
     }
     // A 25-day window: the files that straddle its start or as_of read
