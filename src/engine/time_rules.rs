@@ -11,15 +11,23 @@
 //!
 //! [`SplitByTime`]: files whose time is decided are read without `ts`.
 //! When every use of `ts` in a plan is a comparison with a literal (a window
-//! bound, `ts <= as_of`), a file whose earliest and latest `ts` lie on the same
-//! side of every such bound answers each comparison the same way for all of
-//! its rows. Any one instant of the file then stands for all of them: the plan
-//! reads the file without `ts` and gives every row that instant, a constant.
-//! Files are grouped by how they answer the bounds; the scan of events becomes
-//! a union of one scan per group (the undecided files read `ts` as before),
-//! and DataFusion's optimizer folds the constant comparisons away in the
-//! pre-filter. With a 30-day window over three months of daily files, only the
-//! file that straddles the window's start reads `ts`.
+//! bound, `ts <= as_of`) or the key of its UTC day, week or month (`days`,
+//! `weeks`, `months`), a file whose earliest and latest `ts` lie on the same
+//! side of every such bound, and in the same day, week or month, answers each
+//! use the same way for all of its rows. Any one instant of the file then
+//! stands for all of them: the plan reads the file without `ts` and gives
+//! every row that instant, a constant. Files are grouped by how they answer
+//! the uses; the scan of events becomes a union of one scan per group (the
+//! undecided files read `ts` as before), and DataFusion's optimizer folds the
+//! constant comparisons away in the pre-filter. With a 30-day window over
+//! three months of daily files, only the file that straddles the window's
+//! start reads `ts`. A file of several row groups (DuckDB writes 122 880
+//! rows to a group, in one file) whose groups answer differently is split
+//! the same way by row group, each a byte range of the file.
+//!
+//! `first_seen` and `last_seen` take part: the planner counts, for the
+//! run, the rows in the window and those beyond it instead of taking the
+//! earliest or latest `ts` (see `plan::Lowering::measures`).
 //!
 //! `ts` takes up more of a Parquet file than any other column the plans read
 //! (8 bytes of high-entropy values per event), so decoding it is a large part
@@ -29,18 +37,24 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema, SchemaRef};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::datasource::{provider_as_source, source_as_provider};
+use datafusion::execution::context::ExecutionProps;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{
-    col, lit, BinaryExpr, Expr, LogicalPlan, LogicalPlanBuilder, Operator, TableScan,
+    cast as cast_expr, col, lit, BinaryExpr, Expr, LogicalPlan, LogicalPlanBuilder, Operator,
+    TableScan,
 };
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 
 use super::events_table::{row_group_range, row_group_starts, EventsFile, EventsTable};
 use crate::data::{row_group_ts_spans, FileSpan};
-use crate::plan::{ts_scalar, unit_nanos};
+use crate::plan::{month_key, ts_scalar, unit_nanos, week_key};
 
 /// Comparisons of `ts` that every event meets, by the span of the whole
 /// events table, become `true` (see the module documentation).
@@ -149,15 +163,15 @@ impl SplitByTime {
             })
     }
 
-    /// The files, each whole when all its row groups answer `bounds` alike,
-    /// else each of its row groups.
-    fn units(&self, bounds: &[(Operator, i128)]) -> Vec<Unit> {
+    /// The files, each whole when all its row groups answer the plan's
+    /// uses of `ts` alike, else each of its row groups.
+    fn units(&self, uses: &Uses) -> Vec<Unit> {
         let mut units = Vec::new();
         for (file, span) in self.spans.iter().enumerate() {
             let groups = &self.row_groups[file];
             let alike = groups
                 .iter()
-                .map(|&(_, span)| answers(bounds, span))
+                .map(|&(_, span)| uses.answers(span))
                 .collect::<Vec<_>>()
                 .windows(2)
                 .all(|w| w[0] == w[1]);
@@ -227,25 +241,25 @@ impl SplitByTime {
     /// `plan`'s time bounds alike, aliased `events`; `None` when nothing is
     /// decided or `ts` has another use.
     fn view(&self, plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
-        let Some(bounds) = bounds(plan) else {
+        let ts_type = self
+            .schema
+            .field_with_name("ts")
+            .map(|f| f.data_type().clone())
+            .unwrap_or(DataType::Null);
+        let Some(uses) = Uses::of(plan, &ts_type)? else {
             return Ok(None);
         };
-        // Units by their answers to the bounds; `None`: some bound is undecided.
-        let mut groups: BTreeMap<Option<Vec<bool>>, Vec<Unit>> = BTreeMap::new();
-        for unit in self.units(&bounds) {
+        // Units by their answers; `None`: some use is undecided.
+        let mut groups: BTreeMap<Option<Answers>, Vec<Unit>> = BTreeMap::new();
+        for unit in self.units(&uses) {
             groups
-                .entry(answers(&bounds, unit.span))
+                .entry(uses.answers(unit.span))
                 .or_default()
                 .push(unit);
         }
         if !groups.keys().any(Option::is_some) {
             return Ok(None);
         }
-        let ts_type = self
-            .schema
-            .field_with_name("ts")
-            .map(|f| f.data_type().clone())
-            .unwrap_or(DataType::Null);
         let unit = unit_nanos(&ts_type);
         let mut view: Option<LogicalPlanBuilder> = None;
         for (answers, members) in &groups {
@@ -288,14 +302,88 @@ impl SplitByTime {
     }
 }
 
-/// How every row of `span` answers each of `bounds`: `None` when rows differ
-/// on one, or the span is not known.
-fn answers(bounds: &[(Operator, i128)], span: FileSpan) -> Option<Vec<bool>> {
-    let (lo, hi) = span.known()?;
-    bounds
-        .iter()
-        .map(|&(op, n)| answer(op, n, lo, hi))
-        .collect()
+/// `ts op n`, `n` in nanoseconds.
+type Bound = (Operator, i128);
+
+/// How all rows of a unit answer a plan's uses of `ts`: each bound, and the
+/// key of each period.
+type Answers = (Vec<bool>, Vec<i64>);
+
+/// A plan's uses of `ts`: comparisons with literals, and the keys of the
+/// UTC day, week or month of `ts` (of `days`, `weeks`, `months`), which all
+/// rows of a unit share when its earliest and latest rows do.
+struct Uses {
+    bounds: Vec<Bound>,
+    /// Each key, over a batch of one column `ts`.
+    periods: Vec<Arc<dyn PhysicalExpr>>,
+    ts_field: FieldRef,
+}
+
+impl Uses {
+    /// `None` when `plan` uses `ts` another way (so no constant may stand
+    /// for it) or not at all.
+    fn of(plan: &LogicalPlan, ts_type: &DataType) -> Result<Option<Uses>> {
+        let Some((bounds, periods)) = uses_of_ts(plan) else {
+            return Ok(None);
+        };
+        let ts_field = Arc::new(Field::new("ts", ts_type.clone(), true));
+        let schema = DFSchema::try_from(Schema::new(vec![Arc::clone(&ts_field)]))?;
+        let props = ExecutionProps::new();
+        let periods = periods
+            .into_iter()
+            .map(|p| {
+                let bare = p
+                    .transform(|x| {
+                        Ok(match is_ts(&x) {
+                            true => Transformed::yes(col("ts")),
+                            false => Transformed::no(x),
+                        })
+                    })?
+                    .data;
+                create_physical_expr(&bare, &schema, &props, &PhysicalPlanningContext::default())
+            })
+            .collect::<Result<_>>()?;
+        Ok(Some(Uses {
+            bounds,
+            periods,
+            ts_field,
+        }))
+    }
+
+    /// How every row of `span` answers the uses: `None` when rows may
+    /// differ on one, or the span is not known.
+    fn answers(&self, span: FileSpan) -> Option<Answers> {
+        let (lo, hi) = span.known()?;
+        let bounds = self
+            .bounds
+            .iter()
+            .map(|&(op, n)| answer(op, n, lo, hi))
+            .collect::<Option<Vec<bool>>>()?;
+        let mut keys = Vec::with_capacity(self.periods.len());
+        if !self.periods.is_empty() {
+            let unit = unit_nanos(self.ts_field.data_type());
+            let ends = Int64Array::from(vec![
+                i64::try_from(lo / unit).ok()?,
+                i64::try_from(hi / unit).ok()?,
+            ]);
+            let ts = cast(&ends, self.ts_field.data_type()).ok()?;
+            let batch = RecordBatch::try_new(
+                Arc::new(Schema::new(vec![Arc::clone(&self.ts_field)])),
+                vec![ts],
+            )
+            .ok()?;
+            for period in &self.periods {
+                let key = period.evaluate(&batch).ok()?.into_array(2).ok()?;
+                let key = cast(&key, &DataType::Int64).ok()?;
+                let key = key.as_primitive_opt::<Int64Type>()?;
+                if key.null_count() > 0 || key.value(0) != key.value(1) {
+                    return None;
+                }
+                keys.push(key.value(0));
+            }
+        }
+        Some((bounds, keys))
+    }
 }
 
 /// `ts op n` (with `n` in nanoseconds), for a comparison of `ts` with a
@@ -332,10 +420,12 @@ fn answer(op: Operator, n: i128, lo: i128, hi: i128) -> Option<bool> {
 }
 
 /// Every comparison of `ts` with a literal in `plan`, as (operator, instant
-/// in nanoseconds); `None` when `ts` is used any other way (dated, or in the
-/// output), so no constant may stand for it.
-fn bounds(plan: &LogicalPlan) -> Option<Vec<(Operator, i128)>> {
+/// in nanoseconds), and every period key of `ts`; `None` when `ts` is used
+/// any other way (in arithmetic, or in the output), so no constant may stand
+/// for it, or not at all.
+fn uses_of_ts(plan: &LogicalPlan) -> Option<(Vec<Bound>, Vec<Expr>)> {
     let mut found = Vec::new();
+    let mut periods = Vec::new();
     let mut other = false;
     let _ = plan.apply(|node| {
         let passes_through = matches!(node, LogicalPlan::Projection(_));
@@ -349,7 +439,7 @@ fn bounds(plan: &LogicalPlan) -> Option<Vec<(Operator, i128)>> {
             if passes_through && is_ts(bare) {
                 return Ok(TreeNodeRecursion::Continue);
             }
-            uses(e, &mut found, &mut other);
+            uses(e, &mut found, &mut periods, &mut other);
             Ok(TreeNodeRecursion::Continue)
         });
         Ok(if other {
@@ -359,13 +449,20 @@ fn bounds(plan: &LogicalPlan) -> Option<Vec<(Operator, i128)>> {
         })
     });
     let output_has_ts = plan.schema().fields().iter().any(|f| f.name() == "ts");
-    (!other && !output_has_ts && !found.is_empty()).then_some(found)
+    let used = !found.is_empty() || !periods.is_empty();
+    (!other && !output_has_ts && used).then_some((found, periods))
 }
 
-fn uses(e: &Expr, found: &mut Vec<(Operator, i128)>, other: &mut bool) {
+fn uses(e: &Expr, found: &mut Vec<Bound>, periods: &mut Vec<Expr>, other: &mut bool) {
     let _ = e.apply(|x| {
         if let Some(b) = bound(x) {
             found.push(b);
+            return Ok(TreeNodeRecursion::Jump);
+        }
+        if is_period(x) {
+            if !periods.contains(x) {
+                periods.push(x.clone());
+            }
             return Ok(TreeNodeRecursion::Jump);
         }
         if is_ts(x) {
@@ -374,6 +471,28 @@ fn uses(e: &Expr, found: &mut Vec<(Operator, i128)>, other: &mut bool) {
         }
         Ok(TreeNodeRecursion::Continue)
     });
+}
+
+/// Whether `e` is the key of the UTC day, week or month of the events'
+/// `ts`, as the planner writes them: each is the same for two instants of a
+/// day, week or month, and for every instant between them.
+fn is_period(e: &Expr) -> bool {
+    if !matches!(e, Expr::Cast(_) | Expr::BinaryExpr(_)) {
+        return false;
+    }
+    let mut ts = None;
+    let _ = e.apply(|x| {
+        if is_ts(x) {
+            ts = Some(x.clone());
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    ts.is_some_and(|ts| {
+        *e == cast_expr(ts.clone(), DataType::Date32)
+            || *e == week_key(ts.clone())
+            || *e == month_key(ts)
+    })
 }
 
 /// The events' `ts` (a column of that name of a relation `events`, or

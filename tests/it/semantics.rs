@@ -402,6 +402,10 @@ fn files_whose_time_is_decided_are_read_without_ts_and_answer_the_same() {
         "opened.email first_seen last 45d",
         "opened.email first_seen between 2026-01-03 and 2026-01-20",
         "click.email last_seen before 2026-02-10 and not opened.email first_seen last 10d",
+        "opened.email at_least 3 weeks",
+        "opened.email at_least 2 weeks last 40d",
+        "click.email at_least 2 months",
+        "click.email at_least 2 months last 45d or opened.email at_most 4 days last 30d",
     ];
     for script in scripts {
         let expected = one.ids(script, AS_OF);
@@ -447,6 +451,21 @@ fn files_whose_time_is_decided_are_read_without_ts_and_answer_the_same() {
         1,
         "{plan}"
     );
+    // Weeks and months: a file or row group within one week or month is
+    // read without `ts` (the ten-day files each lie in one month; some
+    // five-day row groups in one week).
+    for (data, script) in [
+        (&split, "click.email at_least 2 months"),
+        (&grouped, "opened.email at_least 3 weeks"),
+    ] {
+        let plan = data.optimized_plan(script, AS_OF);
+        let scans: Vec<&str> = plan
+            .lines()
+            .filter(|l| l.contains("TableScan: events"))
+            .collect();
+        assert!(scans.iter().any(|l| !l.contains(", ts")), "{plan}");
+        assert!(scans.iter().any(|l| l.contains(", ts")), "{plan}");
+    }
     // Distinct days date `ts`: no file is read without it.
     let plan = split.optimized_plan("click.email at_least 3 days last 30d", AS_OF);
     assert!(plan
