@@ -257,7 +257,9 @@ impl SplitByTime {
                 .or_default()
                 .push(unit);
         }
-        if !groups.keys().any(Option::is_some) {
+        // A scan per day of two years of daily row groups would cost more
+        // to plan and run than `ts` costs to read.
+        if !groups.keys().any(Option::is_some) || groups.len() > MAX_SCANS {
             return Ok(None);
         }
         let unit = unit_nanos(&ts_type);
@@ -301,6 +303,9 @@ impl SplitByTime {
         Ok(Some(view.alias("events")?.build()?))
     }
 }
+
+/// The most scans the split makes of the events table.
+const MAX_SCANS: usize = 64;
 
 /// `ts op n`, `n` in nanoseconds.
 type Bound = (Operator, i128);

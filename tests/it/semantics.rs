@@ -1331,3 +1331,43 @@ fn sequences_over_a_range_of_ids_keep_orphans_out_and_silent_profiles_in() {
         vec![2]
     );
 }
+
+#[test]
+fn a_split_into_more_scans_than_it_saves_is_not_made() {
+    // A hundred days, a row group a day: `days` would take a scan per day,
+    // `weeks` fifteen.
+    let mut rows = Vec::new();
+    for day in 0..100i64 {
+        for p in 1..=3i64 {
+            let at = chrono::DateTime::parse_from_rfc3339("2025-11-01T00:00:00Z").expect("time")
+                + chrono::TimeDelta::days(day)
+                + chrono::TimeDelta::hours(p);
+            let at: &'static str = Box::leak(at.to_rfc3339().into_boxed_str());
+            rows.push(ev("click.email", p, at));
+        }
+    }
+    let d = Data::empty();
+    let props = datafusion::parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(3))
+        .build();
+    write_events_with(
+        &d.path().join("events/all.parquet"),
+        &rows,
+        PLAIN_US,
+        Some(props),
+    );
+    let scans = |script: &str| {
+        let plan = d.optimized_plan(script, AS_OF);
+        plan.lines()
+            .filter(|l| l.contains("TableScan: events"))
+            .count()
+    };
+    assert_eq!(scans("click.email at_least 100 days"), 1);
+    assert_eq!(d.ids("click.email at_least 100 days", AS_OF), vec![1, 2, 3]);
+    assert!(scans("click.email at_least 15 weeks") > 1);
+    assert_eq!(d.ids("click.email at_least 15 weeks", AS_OF), vec![1, 2, 3]);
+    assert_eq!(
+        d.ids("click.email at_least 16 weeks", AS_OF),
+        Vec::<i64>::new()
+    );
+}
