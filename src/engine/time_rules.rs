@@ -109,10 +109,16 @@ pub struct SplitByTime {
     files: Vec<EventsFile>,
     /// Per file, what its footer says of `ts`.
     spans: Vec<FileSpan>,
-    /// Per file of several row groups, each row group with rows: its start
-    /// (as `row_group_starts` gives it) and what its statistics say of `ts`;
-    /// empty for a file of one row group.
-    row_groups: Vec<Vec<((usize, u64), FileSpan)>>,
+    /// Per file, its row groups; none for a file of one row group.
+    row_groups: Vec<RowGroups>,
+}
+
+/// The row groups with rows of a file: where each starts (as
+/// `row_group_starts` gives it) and what its statistics say of `ts`.
+#[derive(Debug, Default)]
+struct RowGroups {
+    starts: Vec<(usize, u64)>,
+    spans: Vec<FileSpan>,
 }
 
 /// A part of the events table that the split puts in one group or another:
@@ -121,6 +127,8 @@ struct Unit {
     file: usize,
     row_group: Option<usize>,
     span: FileSpan,
+    /// How its rows answer the plan's uses of `ts` (`Uses::answers`).
+    answers: Option<Answers>,
 }
 
 impl SplitByTime {
@@ -130,18 +138,14 @@ impl SplitByTime {
             .map(|f| {
                 let starts = row_group_starts(&f.footer.metadata);
                 if starts.len() < 2 {
-                    return Vec::new();
+                    return RowGroups::default();
                 }
-                let spans = row_group_ts_spans(&f.footer.schema, &f.footer.metadata);
-                starts
-                    .into_iter()
-                    .map(|start| {
-                        (
-                            start,
-                            spans.get(start.0).copied().unwrap_or(FileSpan::Unknown),
-                        )
-                    })
-                    .collect()
+                let all = row_group_ts_spans(&f.footer.schema, &f.footer.metadata);
+                let spans = starts
+                    .iter()
+                    .map(|&(i, _)| all.get(i).copied().unwrap_or(FileSpan::Unknown))
+                    .collect();
+                RowGroups { starts, spans }
             })
             .collect();
         SplitByTime {
@@ -167,27 +171,33 @@ impl SplitByTime {
     /// uses of `ts` alike, else each of its row groups.
     fn units(&self, uses: &Uses) -> Vec<Unit> {
         let mut units = Vec::new();
-        for (file, span) in self.spans.iter().enumerate() {
-            let groups = &self.row_groups[file];
-            let alike = groups
+        for (file, &span) in self.spans.iter().enumerate() {
+            let groups: Vec<Unit> = self.row_groups[file]
+                .spans
                 .iter()
-                .map(|&(_, span)| uses.answers(span))
-                .collect::<Vec<_>>()
-                .windows(2)
-                .all(|w| w[0] == w[1]);
-            if alike {
+                .enumerate()
+                .map(|(n, &span)| Unit {
+                    file,
+                    row_group: Some(n),
+                    span,
+                    answers: uses.answers(span),
+                })
+                .collect();
+            if groups.windows(2).all(|w| w[0].answers == w[1].answers) {
+                // Whole: one answer for all its row groups, or a single one.
+                let answers = match groups.first() {
+                    Some(g) => g.answers.clone(),
+                    None => uses.answers(span),
+                };
                 units.push(Unit {
                     file,
                     row_group: None,
-                    span: *span,
+                    span,
+                    answers,
                 });
-                continue;
+            } else {
+                units.extend(groups);
             }
-            units.extend(groups.iter().enumerate().map(|(n, &(_, span))| Unit {
-                file,
-                row_group: Some(n),
-                span,
-            }));
         }
         units
     }
@@ -195,11 +205,9 @@ impl SplitByTime {
     /// The file of `unit`, and the byte range of its row group.
     fn part(&self, unit: &Unit) -> (EventsFile, Option<Range<u64>>) {
         let file = &self.files[unit.file];
-        let range = unit.row_group.map(|n| {
-            let starts: Vec<(usize, u64)> =
-                self.row_groups[unit.file].iter().map(|&(s, _)| s).collect();
-            row_group_range(&starts, n, file.footer.size)
-        });
+        let range = unit
+            .row_group
+            .map(|n| row_group_range(&self.row_groups[unit.file].starts, n, file.footer.size));
         (file.clone(), range)
     }
 }
@@ -214,7 +222,7 @@ impl OptimizerRule for SplitByTime {
         plan: LogicalPlan,
         _config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        let row_groups: usize = self.row_groups.iter().map(|g| g.len().max(1)).sum();
+        let row_groups: usize = self.row_groups.iter().map(|g| g.starts.len().max(1)).sum();
         if row_groups < 2 {
             return Ok(Transformed::no(plan));
         }
@@ -252,10 +260,7 @@ impl SplitByTime {
         // Units by their answers; `None`: some use is undecided.
         let mut groups: BTreeMap<Option<Answers>, Vec<Unit>> = BTreeMap::new();
         for unit in self.units(&uses) {
-            groups
-                .entry(uses.answers(unit.span))
-                .or_default()
-                .push(unit);
+            groups.entry(unit.answers.clone()).or_default().push(unit);
         }
         // A scan per day of two years of daily row groups would cost more
         // to plan and run than `ts` costs to read.
@@ -393,7 +398,7 @@ impl Uses {
 
 /// `ts op n` (with `n` in nanoseconds), for a comparison of `ts` with a
 /// timestamp literal, either way round.
-fn bound(e: &Expr) -> Option<(Operator, i128)> {
+fn bound(e: &Expr) -> Option<Bound> {
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
         return None;
     };

@@ -449,13 +449,13 @@ impl<'a, 'e> Lowering<'a, 'e> {
                     None,
                     atom.link.as_ref(),
                 )?;
-                match (self.env.form.portable(), &atom.window) {
+                match self.seen_window(atom) {
                     // Run, the extremum is in the window when some row is and
                     // none is beyond it on the extremum's side: counts of rows
                     // by comparisons of `ts` with the window's bounds, which
                     // the time rules decide for whole files and row groups
                     // without reading `ts`.
-                    (None, Some(w)) => {
+                    Some(w) => {
                         let (start, end) = self.window_sides(w, self.ts())?;
                         let inside = [start.clone(), end.clone()].into_iter().flatten();
                         let inside = inside.fold(pred.clone(), Expr::and);
@@ -1084,6 +1084,16 @@ impl<'a, 'e> Lowering<'a, 'e> {
         self.window_on(w, self.ts())
     }
 
+    /// The window of a `first_seen`/`last_seen` condition that the run
+    /// form counts rows in and beyond (see `measures`); `None` where the
+    /// extremum is taken (the SQL).
+    fn seen_window<'w>(&self, atom: &'w Cond) -> Option<&'w Window> {
+        match self.env.form.portable() {
+            None if atom.seen.is_some() => atom.window.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The bounds of a window on `ts`, a timestamp of the events' unit.
     fn window_on(&self, w: &Window, ts: Expr) -> Result<Vec<Expr>, DataError> {
         let (start, end) = self.window_sides(w, ts)?;
@@ -1308,8 +1318,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 }
             }
             Formula::Atom(i)
-                if self.atoms[*i].seen.is_some()
-                    && (self.env.form.portable().is_some() || self.atoms[*i].window.is_none()) =>
+                if self.atoms[*i].seen.is_some() && self.seen_window(&self.atoms[*i]).is_none() =>
             {
                 let name = format!("c{i}");
                 let name = columns.get(&name).cloned().unwrap_or(name);
@@ -1335,7 +1344,7 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 };
                 let n = counted(format!("c{i}"));
                 let atom = &self.atoms[*i];
-                if let (Some(seen), Some(w)) = (atom.seen, &atom.window) {
+                if let (Some(seen), Some(w)) = (atom.seen, self.seen_window(atom)) {
                     // Run: rows in the window, none beyond it (`measures`).
                     let beyond = match seen {
                         Seen::First => w.start.is_some(),
