@@ -48,11 +48,14 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::{Column, Literal};
+use datafusion::physical_expr::projection::update_expr;
 use datafusion::physical_expr::utils::split_conjunction;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_expr_common::physical_expr::is_volatile;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     apply_expression_roots, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties,
@@ -129,8 +132,19 @@ fn dense(node: &Arc<dyn ExecutionPlan>, lo: i64, hi: i64, budget: usize) -> Opti
     let [(key, _)] = group.expr() else {
         return None;
     };
-    let input = first.input();
+    // The operator reads below the projections DataFusion put under the
+    // aggregation (`__common_expr_1 = event = 'click' AND channel = 'sms'`
+    // and the like): inlined, the filters' conjuncts are the plain tests,
+    // each evaluated once a batch (30 conditions: 20 tests, not 30
+    // projected columns and their tests).
+    let (input, projections) = below_projections(first.input());
+    let unproject = |e: &Arc<dyn PhysicalExpr>| {
+        projections.iter().try_fold(Arc::clone(e), |e, p| {
+            update_expr(&e, p.expr(), true).ok().flatten()
+        })
+    };
     let schema = input.schema();
+    let key = &unproject(key)?;
     // The range is the profile ids': the key must be that column.
     let is_profile = key
         .downcast_ref::<Column>()
@@ -145,25 +159,36 @@ fn dense(node: &Arc<dyn ExecutionPlan>, lo: i64, hi: i64, budget: usize) -> Opti
     let mut extrema = Vec::new();
     let mut slots = Vec::with_capacity(aggregates.len());
     for (a, f) in aggregates.iter().zip(first.filter_expr()) {
-        let f = f
-            .as_ref()
-            .map(|f| super::dictionary_eq::rewrite(f, &schema).unwrap_or_else(|| Arc::clone(f)));
+        let f = match f {
+            Some(f) => {
+                let f = unproject(f)?;
+                Some(super::dictionary_eq::rewrite(&f, &schema).unwrap_or(f))
+            }
+            None => None,
+        };
         if let Some(argument) = counted(a) {
             slots.push(Slot::Count(filters.len()));
             filters.push(f);
-            arguments.push(argument);
+            arguments.push(match argument {
+                Some(argument) => Some(unproject(&argument)?),
+                None => None,
+            });
         } else if let Some(kind) = extremum_kind(a) {
             slots.push(Slot::Extremum(extrema.len()));
             extrema.push(DenseExtremum {
                 kind,
-                argument: Arc::clone(&a.expressions()[0]),
+                argument: unproject(&a.expressions()[0])?,
                 filter: f,
             });
         } else if let Some(spec) = sequence_spec(a) {
             slots.push(Slot::Sequence(sequences.len()));
             sequences.push(DenseSequence {
                 spec,
-                arguments: a.expressions(),
+                arguments: a
+                    .expressions()
+                    .iter()
+                    .map(unproject)
+                    .collect::<Option<_>>()?,
                 filter: f,
             });
         } else {
@@ -176,7 +201,7 @@ fn dense(node: &Arc<dyn ExecutionPlan>, lo: i64, hi: i64, budget: usize) -> Opti
     }
     let len = usize::try_from(hi.checked_sub(lo)?.checked_add(1)?).ok()?;
     Some(DenseCountExec::new(
-        Arc::clone(input),
+        input,
         Arc::clone(key),
         filters,
         arguments,
@@ -189,6 +214,23 @@ fn dense(node: &Arc<dyn ExecutionPlan>, lo: i64, hi: i64, budget: usize) -> Opti
         lo,
         len,
     ))
+}
+
+/// The plan below the projections at the top of `input` (those of pure
+/// expressions), and those projections, the top one first.
+fn below_projections(
+    input: &Arc<dyn ExecutionPlan>,
+) -> (Arc<dyn ExecutionPlan>, Vec<&ProjectionExec>) {
+    let mut projections = Vec::new();
+    let mut node = input;
+    while let Some(p) = node.downcast_ref::<ProjectionExec>() {
+        if p.expr().iter().any(|e| is_volatile(&e.expr)) {
+            break;
+        }
+        projections.push(p);
+        node = p.input();
+    }
+    (Arc::clone(node), projections)
 }
 
 /// The bytes of an extremum per profile of the range: the value (its bit of
@@ -817,11 +859,23 @@ impl Counts {
     fn add(&mut self, keys: &Int64Array, masks: &[u64], lo: i64) -> Result<()> {
         let (len, n, words) = (self.len, self.n, self.n.div_ceil(64));
         let values = keys.values();
+        // `id - lo` wraps to a value below `len` only when `id` is in the
+        // range, since `lo + len - 1` is an i64.
+        let offset = |id: i64| id.wrapping_sub(lo) as u64 as usize;
         for (i, &id) in values.iter().enumerate() {
+            // The profiles come in no order, and the counters of a large
+            // range do not fit a cache: each row's increment would wait for
+            // its line. Asking for the line of a row `AHEAD` keeps that
+            // many misses in flight (30 counts over 1 M profiles: the
+            // increments took a fifth of a run, all of it in that wait).
+            if let Some(&ahead) = values.get(i + AHEAD) {
+                let j = i + AHEAD;
+                if masks[j * words..(j + 1) * words].iter().any(|&w| w != 0) {
+                    prefetch(&self.counters, offset(ahead).saturating_mul(n));
+                }
+            }
             let mask = &masks[i * words..(i + 1) * words];
-            // `id - lo` wraps to a value below `len` only when `id` is in the
-            // range, since `lo + len - 1` is an i64.
-            let off = id.wrapping_sub(lo) as u64 as usize;
+            let off = offset(id);
             if off < len && keys.is_valid(i) {
                 self.seen[off / 64] |= 1 << (off % 64);
                 let base = off * n;
@@ -846,6 +900,24 @@ impl Counts {
         }
         Ok(())
     }
+}
+
+/// How many rows ahead [`Counts::add`] asks for a profile's counters.
+const AHEAD: usize = 16;
+
+/// Asks the processor to bring `slice[i]`'s cache line closer, if there is
+/// such an element; a hint that changes nothing else.
+#[inline]
+fn prefetch<T>(slice: &[T], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(p) = slice.get(i) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch neither faults nor reads or writes memory, and
+        // `p` is a valid reference besides.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(p).cast()) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (slice, i);
 }
 
 /// Calls `f` with the index of each bit set in `mask` (64 a word),
@@ -1173,6 +1245,58 @@ mod tests {
         );
     }
 
+    /// The counting asks for rows' counters ahead of them: over many rows
+    /// of ids in and out of the range, NULL and the extremes of `i64`,
+    /// with masks of one, both or no counts, it counts what a map counts.
+    #[test]
+    fn counting_ahead_counts_every_row_once() {
+        let pool: Arc<dyn datafusion::execution::memory_pool::MemoryPool> =
+            Arc::new(datafusion::execution::memory_pool::UnboundedMemoryPool::default());
+        let (lo, len) = (100, 50);
+        let mut counts = Counts::new(len, 2, 0, &[], MemoryConsumer::new("t").register(&pool));
+        let pick = [
+            Some(i64::MIN),
+            Some(99),
+            Some(100),
+            None,
+            Some(149),
+            Some(150),
+            Some(i64::MAX),
+        ];
+        let ids: Vec<Option<i64>> = (0..500i64)
+            .map(|i| match i % 11 {
+                0 => pick[(i / 11) as usize % pick.len()],
+                _ => Some(lo + (i * 37) % len as i64),
+            })
+            .collect();
+        let masks: Vec<u64> = (0..ids.len() as u64).map(|i| i % 4).collect();
+        let mut expected: HashMap<Option<i64>, Vec<i64>> = HashMap::new();
+        for (id, mask) in ids.iter().zip(&masks) {
+            let row = expected.entry(*id).or_insert_with(|| vec![0, 0]);
+            (0..2).for_each(|k| row[k] += ((mask >> k) & 1) as i64);
+        }
+        counts.add(&Int64Array::from(ids), &masks, lo).unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("profile_id", DataType::Int64, true),
+            Field::new("a", DataType::Int64, false),
+            Field::new("b", DataType::Int64, false),
+        ]));
+        let slots = vec![Slot::Count(0), Slot::Count(1)];
+        let batches: Vec<_> = Emit::new(counts, lo, schema, 64, slots, Vec::new())
+            .collect::<Result<_>>()
+            .unwrap();
+        let mut got = rows(&batches);
+        let mut expected: Vec<_> = expected.into_iter().collect();
+        got.sort();
+        expected.sort();
+        assert_eq!(
+            got.len(),
+            50 + 5,
+            "every profile of the range and five keys outside"
+        );
+        assert_eq!(got, expected);
+    }
+
     #[test]
     fn a_counter_past_255_carries() {
         let pool: Arc<dyn datafusion::execution::memory_pool::MemoryPool> =
@@ -1281,5 +1405,24 @@ mod tests {
         let (plan, want) = run(&session(0), sql).await;
         assert!(!plan.contains("DenseCountExec"), "{plan}");
         assert_eq!(got, want);
+        // Filters that share a test: DataFusion projects it once below the
+        // aggregation (`__common_expr_1`); the operator reads below that
+        // projection, the test inlined, and counts the same.
+        let sql = "SELECT profile_id, count(*) FILTER (WHERE x >= 1 AND x < 8), \
+                   count(*) FILTER (WHERE x >= 1 AND x < 8 AND profile_id > 1), \
+                   count(*) FILTER (WHERE (x >= 1 AND x < 8) OR profile_id = 99) FROM t \
+                   GROUP BY profile_id ORDER BY profile_id NULLS LAST";
+        let (plan, want) = run(&session(0), sql).await;
+        assert!(plan.contains("__common_expr"), "{plan}");
+        let (plan, got) = run(&session(1 << 20), sql).await;
+        assert!(plan.contains("DenseCountExec"), "{plan}");
+        let mut below = plan.lines().skip_while(|l| !l.contains("DenseCountExec"));
+        assert!(
+            !plan.contains("__common_expr")
+                && below.nth(1).is_some_and(|l| l.contains("DataSourceExec")),
+            "{plan}"
+        );
+        assert_eq!(got, want);
+        assert!(got.iter().any(|(_, c)| c[0] > 0 && c[1] != c[0]), "{got:?}");
     }
 }
