@@ -52,6 +52,7 @@ pub mod fmt;
 pub mod gen;
 pub mod lsp;
 pub mod plan;
+mod prefetch;
 pub mod repl;
 pub mod sample;
 pub mod sql;

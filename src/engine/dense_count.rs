@@ -66,6 +66,7 @@ use futures::{StreamExt, TryStreamExt};
 use crate::plan::sequence::{
     batch_rows, Grouped, Row, Scratch, SequenceSpec, SequenceUdaf, HEAD_BYTES,
 };
+use crate::prefetch::{prefetch, AHEAD};
 
 /// The rule: a two-phase aggregation of `count(*)`s grouped by `profile_id`
 /// (an `Int64`) becomes a [`DenseCountExec`] over the profiles' range. It runs before
@@ -745,11 +746,12 @@ struct Counts {
 
 /// A sequence's rows: those of the range with their offset, in arrival
 /// order (grouped by a counting sort when emitted: walking a list per
-/// profile through the rows was a chain of cache misses), and a list per
+/// profile through the rows was a chain of cache misses), one vector a
+/// batch (one growing vector was copied at every doubling), and a list per
 /// key outside the range.
 #[derive(Default)]
 struct SequenceRows {
-    rows: Vec<(u32, Row)>,
+    chunks: Vec<Vec<(u32, Row)>>,
     outside: HashMap<Option<i64>, Vec<Row>>,
 }
 
@@ -841,16 +843,20 @@ impl Counts {
                 // The row, and its copy when grouped.
                 r.try_grow(rows.len() * 2 * std::mem::size_of::<(u32, Row)>())?;
             }
+            let mut chunk = Vec::with_capacity(rows.len());
             for &(i, row) in rows {
                 let id = keys.value(i);
                 let off = id.wrapping_sub(lo) as u64 as usize;
                 if off < len && keys.is_valid(i) {
                     // `len` fits a u32 (`counters_fit` bounds it far below).
-                    q.rows.push((off as u32, row));
+                    chunk.push((off as u32, row));
                 } else {
                     let key = keys.is_valid(i).then_some(id);
                     q.outside.entry(key).or_default().push(row);
                 }
+            }
+            if !chunk.is_empty() {
+                q.chunks.push(chunk);
             }
         }
         Ok(())
@@ -902,24 +908,6 @@ impl Counts {
     }
 }
 
-/// How many rows ahead [`Counts::add`] asks for a profile's counters.
-const AHEAD: usize = 16;
-
-/// Asks the processor to bring `slice[i]`'s cache line closer, if there is
-/// such an element; a hint that changes nothing else.
-#[inline]
-fn prefetch<T>(slice: &[T], i: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(p) = slice.get(i) {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch neither faults nor reads or writes memory, and
-        // `p` is a valid reference besides.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(p).cast()) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (slice, i);
-}
-
 /// Calls `f` with the index of each bit set in `mask` (64 a word),
 /// ascending.
 #[inline]
@@ -963,7 +951,7 @@ impl Emit {
         let grouped = counts
             .sequences
             .iter_mut()
-            .map(|q| Grouped::new(std::mem::take(&mut q.rows), len))
+            .map(|q| Grouped::new(&std::mem::take(&mut q.chunks), len))
             .collect();
         Emit {
             grouped,

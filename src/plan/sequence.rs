@@ -39,6 +39,7 @@ use datafusion::logical_expr::{
 
 use crate::check::Seq;
 use crate::data::DataError;
+use crate::prefetch::{prefetch, AHEAD};
 
 /// The bytes a sequence takes per profile of a range of ids in the dense
 /// counters (`engine::dense_count`) besides its rows: where the profile's
@@ -328,21 +329,31 @@ pub(crate) struct Grouped {
 }
 
 impl Grouped {
-    /// Groups `tagged` rows of groups `0..groups`.
-    pub(crate) fn new(tagged: Vec<(u32, Row)>, groups: usize) -> Grouped {
+    /// Groups rows tagged with their group, of groups `0..groups`, given
+    /// in chunks.
+    pub(crate) fn new(chunks: &[Vec<(u32, Row)>], groups: usize) -> Grouped {
         let mut starts = vec![0u32; groups + 1];
-        for &(g, _) in &tagged {
+        let mut total = 0;
+        for &(g, _) in chunks.iter().flatten() {
             starts[g as usize + 1] += 1;
+            total += 1;
         }
         for i in 0..groups {
             starts[i + 1] += starts[i];
         }
         let mut next = starts.clone();
-        let mut rows = vec![Row::default(); tagged.len()];
-        for (g, row) in tagged {
-            let at = &mut next[g as usize];
-            rows[*at as usize] = row;
-            *at += 1;
+        let mut rows = vec![Row::default(); total];
+        for chunk in chunks {
+            for (i, &(g, row)) in chunk.iter().enumerate() {
+                // Each row goes to its group's place, somewhere in a vector
+                // larger than a cache: ask for the place of a row ahead.
+                if let Some(&(ahead, _)) = chunk.get(i + AHEAD) {
+                    prefetch(&rows, next[ahead as usize] as usize);
+                }
+                let at = &mut next[g as usize];
+                rows[*at as usize] = row;
+                *at += 1;
+            }
         }
         Grouped { starts, rows }
     }
@@ -393,7 +404,7 @@ impl SequenceGroups {
             .map(|(g, row)| (g - n as u32, row))
             .collect();
         self.groups -= n;
-        Grouped::new(taken, n)
+        Grouped::new(&[taken], n)
     }
 }
 
@@ -616,6 +627,38 @@ mod tests {
         // Old group 1 (4 then 5) and old group 2 (1 then 3).
         assert_eq!(rest.as_primitive::<Int64Type>().values(), &[1, 1]);
         assert!(g.rows.is_empty());
+    }
+
+    /// Rows in several chunks, more than the grouping looks ahead, into
+    /// groups some of which are empty: each group gets its rows, in the
+    /// order they came.
+    #[test]
+    fn grouping_keeps_each_groups_rows_in_arrival_order() {
+        let groups = 7;
+        let tagged: Vec<(u32, Row)> = (0..100i64)
+            .map(|i| {
+                (
+                    (i * 5 % 6) as u32,
+                    Row {
+                        ts: i,
+                        key: i % 3,
+                        steps: 1,
+                    },
+                )
+            })
+            .collect();
+        let chunks: Vec<Vec<(u32, Row)>> = tagged.chunks(33).map(<[_]>::to_vec).collect();
+        let mut grouped = Grouped::new(&chunks, groups);
+        assert_eq!(grouped.groups(), groups);
+        for g in 0..groups {
+            let want: Vec<Row> = tagged
+                .iter()
+                .filter(|(t, _)| *t as usize == g)
+                .map(|&(_, r)| r)
+                .collect();
+            assert_eq!(grouped.of(g), want.as_slice(), "group {g}");
+        }
+        assert!(grouped.of(6).is_empty() && grouped.of(0).len() == 17);
     }
 
     #[test]
