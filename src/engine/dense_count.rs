@@ -869,11 +869,9 @@ impl Counts {
         // range, since `lo + len - 1` is an i64.
         let offset = |id: i64| id.wrapping_sub(lo) as u64 as usize;
         for (i, &id) in values.iter().enumerate() {
-            // The profiles come in no order, and the counters of a large
-            // range do not fit a cache: each row's increment would wait for
-            // its line. Asking for the line of a row `AHEAD` keeps that
-            // many misses in flight (30 counts over 1 M profiles: the
-            // increments took a fifth of a run, all of it in that wait).
+            // Ask for the counters of a row ahead (`crate::prefetch`): at
+            // 30 counts over 1 M profiles the increments took a fifth of a
+            // run, all of it waiting for their lines.
             if let Some(&ahead) = values.get(i + AHEAD) {
                 let j = i + AHEAD;
                 if masks[j * words..(j + 1) * words].iter().any(|&w| w != 0) {

@@ -333,16 +333,14 @@ impl Grouped {
     /// in chunks.
     pub(crate) fn new(chunks: &[Vec<(u32, Row)>], groups: usize) -> Grouped {
         let mut starts = vec![0u32; groups + 1];
-        let mut total = 0;
         for &(g, _) in chunks.iter().flatten() {
             starts[g as usize + 1] += 1;
-            total += 1;
         }
         for i in 0..groups {
             starts[i + 1] += starts[i];
         }
         let mut next = starts.clone();
-        let mut rows = vec![Row::default(); total];
+        let mut rows = vec![Row::default(); starts[groups] as usize];
         for chunk in chunks {
             for (i, &(g, row)) in chunk.iter().enumerate() {
                 // Each row goes to its group's place, somewhere in a vector
