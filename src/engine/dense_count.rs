@@ -49,7 +49,7 @@ use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_expr::projection::update_expr;
-use datafusion::physical_expr::utils::split_conjunction;
+use datafusion::physical_expr::utils::{collect_columns, split_conjunction};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_expr_common::physical_expr::is_volatile;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
@@ -57,6 +57,7 @@ use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{
     apply_expression_roots, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties,
     Partitioning, PlanProperties,
@@ -377,6 +378,31 @@ impl DenseCountExec {
     }
 }
 
+impl DenseCountExec {
+    /// The expressions a counting task evaluates over the operator's input.
+    fn tests(&self) -> Tests {
+        let (terms, filters) = terms(&self.filters);
+        Tests {
+            key: Arc::clone(&self.key),
+            terms,
+            filters,
+            arguments: self.arguments.clone(),
+            sequences: self
+                .aggregated
+                .sequences
+                .iter()
+                .map(|q| (q.arguments.clone(), q.filter.clone()))
+                .collect(),
+            extrema: self
+                .aggregated
+                .extrema
+                .iter()
+                .map(|x| (Arc::clone(&x.argument), x.filter.clone()))
+                .collect(),
+        }
+    }
+}
+
 impl DisplayAs for DenseCountExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let hi = self.lo.saturating_add(self.len as i64 - 1);
@@ -489,12 +515,7 @@ impl ExecutionPlan for DenseCountExec {
             self.len * (self.filters.len() + HEAD_BYTES * sequences) + self.len.div_ceil(64) * 16;
         let reservation = MemoryConsumer::new("DenseCountExec").register(context.memory_pool());
         reservation.try_grow(bytes)?;
-        let (terms, filters) = terms(&self.filters);
         let counter = Arc::new(Counter {
-            key: Arc::clone(&self.key),
-            terms,
-            filters,
-            arguments: self.arguments.clone(),
             sequences: self.aggregated.sequences.clone(),
             extrema: self.aggregated.extrema.clone(),
             lo: self.lo,
@@ -506,19 +527,21 @@ impl ExecutionPlan for DenseCountExec {
                 reservation,
             )),
         });
+        let branches = branches(&self.input, &self.tests());
         let slots = self.aggregated.slots.clone();
-        let input = Arc::clone(&self.input);
         let batch_size = context.session_config().batch_size();
         let out_schema = Arc::clone(&schema);
         let counted = async move {
-            let parts = input.output_partitioning().partition_count();
-            let mut tasks = Vec::with_capacity(parts);
-            for p in 0..parts {
-                let stream = input.execute(p, Arc::clone(&context))?;
-                let counter = Arc::clone(&counter);
-                tasks.push(SpawnedTask::spawn(
-                    async move { counter.consume(stream).await },
-                ));
+            let mut tasks = Vec::new();
+            for (plan, tests) in branches {
+                let tests = Arc::new(tests);
+                for p in 0..plan.output_partitioning().partition_count() {
+                    let stream = plan.execute(p, Arc::clone(&context))?;
+                    let (counter, tests) = (Arc::clone(&counter), Arc::clone(&tests));
+                    tasks.push(SpawnedTask::spawn(async move {
+                        counter.consume(stream, &tests).await
+                    }));
+                }
             }
             for task in tasks {
                 task.join_unwind()
@@ -546,16 +569,56 @@ fn poisoned<T>(_: T) -> DataFusionError {
 
 /// What the counting tasks share.
 struct Counter {
+    sequences: Vec<DenseSequence>,
+    extrema: Vec<DenseExtremum>,
+    lo: i64,
+    state: Mutex<Counts>,
+}
+
+/// What a counting task evaluates, over the columns of the plan it reads.
+#[derive(Clone)]
+struct Tests {
     key: Arc<dyn PhysicalExpr>,
     /// The distinct conjuncts of the filters, each evaluated once a batch.
     terms: Vec<Arc<dyn PhysicalExpr>>,
     /// Per count, the terms its filter is the conjunction of.
     filters: Vec<Vec<usize>>,
     arguments: Vec<Option<Arc<dyn PhysicalExpr>>>,
-    sequences: Vec<DenseSequence>,
-    extrema: Vec<DenseExtremum>,
-    lo: i64,
-    state: Mutex<Counts>,
+    /// Per sequence, its arguments and filter.
+    sequences: Vec<(Vec<Arc<dyn PhysicalExpr>>, Filter)>,
+    /// Per extremum, its argument and filter.
+    extrema: Vec<(Arc<dyn PhysicalExpr>, Filter)>,
+}
+
+/// A filter, when there is one.
+type Filter = Option<Arc<dyn PhysicalExpr>>;
+
+/// The plans whose partitions the operator reads, each with its tests:
+/// the branches of a union, read below the projections that only rename
+/// columns or add constants. The time split (`engine::time_rules`) gives a
+/// file on one side of every time bound a constant `ts`: read through that
+/// projection, a window's test is a constant for the whole branch instead
+/// of a comparison per row (and the constant column is not built).
+fn branches(plan: &Arc<dyn ExecutionPlan>, tests: &Tests) -> Vec<(Arc<dyn ExecutionPlan>, Tests)> {
+    if let Some(union) = plan.downcast_ref::<UnionExec>() {
+        return union
+            .inputs()
+            .iter()
+            .flat_map(|child| branches(child, tests))
+            .collect();
+    }
+    if let Some(p) = plan.downcast_ref::<ProjectionExec>() {
+        let renames_or_constants = p.expr().iter().all(|e| {
+            e.expr.downcast_ref::<Column>().is_some()
+                || (collect_columns(&e.expr).is_empty() && !is_volatile(&e.expr))
+        });
+        if renames_or_constants {
+            if let Some(inlined) = tests.through(p) {
+                return branches(p.input(), &inlined);
+            }
+        }
+    }
+    vec![(Arc::clone(plan), tests.clone())]
 }
 
 /// The rows one filter keeps of a batch.
@@ -565,11 +628,49 @@ enum Kept {
     Some(BooleanArray),
 }
 
+impl Tests {
+    /// The same tests over the input of `p`, each column of its output
+    /// replaced by its expression; `None` when one cannot be.
+    fn through(&self, p: &ProjectionExec) -> Option<Tests> {
+        let schema = p.input().schema();
+        let inline = |e: &Arc<dyn PhysicalExpr>| {
+            let e = update_expr(e, p.expr(), true).ok().flatten()?;
+            // An equality on a renamed dictionary column is planned again.
+            Some(super::dictionary_eq::rewrite(&e, &schema).unwrap_or(e))
+        };
+        let maybe = |e: &Option<Arc<dyn PhysicalExpr>>| match e {
+            Some(e) => inline(e).map(Some),
+            None => Some(None),
+        };
+        Some(Tests {
+            key: inline(&self.key)?,
+            terms: self.terms.iter().map(inline).collect::<Option<_>>()?,
+            filters: self.filters.clone(),
+            arguments: self.arguments.iter().map(maybe).collect::<Option<_>>()?,
+            sequences: self
+                .sequences
+                .iter()
+                .map(|(arguments, filter)| {
+                    Some((
+                        arguments.iter().map(inline).collect::<Option<_>>()?,
+                        maybe(filter)?,
+                    ))
+                })
+                .collect::<Option<_>>()?,
+            extrema: self
+                .extrema
+                .iter()
+                .map(|(argument, filter)| Some((inline(argument)?, maybe(filter)?)))
+                .collect::<Option<_>>()?,
+        })
+    }
+}
+
 impl Counter {
-    async fn consume(&self, mut stream: SendableRecordBatchStream) -> Result<()> {
+    async fn consume(&self, mut stream: SendableRecordBatchStream, tests: &Tests) -> Result<()> {
         let mut masks = Vec::new();
         while let Some(batch) = stream.next().await {
-            self.add(&batch?, &mut masks)?;
+            self.add(&batch?, tests, &mut masks)?;
         }
         Ok(())
     }
@@ -577,24 +678,24 @@ impl Counter {
     /// Counts one batch: the filters are evaluated and each row's counts
     /// gathered into a bit mask (64 counts a word) outside the lock; the
     /// lock is held while the masks are added.
-    fn add(&self, batch: &RecordBatch, masks: &mut Vec<u64>) -> Result<()> {
+    fn add(&self, batch: &RecordBatch, tests: &Tests, masks: &mut Vec<u64>) -> Result<()> {
         let rows = batch.num_rows();
         if rows == 0 {
             return Ok(());
         }
-        let keys = self.key.evaluate(batch)?.into_array(rows)?;
+        let keys = tests.key.evaluate(batch)?.into_array(rows)?;
         let Some(keys) = keys.as_primitive_opt::<Int64Type>() else {
             return internal_err!("DenseCountExec: the key is {}, not Int64", keys.data_type());
         };
-        let words = self.filters.len().div_ceil(64);
+        let words = tests.filters.len().div_ceil(64);
         masks.clear();
         masks.resize(rows * words, 0);
-        let terms = self
+        let terms = tests
             .terms
             .iter()
             .map(|t| term(t, batch))
             .collect::<Result<Vec<_>>>()?;
-        for (k, (filter, argument)) in self.filters.iter().zip(&self.arguments).enumerate() {
+        for (k, (filter, argument)) in tests.filters.iter().zip(&tests.arguments).enumerate() {
             let (word, bit) = (k / 64, 1u64 << (k % 64));
             match kept(filter, &terms, argument.as_ref(), batch)? {
                 Kept::All => (0..rows).for_each(|i| masks[i * words + word] |= bit),
@@ -606,14 +707,13 @@ impl Counter {
             }
         }
         // Each sequence's rows of the batch (those of some step).
-        let mut sequence_rows = Vec::with_capacity(self.sequences.len());
-        for q in &self.sequences {
-            let values = q
-                .arguments
+        let mut sequence_rows = Vec::with_capacity(tests.sequences.len());
+        for (arguments, filter) in &tests.sequences {
+            let values = arguments
                 .iter()
                 .map(|a| a.evaluate(batch)?.into_array(rows))
                 .collect::<Result<Vec<_>>>()?;
-            let filter = match &q.filter {
+            let filter = match filter {
                 Some(f) => match term(f, batch)? {
                     Kept::All => None,
                     Kept::None => {
@@ -627,12 +727,12 @@ impl Counter {
             sequence_rows.push(batch_rows(&values, filter.as_ref())?.collect::<Vec<_>>());
         }
         // Each extremum's argument as integers, with the rows it keeps.
-        let mut extreme_values = Vec::with_capacity(self.extrema.len());
-        for x in &self.extrema {
-            let value = x.argument.evaluate(batch)?.into_array(rows)?;
+        let mut extreme_values = Vec::with_capacity(tests.extrema.len());
+        for (argument, filter) in &tests.extrema {
+            let value = argument.evaluate(batch)?.into_array(rows)?;
             let value = datafusion::arrow::compute::cast(&value, &DataType::Int64)?;
             let value = value.as_primitive::<Int64Type>().clone();
-            let kept = match &x.filter {
+            let kept = match filter {
                 Some(f) => term(f, batch)?,
                 None => Kept::All,
             };
@@ -1227,6 +1327,86 @@ mod tests {
                 (None, vec![1, 2]),
                 (Some(-5), vec![1, 1]),
                 (Some(99), vec![1, 1]),
+            ]
+        );
+    }
+
+    /// A union branch whose projection makes a column a constant (as the
+    /// time split makes `ts` of a file on one side of every bound) is read
+    /// below the projection, its test a constant; the counts are those of
+    /// the union.
+    #[tokio::test]
+    async fn a_branch_of_constants_is_read_below_its_projection() {
+        use datafusion::physical_expr::expressions::{col, lit, BinaryExpr};
+        use datafusion::physical_plan::projection::ProjectionExpr;
+        let source = |parts: &[&[(Option<i64>, i64)]]| {
+            MemorySourceConfig::try_new_exec(&partitions(parts), schema(), None).unwrap()
+                as Arc<dyn ExecutionPlan>
+        };
+        // The first branch's x is 6 whatever its rows say, the second's is
+        // read: x > 1 holds for every row of the first.
+        let constant = Arc::new(
+            ProjectionExec::try_new(
+                vec![
+                    ProjectionExpr::new(col("profile_id", &schema()).unwrap(), "profile_id"),
+                    ProjectionExpr::new(lit(6i64), "x"),
+                ],
+                source(&DATA[..1]),
+            )
+            .unwrap(),
+        );
+        let union = UnionExec::try_new(vec![constant, source(&DATA[1..])]).unwrap();
+        let big: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
+            col("x", &schema()).unwrap(),
+            datafusion::logical_expr::Operator::Gt,
+            lit(1i64),
+        ));
+        let out = Arc::new(Schema::new(vec![
+            Field::new("profile_id", DataType::Int64, true),
+            Field::new("big", DataType::Int64, false),
+        ]));
+        let exec = DenseCountExec::new(
+            union,
+            col("profile_id", &schema()).unwrap(),
+            vec![Some(big)],
+            vec![None],
+            Aggregated {
+                sequences: Vec::new(),
+                extrema: Vec::new(),
+                slots: vec![Slot::Count(0)],
+            },
+            out,
+            1,
+            4,
+        );
+        let read = branches(&exec.input, &exec.tests());
+        assert_eq!(read.len(), 2);
+        assert!(read
+            .iter()
+            .all(|(p, _)| p.downcast_ref::<ProjectionExec>().is_none()));
+        let batch = &partitions(&DATA[..1])[0][0];
+        let first = read[0].1.terms[0].evaluate(batch).unwrap();
+        assert!(
+            matches!(
+                first,
+                ColumnarValue::Scalar(ScalarValue::Boolean(Some(true)))
+            ),
+            "the constant branch's test is a constant: {first:?}"
+        );
+        let second = read[1].1.terms[0].evaluate(batch).unwrap();
+        assert!(matches!(second, ColumnarValue::Array(_)));
+        let ctx = SessionContext::new();
+        let batches = collect(Arc::new(exec), ctx.task_ctx()).await.unwrap();
+        // First branch: every row counts; second: x > 1 only for -5 (x 8).
+        assert_eq!(
+            rows(&batches),
+            vec![
+                (Some(1), vec![1]),
+                (Some(2), vec![0]),
+                (Some(3), vec![2]),
+                (None, vec![1]),
+                (Some(-5), vec![1]),
+                (Some(99), vec![1]),
             ]
         );
     }
