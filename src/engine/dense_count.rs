@@ -376,9 +376,7 @@ impl DenseCountExec {
             properties: Arc::new(properties),
         }
     }
-}
 
-impl DenseCountExec {
     /// The expressions a counting task evaluates over the operator's input.
     fn tests(&self) -> Tests {
         let (terms, filters) = terms(&self.filters);
@@ -515,17 +513,18 @@ impl ExecutionPlan for DenseCountExec {
             self.len * (self.filters.len() + HEAD_BYTES * sequences) + self.len.div_ceil(64) * 16;
         let reservation = MemoryConsumer::new("DenseCountExec").register(context.memory_pool());
         reservation.try_grow(bytes)?;
+        let kinds: Vec<Extreme> = self.aggregated.extrema.iter().map(|x| x.kind).collect();
         let counter = Arc::new(Counter {
-            sequences: self.aggregated.sequences.clone(),
-            extrema: self.aggregated.extrema.clone(),
-            lo: self.lo,
+            specs: self.aggregated.sequences.iter().map(|q| q.spec).collect(),
             state: Mutex::new(Counts::new(
                 self.len,
                 self.filters.len(),
                 sequences,
-                &self.aggregated.extrema,
+                &kinds,
                 reservation,
             )),
+            kinds,
+            lo: self.lo,
         });
         let branches = branches(&self.input, &self.tests());
         let slots = self.aggregated.slots.clone();
@@ -555,7 +554,7 @@ impl ExecutionPlan for DenseCountExec {
                 out_schema,
                 batch_size,
                 slots,
-                counter.sequences.iter().map(|q| q.spec).collect(),
+                counter.specs.clone(),
             )))
         };
         let stream = futures::stream::once(counted).try_flatten();
@@ -569,8 +568,10 @@ fn poisoned<T>(_: T) -> DataFusionError {
 
 /// What the counting tasks share.
 struct Counter {
-    sequences: Vec<DenseSequence>,
-    extrema: Vec<DenseExtremum>,
+    /// What each sequence decides.
+    specs: Vec<SequenceSpec>,
+    /// Whether each extremum is a min or a max.
+    kinds: Vec<Extreme>,
     lo: i64,
     state: Mutex<Counts>,
 }
@@ -740,7 +741,7 @@ impl Counter {
         }
         let mut counts = self.state.lock().map_err(poisoned)?;
         counts.add(keys, masks, self.lo)?;
-        counts.add_extrema(keys, &self.extrema, &extreme_values, self.lo);
+        counts.add_extrema(keys, &self.kinds, &extreme_values, self.lo);
         counts.add_sequences(keys, &sequence_rows, self.lo)
     }
 }
@@ -860,7 +861,7 @@ impl Counts {
         len: usize,
         n: usize,
         sequences: usize,
-        extrema: &[DenseExtremum],
+        extrema: &[Extreme],
         reservation: MemoryReservation,
     ) -> Counts {
         Counts {
@@ -874,9 +875,9 @@ impl Counts {
             sequences: (0..sequences).map(|_| SequenceRows::default()).collect(),
             extrema: extrema
                 .iter()
-                .map(|x| Extrema {
+                .map(|kind| Extrema {
                     values: vec![
-                        match x.kind {
+                        match kind {
                             Extreme::Min => i64::MAX,
                             Extreme::Max => i64::MIN,
                         };
@@ -895,13 +896,13 @@ impl Counts {
     fn add_extrema(
         &mut self,
         keys: &Int64Array,
-        specs: &[DenseExtremum],
+        kinds: &[Extreme],
         values: &[(Int64Array, Kept)],
         lo: i64,
     ) {
         let len = self.len;
-        for ((x, spec), (value, kept)) in self.extrema.iter_mut().zip(specs).zip(values) {
-            let better = |old: i64, new: i64| match spec.kind {
+        for ((x, kind), (value, kept)) in self.extrema.iter_mut().zip(kinds).zip(values) {
+            let better = |old: i64, new: i64| match kind {
                 Extreme::Min => new.min(old),
                 Extreme::Max => new.max(old),
             };
