@@ -22,7 +22,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
 use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::expressions::{BinaryExpr, CastExpr, Column, InListExpr, Literal};
-use datafusion::physical_expr::utils::{conjunction, split_conjunction};
+use datafusion::physical_expr::utils::split_conjunction;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
@@ -93,18 +93,28 @@ impl PhysicalOptimizerRule for CheapFirst {
     }
 }
 
-/// The predicate with its conjuncts in cost order, when that changes it.
+/// The predicate with its conjuncts in cost order and nested to the right
+/// (`a AND (b AND c)`), when that changes it.
+///
+/// DataFusion evaluates `l AND r` over the rows `l` kept, when those are
+/// under a fifth of the batch, by filtering the batch (every column) down to
+/// them and scattering `r`'s result back to the batch's length. Nested to the
+/// left (`(a AND b) AND c`, as `conjunction` builds it) every level filters
+/// and scatters the whole batch again; nested to the right, the batch is
+/// filtered once, after the first selective test, and the rest is evaluated
+/// on those rows (four conjuncts of a sampled segment: a sixth of its run in
+/// filtering, scattering and slicing, before).
 fn reordered(predicate: &Arc<dyn PhysicalExpr>) -> Option<Arc<dyn PhysicalExpr>> {
     let conjuncts = split_conjunction(predicate);
     let ranks: Vec<u8> = conjuncts.iter().map(|c| rank(c)).collect();
-    if ranks.windows(2).all(|w| w[0] <= w[1]) {
-        return None;
-    }
     let mut order: Vec<usize> = (0..conjuncts.len()).collect();
     order.sort_by_key(|&i| ranks[i]);
-    Some(conjunction(
-        order.into_iter().map(|i| Arc::clone(conjuncts[i])),
-    ))
+    let nested = order
+        .into_iter()
+        .rev()
+        .map(|i| Arc::clone(conjuncts[i]))
+        .reduce(|rest, c| Arc::new(BinaryExpr::new(c, Operator::And, rest)))?;
+    (nested.as_ref() != predicate.as_ref()).then_some(nested)
 }
 
 /// 0: `column = literal`; 1: another comparison with a literal; 2: an IN
@@ -147,6 +157,7 @@ mod tests {
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use datafusion::common::ScalarValue;
     use datafusion::physical_expr::expressions::{binary, col, in_list, lit};
+    use datafusion::physical_expr::utils::conjunction;
 
     #[test]
     fn cheap_conjuncts_come_first_in_their_former_order() {
@@ -195,7 +206,22 @@ mod tests {
                 "a@0 = 1 OR b@1 = 2"
             ]
         );
-        // Already in order: left alone.
+        // Nested to the right: every AND's left side is a single test.
+        let mut node = &got;
+        let mut depth = 0;
+        while let Some(and) = node
+            .downcast_ref::<BinaryExpr>()
+            .filter(|b| *b.op() == Operator::And)
+        {
+            assert!(split_conjunction(and.left()).len() == 1, "{got}");
+            node = and.right();
+            depth += 1;
+        }
+        assert_eq!(depth, 4);
+        // Already in order and nested so: left alone.
         assert!(reordered(&got).is_none());
+        // In order but nested to the left: nested again.
+        let left = conjunction(split_conjunction(&got).into_iter().map(Arc::clone));
+        assert!(reordered(&left).is_some());
     }
 }
