@@ -29,7 +29,10 @@ mod dictionary_eq;
 mod event_scans;
 mod events_table;
 mod filter_order;
+mod int_set;
 mod mmap_store;
+mod narrowing;
+mod sample_test;
 mod time_rules;
 mod union_partitions;
 

@@ -12,11 +12,18 @@
 //! comparisons with a literal, then IN lists, then the rest (ORs, LIKE), each
 //! group in its former order.
 //!
+//! Each filter's conjuncts are then evaluated in turn, each on the rows the
+//! ones before kept ([`super::narrowing`]).
+//!
 //! It also makes each `column = 'text'` over a dictionary-encoded column, in
-//! filters and projections, a comparison of keys ([`dictionary_eq`]).
+//! filters and projections, a comparison of keys ([`dictionary_eq`]), each
+//! `column IN (integers)` in a short range and each pair of bounds of one
+//! integer column a test of bits ([`int_set`]), and a sample's arithmetic
+//! one pass ([`sample_test`]).
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::Schema;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
@@ -28,7 +35,8 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 
-use super::dictionary_eq;
+use super::narrowing::Narrowing;
+use super::{dictionary_eq, int_set, sample_test};
 use datafusion::physical_plan::ExecutionPlan;
 
 /// See the module documentation.
@@ -49,7 +57,7 @@ impl PhysicalOptimizerRule for CheapFirst {
                 let exprs: Vec<ProjectionExpr> = projection
                     .expr()
                     .iter()
-                    .map(|p| match dictionary_eq::rewrite(&p.expr, &schema) {
+                    .map(|p| match faster(&p.expr, &schema) {
                         Some(expr) => {
                             changed = true;
                             ProjectionExpr::new(expr, p.alias.clone())
@@ -68,13 +76,20 @@ impl PhysicalOptimizerRule for CheapFirst {
             let Some(filter) = node.downcast_ref::<FilterExec>() else {
                 return Ok(Transformed::no(node));
             };
-            let ordered = reordered(filter.predicate());
-            let fast = dictionary_eq::rewrite(
-                ordered.as_ref().unwrap_or(filter.predicate()),
-                &filter.input().schema(),
-            );
+            let schema = filter.input().schema();
+            let ordered = reordered(filter.predicate(), &schema);
+            let fast = faster(ordered.as_ref().unwrap_or(filter.predicate()), &schema);
             let Some(predicate) = fast.or(ordered) else {
                 return Ok(Transformed::no(node));
+            };
+            // Evaluated in turn, each on the rows the ones before kept.
+            let conjuncts = split_conjunction(&predicate)
+                .into_iter()
+                .map(Arc::clone)
+                .collect();
+            let predicate = match Narrowing::new(Arc::clone(&predicate), conjuncts) {
+                Some(n) => Arc::new(n) as Arc<dyn PhysicalExpr>,
+                None => predicate,
             };
             let filter = FilterExecBuilder::from(filter)
                 .with_predicate(predicate)
@@ -104,22 +119,62 @@ impl PhysicalOptimizerRule for CheapFirst {
 /// filtered once, after the first selective test, and the rest is evaluated
 /// on those rows (four conjuncts of a sampled segment: a sixth of its run in
 /// filtering, scattering and slicing, before).
-fn reordered(predicate: &Arc<dyn PhysicalExpr>) -> Option<Arc<dyn PhysicalExpr>> {
-    let conjuncts = split_conjunction(predicate);
-    let ranks: Vec<u8> = conjuncts.iter().map(|c| rank(c)).collect();
+///
+/// Two bounds of one integer column (`profile_id >= 1 AND profile_id <= N`)
+/// become one test of the range, where the first of them was.
+fn reordered(predicate: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Arc<dyn PhysicalExpr>> {
+    let mut conjuncts: Vec<Arc<dyn PhysicalExpr>> =
+        split_conjunction(predicate).into_iter().cloned().collect();
+    let mut i = 0;
+    while i < conjuncts.len() {
+        let pair = (0..conjuncts.len()).find_map(|j| {
+            let range = int_set::range(&conjuncts[i], &conjuncts[j], schema)?;
+            Some((j, range))
+        });
+        match pair {
+            // The upper bound came first: the range takes its place, and
+            // the conjunct after the lower one comes to `i`.
+            Some((j, range)) if j < i => {
+                conjuncts[j] = range;
+                conjuncts.remove(i);
+            }
+            Some((j, range)) => {
+                conjuncts[i] = range;
+                conjuncts.remove(j);
+                i += 1;
+            }
+            None => i += 1,
+        }
+    }
+    let ranks: Vec<u8> = conjuncts.iter().map(rank).collect();
     let mut order: Vec<usize> = (0..conjuncts.len()).collect();
     order.sort_by_key(|&i| ranks[i]);
     let nested = order
         .into_iter()
         .rev()
-        .map(|i| Arc::clone(conjuncts[i]))
+        .map(|i| Arc::clone(&conjuncts[i]))
         .reduce(|rest, c| Arc::new(BinaryExpr::new(c, Operator::And, rest)))?;
     (nested.as_ref() != predicate.as_ref()).then_some(nested)
 }
 
-/// 0: `column = literal`; 1: another comparison with a literal; 2: an IN
-/// list; 3: anything else.
+/// `expr` with the fast forms of [`dictionary_eq`], [`int_set`] and
+/// [`sample_test`] where they apply; `None` when none does.
+pub(super) fn faster(
+    expr: &Arc<dyn PhysicalExpr>,
+    schema: &Schema,
+) -> Option<Arc<dyn PhysicalExpr>> {
+    let keys = dictionary_eq::rewrite(expr, schema);
+    let bits = int_set::rewrite(keys.as_ref().unwrap_or(expr), schema).or(keys);
+    let sample = sample_test::rewrite(bits.as_ref().unwrap_or(expr), schema);
+    sample.or(bits)
+}
+
+/// 0: `column = literal`; 1: another comparison with a literal, or a range
+/// of an integer column; 2: an IN list; 3: anything else.
 fn rank(e: &Arc<dyn PhysicalExpr>) -> u8 {
+    if e.downcast_ref::<int_set::IntSet>().is_some() {
+        return 1;
+    }
     if let Some(b) = e.downcast_ref::<BinaryExpr>() {
         let simple = (is_column(b.left()) && is_literal(b.right()))
             || (is_literal(b.left()) && is_column(b.right()));
@@ -191,7 +246,7 @@ mod tests {
             cmp(&a, Operator::Eq, 7),
             cmp(&b, Operator::Eq, 8),
         ]);
-        let got = reordered(&predicate).expect("out of order");
+        let got = reordered(&predicate, &schema).expect("out of order");
         let order: Vec<String> = split_conjunction(&got)
             .into_iter()
             .map(|c| c.to_string())
@@ -219,9 +274,25 @@ mod tests {
         }
         assert_eq!(depth, 4);
         // Already in order and nested so: left alone.
-        assert!(reordered(&got).is_none());
+        assert!(reordered(&got, &schema).is_none());
+        // Two bounds of `a` become one test of the range, where the first
+        // was, ranked as a comparison.
+        let bounded = conjunction([
+            Arc::clone(&either),
+            cmp(&a, Operator::GtEq, 1),
+            cmp(&b, Operator::Eq, 8),
+            cmp(&a, Operator::Lt, 10),
+        ]);
+        let got = reordered(&bounded, &schema).expect("fused");
+        let conjuncts = split_conjunction(&got);
+        assert_eq!(conjuncts.len(), 3);
+        assert!(conjuncts[1].downcast_ref::<int_set::IntSet>().is_some());
+        assert_eq!(
+            got.to_string(),
+            "b@1 = 8 AND a@0 >= 1 AND a@0 < 10 AND (a@0 = 1 OR b@1 = 2)"
+        );
         // In order but nested to the left: nested again.
         let left = conjunction(split_conjunction(&got).into_iter().map(Arc::clone));
-        assert!(reordered(&left).is_some());
+        assert!(reordered(&left, &schema).is_some());
     }
 }

@@ -1552,7 +1552,7 @@ enum Measure<'c> {
 
 /// Whether the profile `id` is in a sample (`crate::sample`), in int64
 /// arithmetic that every engine computes alike.
-fn sample_test(id: Expr, sample: Sample) -> Expr {
+pub(crate) fn sample_test(id: Expr, sample: Sample) -> Expr {
     use crate::sample::{BUCKETS, K, P};
     let x = (id % lit(P) + lit(P)) % lit(P);
     let h = (x + lit(sample.seed)) % lit(P) * lit(K) % lit(P);

@@ -1,0 +1,234 @@
+//! `sample N%`'s test of a profile id (`crate::sample`) in one pass.
+//!
+//! The plan writes the sample's hash as integer arithmetic every engine
+//! computes alike: four remainders, a sum, a product and a comparison, seven
+//! arrays per batch, each remainder a division by a divisor Arrow learns at
+//! run time. [`SampleTest`] computes [`crate::sample::bucket`] per row instead,
+//! whose divisors are constants the compiler turns into multiplications. It
+//! answers exactly as the expression it replaces (NULL for a NULL id), and
+//! is that expression wherever the column turns out not to be `Int64`.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type, Schema};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::logical_expr::{ColumnarValue, Operator};
+use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
+use datafusion::physical_expr::PhysicalExpr;
+
+use crate::sample::{BUCKETS, K, P};
+
+/// See the module documentation.
+#[derive(Debug, Eq)]
+pub struct SampleTest {
+    /// The arithmetic replaced: how this expression shows, and what runs
+    /// where the column is not `Int64`.
+    replaced: Arc<dyn PhysicalExpr>,
+    column: usize,
+    seed: i64,
+    /// The buckets below this are in the sample.
+    below: i64,
+}
+
+/// `expr` with each sample's arithmetic over an `Int64` column of `schema`
+/// as a [`SampleTest`]; `None` when there is none.
+pub fn rewrite(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Arc<dyn PhysicalExpr>> {
+    let t = Arc::clone(expr)
+        .transform_up(|e| {
+            Ok(match sample_test(&e, schema) {
+                Some(s) => Transformed::yes(Arc::new(s) as Arc<dyn PhysicalExpr>),
+                None => Transformed::no(e),
+            })
+        })
+        .ok()?;
+    t.transformed.then_some(t.data)
+}
+
+/// `left op literal`: `left` and the literal, when `e` is that.
+fn operands(e: &Arc<dyn PhysicalExpr>, op: Operator) -> Option<(&Arc<dyn PhysicalExpr>, i64)> {
+    let b = e.downcast_ref::<BinaryExpr>()?;
+    if *b.op() != op {
+        return None;
+    }
+    match b.right().downcast_ref::<Literal>()?.value() {
+        ScalarValue::Int64(Some(v)) => Some((b.left(), *v)),
+        _ => None,
+    }
+}
+
+/// `(((((id % P + P) % P + seed) % P) * K % P) % BUCKETS) < below`, as
+/// `plan::sample_test` writes it.
+fn sample_test(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<SampleTest> {
+    let (bucket, below) = operands(e, Operator::Lt)?;
+    let (h, buckets) = operands(bucket, Operator::Modulo)?;
+    let (product, p1) = operands(h, Operator::Modulo)?;
+    let (shifted, k) = operands(product, Operator::Multiply)?;
+    let (seeded, p2) = operands(shifted, Operator::Modulo)?;
+    let (x, seed) = operands(seeded, Operator::Plus)?;
+    let (positive, p3) = operands(x, Operator::Modulo)?;
+    let (rem, p4) = operands(positive, Operator::Plus)?;
+    let (id, p5) = operands(rem, Operator::Modulo)?;
+    if buckets != BUCKETS || k != K || [p1, p2, p3, p4, p5] != [P; 5] || !(0..P).contains(&seed) {
+        return None;
+    }
+    let column = id.downcast_ref::<Column>()?;
+    let field = schema.fields().get(column.index())?;
+    if field.name() != column.name() || *field.data_type() != DataType::Int64 {
+        return None;
+    }
+    Some(SampleTest {
+        replaced: Arc::clone(e),
+        column: column.index(),
+        seed,
+        below,
+    })
+}
+
+impl PartialEq for SampleTest {
+    fn eq(&self, other: &Self) -> bool {
+        self.replaced.eq(&other.replaced)
+            && self.column == other.column
+            && self.seed == other.seed
+            && self.below == other.below
+    }
+}
+
+impl Hash for SampleTest {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.replaced.hash(state);
+        self.column.hash(state);
+        self.seed.hash(state);
+        self.below.hash(state);
+    }
+}
+
+impl fmt::Display for SampleTest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.replaced.fmt(f)
+    }
+}
+
+impl PhysicalExpr for SampleTest {
+    // All three, as `DictionaryEq` does: none through the default
+    // `return_field`, which formats the expression.
+    fn data_type(&self, input_schema: &Schema) -> Result<DataType> {
+        self.replaced.data_type(input_schema)
+    }
+
+    fn nullable(&self, input_schema: &Schema) -> Result<bool> {
+        self.replaced.nullable(input_schema)
+    }
+
+    fn return_field(&self, input_schema: &Schema) -> Result<FieldRef> {
+        self.replaced.return_field(input_schema)
+    }
+
+    fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
+        let Some(ids) = batch
+            .columns()
+            .get(self.column)
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        else {
+            return self.replaced.evaluate(batch);
+        };
+        let values = ids.values();
+        let buffer =
+            super::int_set::pack(values, |v| crate::sample::bucket(v, self.seed) < self.below);
+        Ok(ColumnarValue::Array(Arc::new(BooleanArray::new(
+            buffer,
+            ids.nulls().cloned(),
+        ))))
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
+        self.replaced.children()
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn PhysicalExpr>>,
+    ) -> Result<Arc<dyn PhysicalExpr>> {
+        // The new children may be other columns: the plain arithmetic.
+        Arc::clone(&self.replaced).with_new_children(children)
+    }
+
+    fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.replaced.fmt_sql(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::Field;
+    use datafusion::common::DFSchema;
+    use datafusion::execution::context::ExecutionProps;
+    use datafusion::logical_expr::col;
+    use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+    use datafusion::physical_expr::create_physical_expr;
+    use datafusion::physical_expr::expressions::not;
+
+    use crate::check::Sample;
+
+    #[test]
+    fn answers_as_the_plans_arithmetic_does_nulls_included() {
+        let ids: Vec<Option<i64>> = [
+            None,
+            Some(i64::MIN),
+            Some(i64::MAX),
+            Some(-1),
+            Some(0),
+            Some(P),
+        ]
+        .into_iter()
+        .chain((-500..500i64).map(|i| Some(i * i * i + 31 * i)))
+        .collect();
+        let schema = Schema::new(vec![Field::new("profile_id", DataType::Int64, true)]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema.clone()),
+            vec![Arc::new(Int64Array::from(ids))],
+        )
+        .unwrap();
+        let df_schema = DFSchema::try_from(schema.clone()).unwrap();
+        let context = PhysicalPlanningContext::default();
+        let eval = |e: &Arc<dyn PhysicalExpr>| -> Vec<Option<bool>> {
+            let a = e
+                .evaluate(&batch)
+                .unwrap()
+                .into_array(batch.num_rows())
+                .unwrap();
+            a.as_boolean().iter().collect()
+        };
+        for (basis_points, seed) in [(5_000, 0), (100, 7), (9_000, P - 1), (250, 12_345)] {
+            let logical =
+                crate::plan::sample_test(col("profile_id"), Sample { basis_points, seed });
+            let plain =
+                create_physical_expr(&logical, &df_schema, &ExecutionProps::new(), &context)
+                    .unwrap();
+            // Under NOT, where a NULL differs from false.
+            let plain = not(plain).unwrap();
+            let fast = rewrite(&plain, &schema).expect("rewritten");
+            assert_eq!(fast.to_string(), plain.to_string());
+            let got = eval(&fast);
+            assert_eq!(got, eval(&plain), "{basis_points} {seed}");
+            // Not all one answer: the test could fail.
+            assert!(got.contains(&Some(true)) && got.contains(&Some(false)));
+        }
+        // Other arithmetic is left alone.
+        let other = create_physical_expr(
+            &((col("profile_id") % datafusion::logical_expr::lit(10i64))
+                .lt(datafusion::logical_expr::lit(5i64))),
+            &df_schema,
+            &ExecutionProps::new(),
+            &context,
+        )
+        .unwrap();
+        assert!(rewrite(&other, &schema).is_none());
+    }
+}
