@@ -28,6 +28,7 @@ mod dense_count;
 mod dictionary_eq;
 mod event_scans;
 mod events_table;
+mod fast_expr;
 mod filter_order;
 mod int_set;
 mod mmap_store;

@@ -10,28 +10,25 @@
 //! wherever the column turns out not to be a dictionary of strings, or its
 //! dictionary holds a NULL.
 
-use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, Int32Array, RecordBatch};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::kernels::boolean::or;
 use datafusion::arrow::compute::kernels::cmp::eq;
-use datafusion::arrow::datatypes::{DataType, FieldRef, Int32Type, Schema};
+use datafusion::arrow::datatypes::{DataType, Int32Type, Schema};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{ColumnarValue, Operator};
+use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
 use datafusion::physical_expr::PhysicalExpr;
 
-/// See the module documentation.
-#[derive(Debug, Eq)]
+use super::fast_expr::{Fast, FastPath};
+
+/// See the module documentation: the fast way of a [`Fast`].
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct DictionaryEq {
-    /// The comparison replaced: how this expression shows, and what runs
-    /// when the fast path does not apply.
-    comparison: Arc<dyn PhysicalExpr>,
     column: usize,
     text: String,
 }
@@ -42,7 +39,7 @@ pub fn rewrite(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Arc<dyn 
     let t = Arc::clone(expr)
         .transform_up(|e| {
             Ok(match dictionary_eq(&e, schema) {
-                Some(d) => Transformed::yes(Arc::new(d) as Arc<dyn PhysicalExpr>),
+                Some(d) => Transformed::yes(Fast::wrap(Arc::clone(&e), d)),
                 None => Transformed::no(e),
             })
         })
@@ -72,31 +69,14 @@ fn dictionary_eq(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Dictionar
         return None;
     }
     Some(DictionaryEq {
-        comparison: Arc::clone(e),
         column: column.index(),
         text,
     })
 }
 
-impl PartialEq for DictionaryEq {
-    fn eq(&self, other: &Self) -> bool {
-        self.comparison.eq(&other.comparison)
-            && self.column == other.column
-            && self.text == other.text
-    }
-}
-
-impl Hash for DictionaryEq {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.comparison.hash(state);
-        self.column.hash(state);
-        self.text.hash(state);
-    }
-}
-
-impl DictionaryEq {
+impl FastPath for DictionaryEq {
     /// The comparison by keys; `None` where the fast path does not apply.
-    fn by_keys(&self, batch: &RecordBatch) -> Result<Option<BooleanArray>> {
+    fn answer(&self, batch: &RecordBatch) -> Result<Option<BooleanArray>> {
         let Some(dictionary) = batch
             .columns()
             .get(self.column)
@@ -126,52 +106,6 @@ impl DictionaryEq {
         Ok(Some(out.unwrap_or_else(|| {
             BooleanArray::new(BooleanBuffer::new_unset(keys.len()), keys.nulls().cloned())
         })))
-    }
-}
-
-impl fmt::Display for DictionaryEq {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.comparison.fmt(f)
-    }
-}
-
-impl PhysicalExpr for DictionaryEq {
-    // All three, so that none goes through the default `return_field`,
-    // which formats the expression (and `BinaryExpr` asks its children's
-    // types at every batch).
-    fn data_type(&self, input_schema: &Schema) -> Result<DataType> {
-        self.comparison.data_type(input_schema)
-    }
-
-    fn nullable(&self, input_schema: &Schema) -> Result<bool> {
-        self.comparison.nullable(input_schema)
-    }
-
-    fn return_field(&self, input_schema: &Schema) -> Result<FieldRef> {
-        self.comparison.return_field(input_schema)
-    }
-
-    fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
-        match self.by_keys(batch)? {
-            Some(b) => Ok(ColumnarValue::Array(Arc::new(b))),
-            None => self.comparison.evaluate(batch),
-        }
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
-        self.comparison.children()
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn PhysicalExpr>>,
-    ) -> Result<Arc<dyn PhysicalExpr>> {
-        // The new children may be other columns: the plain comparison.
-        Arc::clone(&self.comparison).with_new_children(children)
-    }
-
-    fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.comparison.fmt_sql(f)
     }
 }
 

@@ -35,6 +35,7 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 
+use super::fast_expr::Fast;
 use super::narrowing::Narrowing;
 use super::{dictionary_eq, int_set, sample_test};
 use datafusion::physical_plan::ExecutionPlan;
@@ -172,7 +173,7 @@ pub(super) fn faster(
 /// 0: `column = literal`; 1: another comparison with a literal, or a range
 /// of an integer column; 2: an IN list; 3: anything else.
 fn rank(e: &Arc<dyn PhysicalExpr>) -> u8 {
-    if e.downcast_ref::<int_set::IntSet>().is_some() {
+    if e.downcast_ref::<Fast<int_set::IntSet>>().is_some() {
         return 1;
     }
     if let Some(b) = e.downcast_ref::<BinaryExpr>() {
@@ -286,7 +287,9 @@ mod tests {
         let got = reordered(&bounded, &schema).expect("fused");
         let conjuncts = split_conjunction(&got);
         assert_eq!(conjuncts.len(), 3);
-        assert!(conjuncts[1].downcast_ref::<int_set::IntSet>().is_some());
+        assert!(conjuncts[1]
+            .downcast_ref::<Fast<int_set::IntSet>>()
+            .is_some());
         assert_eq!(
             got.to_string(),
             "b@1 = 8 AND a@0 >= 1 AND a@0 < 10 AND (a@0 = 1 OR b@1 = 2)"

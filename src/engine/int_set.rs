@@ -8,31 +8,29 @@
 //! two passes and a third to AND them. [`IntSet`] answers either as one pass
 //! that subtracts the range's start and tests one bit (or only the range).
 //! It answers exactly as the expression it replaces (NULL for a NULL row),
-//! and is that expression wherever the column turns out not to be `Int64`.
+//! and is that expression wherever the column turns out not to be `Int64`
+//! ([`Fast`]).
 
-use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::buffer::{BooleanBuffer, Buffer};
-use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type, Schema};
+use datafusion::arrow::datatypes::{DataType, Int64Type, Schema};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
-use datafusion::logical_expr::{ColumnarValue, Operator};
+use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column, InListExpr, Literal};
 use datafusion::physical_expr::PhysicalExpr;
+
+use super::fast_expr::{Fast, FastPath};
 
 /// The widest range an IN list is tested over by bits: 8 KiB of them.
 const MOST_BITS: u64 = 1 << 16;
 
-/// See the module documentation.
-#[derive(Debug, Eq)]
+/// See the module documentation: the fast way of a [`Fast`].
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct IntSet {
-    /// The expression replaced: how this one shows, and what runs where the
-    /// column is not `Int64`.
-    replaced: Arc<dyn PhysicalExpr>,
     column: usize,
     /// The range's start, and its last value less its start.
     lo: i64,
@@ -49,7 +47,7 @@ pub fn rewrite(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Arc<dyn 
     let t = Arc::clone(expr)
         .transform_up(|e| {
             Ok(match in_list(&e, schema) {
-                Some(s) => Transformed::yes(Arc::new(s) as Arc<dyn PhysicalExpr>),
+                Some(s) => Transformed::yes(Fast::wrap(Arc::clone(&e), s)),
                 None => Transformed::no(e),
             })
         })
@@ -83,13 +81,15 @@ pub fn range(
         Operator::And,
         Arc::clone(upper),
     ));
-    Some(Arc::new(IntSet {
+    Some(Fast::wrap(
         replaced,
-        column: a,
-        lo,
-        span: hi.abs_diff(lo),
-        bits: None,
-    }))
+        IntSet {
+            column: a,
+            lo,
+            span: hi.abs_diff(lo),
+            bits: None,
+        },
+    ))
 }
 
 enum Bound {
@@ -155,7 +155,6 @@ fn in_list(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<IntSet> {
         bits[(d / 64) as usize] |= 1 << (d % 64);
     }
     Some(IntSet {
-        replaced: Arc::clone(e),
         column,
         lo,
         span,
@@ -163,33 +162,16 @@ fn in_list(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<IntSet> {
     })
 }
 
-impl PartialEq for IntSet {
-    fn eq(&self, other: &Self) -> bool {
-        self.replaced.eq(&other.replaced)
-            && self.column == other.column
-            && self.lo == other.lo
-            && self.span == other.span
-            && self.bits == other.bits
-    }
-}
-
-impl Hash for IntSet {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.replaced.hash(state);
-        self.column.hash(state);
-        self.lo.hash(state);
-        self.span.hash(state);
-        self.bits.hash(state);
-    }
-}
-
-impl IntSet {
+impl FastPath for IntSet {
     /// The test by bits; `None` where the column is not `Int64`.
-    fn by_bits(&self, batch: &RecordBatch) -> Option<BooleanArray> {
-        let array = batch
+    fn answer(&self, batch: &RecordBatch) -> Result<Option<BooleanArray>> {
+        let Some(array) = batch
             .columns()
-            .get(self.column)?
-            .as_primitive_opt::<Int64Type>()?;
+            .get(self.column)
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        else {
+            return Ok(None);
+        };
         let values = array.values();
         let (lo, span) = (self.lo, self.span);
         let buffer = match &self.bits {
@@ -202,7 +184,7 @@ impl IntSet {
             }),
             None => pack(values, |v| v.wrapping_sub(lo) as u64 <= span),
         };
-        Some(BooleanArray::new(buffer, array.nulls().cloned()))
+        Ok(Some(BooleanArray::new(buffer, array.nulls().cloned())))
     }
 }
 
@@ -224,51 +206,6 @@ pub(super) fn pack(values: &[i64], test: impl Fn(i64) -> bool) -> BooleanBuffer 
         words.push(word(rest));
     }
     BooleanBuffer::new(Buffer::from_vec(words), 0, values.len())
-}
-
-impl fmt::Display for IntSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.replaced.fmt(f)
-    }
-}
-
-impl PhysicalExpr for IntSet {
-    // All three, as `DictionaryEq` does: none through the default
-    // `return_field`, which formats the expression.
-    fn data_type(&self, input_schema: &Schema) -> Result<DataType> {
-        self.replaced.data_type(input_schema)
-    }
-
-    fn nullable(&self, input_schema: &Schema) -> Result<bool> {
-        self.replaced.nullable(input_schema)
-    }
-
-    fn return_field(&self, input_schema: &Schema) -> Result<FieldRef> {
-        self.replaced.return_field(input_schema)
-    }
-
-    fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
-        match self.by_bits(batch) {
-            Some(b) => Ok(ColumnarValue::Array(Arc::new(b))),
-            None => self.replaced.evaluate(batch),
-        }
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
-        self.replaced.children()
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn PhysicalExpr>>,
-    ) -> Result<Arc<dyn PhysicalExpr>> {
-        // The new children may be other columns: the plain expression.
-        Arc::clone(&self.replaced).with_new_children(children)
-    }
-
-    fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.replaced.fmt_sql(f)
-    }
 }
 
 #[cfg(test)]

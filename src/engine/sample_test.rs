@@ -6,29 +6,26 @@
 //! run time. [`SampleTest`] computes [`crate::sample::bucket`] per row instead,
 //! whose divisors are constants the compiler turns into multiplications. It
 //! answers exactly as the expression it replaces (NULL for a NULL id), and
-//! is that expression wherever the column turns out not to be `Int64`.
+//! is that expression wherever the column turns out not to be `Int64`
+//! ([`Fast`]).
 
-use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type, Schema};
+use datafusion::arrow::datatypes::{DataType, Int64Type, Schema};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
-use datafusion::logical_expr::{ColumnarValue, Operator};
+use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
 use datafusion::physical_expr::PhysicalExpr;
 
+use super::fast_expr::{Fast, FastPath};
 use crate::sample::{BUCKETS, K, P};
 
-/// See the module documentation.
-#[derive(Debug, Eq)]
+/// See the module documentation: the fast way of a [`Fast`].
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct SampleTest {
-    /// The arithmetic replaced: how this expression shows, and what runs
-    /// where the column is not `Int64`.
-    replaced: Arc<dyn PhysicalExpr>,
     column: usize,
     seed: i64,
     /// The buckets below this are in the sample.
@@ -41,7 +38,7 @@ pub fn rewrite(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Arc<dyn 
     let t = Arc::clone(expr)
         .transform_up(|e| {
             Ok(match sample_test(&e, schema) {
-                Some(s) => Transformed::yes(Arc::new(s) as Arc<dyn PhysicalExpr>),
+                Some(s) => Transformed::yes(Fast::wrap(Arc::clone(&e), s)),
                 None => Transformed::no(e),
             })
         })
@@ -82,83 +79,25 @@ fn sample_test(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<SampleTest>
         return None;
     }
     Some(SampleTest {
-        replaced: Arc::clone(e),
         column: column.index(),
         seed,
         below,
     })
 }
 
-impl PartialEq for SampleTest {
-    fn eq(&self, other: &Self) -> bool {
-        self.replaced.eq(&other.replaced)
-            && self.column == other.column
-            && self.seed == other.seed
-            && self.below == other.below
-    }
-}
-
-impl Hash for SampleTest {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.replaced.hash(state);
-        self.column.hash(state);
-        self.seed.hash(state);
-        self.below.hash(state);
-    }
-}
-
-impl fmt::Display for SampleTest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.replaced.fmt(f)
-    }
-}
-
-impl PhysicalExpr for SampleTest {
-    // All three, as `DictionaryEq` does: none through the default
-    // `return_field`, which formats the expression.
-    fn data_type(&self, input_schema: &Schema) -> Result<DataType> {
-        self.replaced.data_type(input_schema)
-    }
-
-    fn nullable(&self, input_schema: &Schema) -> Result<bool> {
-        self.replaced.nullable(input_schema)
-    }
-
-    fn return_field(&self, input_schema: &Schema) -> Result<FieldRef> {
-        self.replaced.return_field(input_schema)
-    }
-
-    fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
+impl FastPath for SampleTest {
+    fn answer(&self, batch: &RecordBatch) -> Result<Option<BooleanArray>> {
         let Some(ids) = batch
             .columns()
             .get(self.column)
             .and_then(|c| c.as_primitive_opt::<Int64Type>())
         else {
-            return self.replaced.evaluate(batch);
+            return Ok(None);
         };
         let values = ids.values();
         let buffer =
             super::int_set::pack(values, |v| crate::sample::bucket(v, self.seed) < self.below);
-        Ok(ColumnarValue::Array(Arc::new(BooleanArray::new(
-            buffer,
-            ids.nulls().cloned(),
-        ))))
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
-        self.replaced.children()
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn PhysicalExpr>>,
-    ) -> Result<Arc<dyn PhysicalExpr>> {
-        // The new children may be other columns: the plain arithmetic.
-        Arc::clone(&self.replaced).with_new_children(children)
-    }
-
-    fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.replaced.fmt_sql(f)
+        Ok(Some(BooleanArray::new(buffer, ids.nulls().cloned())))
     }
 }
 
