@@ -164,7 +164,7 @@ fn dense(node: &Arc<dyn ExecutionPlan>, lo: i64, hi: i64, budget: usize) -> Opti
         let f = match f {
             Some(f) => {
                 let f = unproject(f)?;
-                Some(super::filter_order::faster(&f, &schema).unwrap_or(f))
+                Some(super::fast_expr::faster(&f, &schema).unwrap_or(f))
             }
             None => None,
         };
@@ -636,9 +636,9 @@ impl Tests {
         let schema = p.input().schema();
         let inline = |e: &Arc<dyn PhysicalExpr>| {
             let e = update_expr(e, p.expr(), true).ok().flatten()?;
-            // The fast tests (`filter_order::faster`) are planned again on the
+            // The fast tests (`fast_expr::faster`) are planned again on the
             // branch's own columns.
-            Some(super::filter_order::faster(&e, &schema).unwrap_or(e))
+            Some(super::fast_expr::faster(&e, &schema).unwrap_or(e))
         };
         let maybe = |e: &Option<Arc<dyn PhysicalExpr>>| match e {
             Some(e) => inline(e).map(Some),

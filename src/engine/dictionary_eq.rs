@@ -17,7 +17,6 @@ use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::kernels::boolean::or;
 use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::datatypes::{DataType, Int32Type, Schema};
-use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::Operator;
@@ -33,18 +32,9 @@ pub struct DictionaryEq {
     text: String,
 }
 
-/// `expr` with each `column = 'text'` over a dictionary of strings (in
-/// `schema`) as a [`DictionaryEq`]; `None` when there is none.
-pub fn rewrite(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Arc<dyn PhysicalExpr>> {
-    let t = Arc::clone(expr)
-        .transform_up(|e| {
-            Ok(match dictionary_eq(&e, schema) {
-                Some(d) => Transformed::yes(Fast::wrap(Arc::clone(&e), d)),
-                None => Transformed::no(e),
-            })
-        })
-        .ok()?;
-    t.transformed.then_some(t.data)
+/// `e` as a [`DictionaryEq`], when it is one (see the module documentation).
+pub(super) fn fast(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Arc<dyn PhysicalExpr>> {
+    dictionary_eq(e, schema).map(|path| Fast::wrap(Arc::clone(e), path))
 }
 
 fn dictionary_eq(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<DictionaryEq> {
@@ -111,6 +101,7 @@ impl FastPath for DictionaryEq {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fast_expr::faster;
     use super::*;
     use datafusion::arrow::array::{DictionaryArray, StringArray};
     use datafusion::arrow::datatypes::Field;
@@ -153,7 +144,7 @@ mod tests {
                 ));
                 // Under NOT, where a NULL differs from false.
                 let negated = not(Arc::clone(&test)).unwrap();
-                let fast = rewrite(&negated, &b.schema()).expect("rewritten");
+                let fast = faster(&negated, &b.schema()).expect("rewritten");
                 assert!(fast.to_string().contains(text), "{fast}");
                 assert_eq!(eval(&fast, &b), eval(&negated, &b), "{text}");
             }
@@ -166,11 +157,11 @@ mod tests {
         let event = col("event", &b.schema()).unwrap();
         let other: Arc<dyn PhysicalExpr> =
             Arc::new(BinaryExpr::new(event, Operator::NotEq, lit("a")));
-        assert!(rewrite(&other, &b.schema()).is_none());
+        assert!(faster(&other, &b.schema()).is_none());
         let plain = Schema::new(vec![Field::new("event", DataType::Utf8, true)]);
         let event = col("event", &plain).unwrap();
         let on_strings: Arc<dyn PhysicalExpr> =
             Arc::new(BinaryExpr::new(event, Operator::Eq, lit("a")));
-        assert!(rewrite(&on_strings, &plain).is_none());
+        assert!(faster(&on_strings, &plain).is_none());
     }
 }

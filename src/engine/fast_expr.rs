@@ -2,7 +2,8 @@
 //! replaces: [`Fast`] shows as that expression, has its type and children,
 //! and runs it wherever the fast way does not apply to a batch. The fast
 //! ways: [`super::dictionary_eq`], [`super::int_set`],
-//! [`super::sample_test`].
+//! [`super::sample_test`] (all three chosen by [`faster`]), and a filter's
+//! conjuncts in turn, [`super::narrowing`].
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -10,15 +11,36 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{BooleanArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, FieldRef, Schema};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::PhysicalExpr;
 
 /// A fast way to answer a test of a batch.
 pub trait FastPath: fmt::Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
-    /// The answer, one per row, exactly as the replaced expression's;
-    /// `None` where this way does not apply (a column of another type).
+    /// The answer, one per row, exactly as the replaced expression's (a
+    /// filter's whole predicate may answer false for NULL, as the filter
+    /// reads it: see [`super::narrowing`]); `None` where this way does not
+    /// apply (a column of another type).
     fn answer(&self, batch: &RecordBatch) -> Result<Option<BooleanArray>>;
+}
+
+/// `expr` with each test that one of [`super::dictionary_eq`],
+/// [`super::int_set`] and [`super::sample_test`] answers faster wrapped in
+/// a [`Fast`]; `None` when there is none.
+pub fn faster(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Arc<dyn PhysicalExpr>> {
+    let t = Arc::clone(expr)
+        .transform_up(|e| {
+            let fast = super::dictionary_eq::fast(&e, schema)
+                .or_else(|| super::int_set::fast(&e, schema))
+                .or_else(|| super::sample_test::fast(&e, schema));
+            Ok(match fast {
+                Some(fast) => Transformed::yes(fast),
+                None => Transformed::no(e),
+            })
+        })
+        .ok()?;
+    t.transformed.then_some(t.data)
 }
 
 /// `path`, standing in for `replaced` (see the module documentation).

@@ -16,10 +16,10 @@
 //! ones before kept ([`super::narrowing`]).
 //!
 //! It also makes each `column = 'text'` over a dictionary-encoded column, in
-//! filters and projections, a comparison of keys ([`dictionary_eq`]), each
-//! `column IN (integers)` in a short range and each pair of bounds of one
-//! integer column a test of bits ([`int_set`]), and a sample's arithmetic
-//! one pass ([`sample_test`]).
+//! filters and projections, a comparison of keys ([`super::dictionary_eq`]),
+//! each `column IN (integers)` in a short range and each pair of bounds of
+//! one integer column a test of bits ([`int_set`]), and a sample's
+//! arithmetic one pass ([`super::sample_test`]).
 
 use std::sync::Arc;
 
@@ -35,9 +35,9 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 
-use super::fast_expr::Fast;
+use super::fast_expr::{faster, Fast};
+use super::int_set;
 use super::narrowing::Narrowing;
-use super::{dictionary_eq, int_set, sample_test};
 use datafusion::physical_plan::ExecutionPlan;
 
 /// See the module documentation.
@@ -80,17 +80,12 @@ impl PhysicalOptimizerRule for CheapFirst {
             let schema = filter.input().schema();
             let ordered = reordered(filter.predicate(), &schema);
             let fast = faster(ordered.as_ref().unwrap_or(filter.predicate()), &schema);
-            let Some(predicate) = fast.or(ordered) else {
+            let changed = fast.or(ordered);
+            // Evaluated in turn, each on the rows the ones before kept (a
+            // predicate already so is one conjunct, not wrapped again).
+            let narrowed = Narrowing::wrap(changed.as_ref().unwrap_or(filter.predicate()));
+            let Some(predicate) = narrowed.or(changed) else {
                 return Ok(Transformed::no(node));
-            };
-            // Evaluated in turn, each on the rows the ones before kept.
-            let conjuncts = split_conjunction(&predicate)
-                .into_iter()
-                .map(Arc::clone)
-                .collect();
-            let predicate = match Narrowing::new(Arc::clone(&predicate), conjuncts) {
-                Some(n) => Arc::new(n) as Arc<dyn PhysicalExpr>,
-                None => predicate,
             };
             let filter = FilterExecBuilder::from(filter)
                 .with_predicate(predicate)
@@ -112,14 +107,13 @@ impl PhysicalOptimizerRule for CheapFirst {
 /// The predicate with its conjuncts in cost order and nested to the right
 /// (`a AND (b AND c)`), when that changes it.
 ///
-/// DataFusion evaluates `l AND r` over the rows `l` kept, when those are
-/// under a fifth of the batch, by filtering the batch (every column) down to
-/// them and scattering `r`'s result back to the batch's length. Nested to the
-/// left (`(a AND b) AND c`, as `conjunction` builds it) every level filters
-/// and scatters the whole batch again; nested to the right, the batch is
-/// filtered once, after the first selective test, and the rest is evaluated
-/// on those rows (four conjuncts of a sampled segment: a sixth of its run in
-/// filtering, scattering and slicing, before).
+/// The filter evaluates the conjuncts in turn ([`Narrowing`]); this nesting
+/// is for where the plain predicate runs instead (a [`Narrowing`] whose
+/// children are replaced gives way to it). DataFusion evaluates `l AND r`
+/// over the rows `l` kept, when those are under a fifth of the batch, by
+/// filtering the batch down to them and scattering `r`'s result back to the
+/// batch's length: nested to the left (`(a AND b) AND c`, as `conjunction`
+/// builds it) at every level, nested to the right once.
 ///
 /// Two bounds of one integer column (`profile_id >= 1 AND profile_id <= N`)
 /// become one test of the range, where the first of them was.
@@ -156,18 +150,6 @@ fn reordered(predicate: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Arc<d
         .map(|i| Arc::clone(&conjuncts[i]))
         .reduce(|rest, c| Arc::new(BinaryExpr::new(c, Operator::And, rest)))?;
     (nested.as_ref() != predicate.as_ref()).then_some(nested)
-}
-
-/// `expr` with the fast forms of [`dictionary_eq`], [`int_set`] and
-/// [`sample_test`] where they apply; `None` when none does.
-pub(super) fn faster(
-    expr: &Arc<dyn PhysicalExpr>,
-    schema: &Schema,
-) -> Option<Arc<dyn PhysicalExpr>> {
-    let keys = dictionary_eq::rewrite(expr, schema);
-    let bits = int_set::rewrite(keys.as_ref().unwrap_or(expr), schema).or(keys);
-    let sample = sample_test::rewrite(bits.as_ref().unwrap_or(expr), schema);
-    sample.or(bits)
 }
 
 /// 0: `column = literal`; 1: another comparison with a literal, or a range

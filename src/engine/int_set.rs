@@ -16,7 +16,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::buffer::{BooleanBuffer, Buffer};
 use datafusion::arrow::datatypes::{DataType, Int64Type, Schema};
-use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::Operator;
@@ -40,19 +39,9 @@ pub struct IntSet {
     bits: Option<Vec<u64>>,
 }
 
-/// `expr` with each `column IN (integers)` over an `Int64` column of
-/// `schema`, whose integers lie in a short range, as an [`IntSet`]; `None`
-/// when there is none.
-pub fn rewrite(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Arc<dyn PhysicalExpr>> {
-    let t = Arc::clone(expr)
-        .transform_up(|e| {
-            Ok(match in_list(&e, schema) {
-                Some(s) => Transformed::yes(Fast::wrap(Arc::clone(&e), s)),
-                None => Transformed::no(e),
-            })
-        })
-        .ok()?;
-    t.transformed.then_some(t.data)
+/// `e` as an [`IntSet`], when it is one (see the module documentation).
+pub(super) fn fast(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Arc<dyn PhysicalExpr>> {
+    in_list(e, schema).map(|path| Fast::wrap(Arc::clone(e), path))
 }
 
 /// `lower AND upper`, two bounds of the same `Int64` column of `schema`
@@ -210,6 +199,7 @@ pub(super) fn pack(values: &[i64], test: impl Fn(i64) -> bool) -> BooleanBuffer 
 
 #[cfg(test)]
 mod tests {
+    use super::super::fast_expr::faster;
     use super::*;
     use datafusion::arrow::array::Int64Array;
     use datafusion::arrow::datatypes::Field;
@@ -252,7 +242,7 @@ mod tests {
             let test = in_list(Arc::clone(&id), literals, &false, &schema).unwrap();
             // Under NOT, where a NULL differs from false.
             let negated = not(Arc::clone(&test)).unwrap();
-            let fast = rewrite(&negated, &schema).expect("rewritten");
+            let fast = faster(&negated, &schema).expect("rewritten");
             assert_eq!(fast.to_string(), negated.to_string());
             assert_eq!(eval(&fast, &b), eval(&negated, &b), "{list:?}");
         }
@@ -269,12 +259,12 @@ mod tests {
             &false,
             &schema,
         );
-        assert!(rewrite(&wide.unwrap(), &schema).is_none());
+        assert!(faster(&wide.unwrap(), &schema).is_none());
         let negated = in_list(Arc::clone(&id), vec![lit(1i64)], &true, &schema);
-        assert!(rewrite(&negated.unwrap(), &schema).is_none());
+        assert!(faster(&negated.unwrap(), &schema).is_none());
         let null = lit(ScalarValue::Int64(None));
         let with_null = in_list(Arc::clone(&id), vec![lit(1i64), null], &false, &schema);
-        assert!(rewrite(&with_null.unwrap(), &schema).is_none());
+        assert!(faster(&with_null.unwrap(), &schema).is_none());
     }
 
     #[test]

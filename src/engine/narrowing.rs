@@ -13,45 +13,42 @@
 //!
 //! It is a filter's whole predicate, not an expression to nest: a row is
 //! kept (true) when every conjunct is true of it, and otherwise false, where
-//! the `AND` it replaces may answer NULL (a filter drops both alike).
+//! the `AND` it replaces may answer NULL (a filter drops both alike). It
+//! stands in for that `AND` as a [`Fast`] does.
 
-use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::buffer::{BooleanBuffer, Buffer};
 use datafusion::arrow::compute::filter_record_batch;
-use datafusion::arrow::datatypes::{DataType, FieldRef, Schema};
 use datafusion::common::{internal_err, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::ColumnarValue;
+use datafusion::physical_expr::utils::split_conjunction;
 use datafusion::physical_expr::PhysicalExpr;
+
+use super::fast_expr::{Fast, FastPath};
 
 /// Past this share of a batch's rows kept, the later conjuncts are
 /// evaluated on the whole batch (DataFusion's own threshold).
 const NARROW_BELOW: usize = 5;
 
-/// See the module documentation.
+/// See the module documentation: the fast way of a [`Fast`].
 #[derive(Debug, Eq)]
 pub struct Narrowing {
-    /// The predicate replaced: how this one shows, and what its children
-    /// are.
-    replaced: Arc<dyn PhysicalExpr>,
     conjuncts: Vec<Arc<dyn PhysicalExpr>>,
 }
 
 impl Narrowing {
-    /// The conjunction of `conjuncts`, in their order, standing for
-    /// `replaced`; `None` for fewer than two.
-    pub fn new(
-        replaced: Arc<dyn PhysicalExpr>,
-        conjuncts: Vec<Arc<dyn PhysicalExpr>>,
-    ) -> Option<Narrowing> {
-        (conjuncts.len() >= 2).then_some(Narrowing {
-            replaced,
-            conjuncts,
-        })
+    /// `predicate`'s conjuncts evaluated in turn, standing for it; `None`
+    /// when it has fewer than two.
+    pub fn wrap(predicate: &Arc<dyn PhysicalExpr>) -> Option<Arc<dyn PhysicalExpr>> {
+        let conjuncts: Vec<_> = split_conjunction(predicate)
+            .into_iter()
+            .map(Arc::clone)
+            .collect();
+        (conjuncts.len() >= 2).then(|| Fast::wrap(Arc::clone(predicate), Narrowing { conjuncts }))
     }
 }
 
@@ -72,49 +69,24 @@ fn bits(rows: &[u32], len: usize) -> BooleanBuffer {
     BooleanBuffer::new(Buffer::from_vec(words), 0, len)
 }
 
-fn answer(kept: BooleanBuffer) -> ColumnarValue {
-    ColumnarValue::Array(Arc::new(BooleanArray::new(kept, None)))
+fn answer(kept: BooleanBuffer) -> Result<Option<BooleanArray>> {
+    Ok(Some(BooleanArray::new(kept, None)))
 }
 
 impl PartialEq for Narrowing {
     fn eq(&self, other: &Self) -> bool {
-        self.replaced.eq(&other.replaced) && self.conjuncts == other.conjuncts
+        self.conjuncts == other.conjuncts
     }
 }
 
 impl Hash for Narrowing {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.replaced.hash(state);
         self.conjuncts.hash(state);
     }
 }
 
-impl fmt::Display for Narrowing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.replaced.fmt(f)
-    }
-}
-
-impl PhysicalExpr for Narrowing {
-    fn data_type(&self, _input_schema: &Schema) -> Result<DataType> {
-        Ok(DataType::Boolean)
-    }
-
-    fn nullable(&self, _input_schema: &Schema) -> Result<bool> {
-        Ok(false)
-    }
-
-    fn return_field(&self, input_schema: &Schema) -> Result<FieldRef> {
-        Ok(Arc::new(
-            self.replaced
-                .return_field(input_schema)?
-                .as_ref()
-                .clone()
-                .with_nullable(false),
-        ))
-    }
-
-    fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
+impl FastPath for Narrowing {
+    fn answer(&self, batch: &RecordBatch) -> Result<Option<BooleanArray>> {
         let len = batch.num_rows();
         let none = || answer(BooleanBuffer::new_unset(len));
         // The rows kept so far, as bits over the batch; or, once they are
@@ -126,7 +98,7 @@ impl PhysicalExpr for Narrowing {
             let on = narrowed.as_ref().map_or(batch, |(b, _)| b);
             let holds = match conjunct.evaluate(on)? {
                 ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))) => continue,
-                ColumnarValue::Scalar(ScalarValue::Boolean(_)) => return Ok(none()),
+                ColumnarValue::Scalar(ScalarValue::Boolean(_)) => return none(),
                 ColumnarValue::Scalar(other) => {
                     return internal_err!("a filter's conjunct answered {other:?}")
                 }
@@ -143,7 +115,7 @@ impl PhysicalExpr for Narrowing {
                         holds.value(at - 1)
                     });
                     if rows.is_empty() {
-                        return Ok(none());
+                        return none();
                     }
                     if i < last {
                         let filter = BooleanArray::new(holds, None);
@@ -157,7 +129,7 @@ impl PhysicalExpr for Narrowing {
                     };
                     let count = now.count_set_bits();
                     if count == 0 {
-                        return Ok(none());
+                        return none();
                     }
                     if i < last && count * NARROW_BELOW <= len {
                         let rows = now.set_indices().map(|r| r as u32).collect();
@@ -169,26 +141,10 @@ impl PhysicalExpr for Narrowing {
                 }
             }
         }
-        Ok(answer(match narrowed {
+        answer(match narrowed {
             Some((_, rows)) => bits(&rows, len),
             None => kept.unwrap_or_else(|| BooleanBuffer::new_set(len)),
-        }))
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
-        self.replaced.children()
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn PhysicalExpr>>,
-    ) -> Result<Arc<dyn PhysicalExpr>> {
-        // Other children: the plain predicate.
-        Arc::clone(&self.replaced).with_new_children(children)
-    }
-
-    fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.replaced.fmt_sql(f)
+        })
     }
 }
 
@@ -196,7 +152,7 @@ impl PhysicalExpr for Narrowing {
 mod tests {
     use super::*;
     use datafusion::arrow::array::Int64Array;
-    use datafusion::arrow::datatypes::Field;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use datafusion::logical_expr::Operator;
     use datafusion::physical_expr::expressions::{binary, col, lit};
     use datafusion::physical_expr::utils::conjunction;
@@ -248,7 +204,7 @@ mod tests {
             let plain = conjunction(conjuncts.iter().map(Arc::clone));
             let expected = plain.evaluate(&batch).unwrap().into_array(1000).unwrap();
             let expected = BooleanArray::new(truths(expected.as_boolean()), None);
-            let narrowing = Narrowing::new(Arc::clone(&plain), conjuncts).unwrap();
+            let narrowing = Narrowing::wrap(&plain).unwrap();
             assert_eq!(narrowing.to_string(), plain.to_string());
             let got = narrowing
                 .evaluate(&batch)
