@@ -865,7 +865,7 @@ impl Counts {
         extrema: &[Extreme],
         reservation: MemoryReservation,
     ) -> Counts {
-        Counts {
+        let counts = Counts {
             len,
             n,
             counters: vec![0; len * n],
@@ -876,20 +876,22 @@ impl Counts {
             sequences: (0..sequences).map(|_| SequenceRows::default()).collect(),
             extrema: extrema
                 .iter()
-                .map(|kind| Extrema {
-                    values: vec![
-                        match kind {
-                            Extreme::Min => i64::MAX,
-                            Extreme::Max => i64::MIN,
-                        };
-                        len
-                    ],
-                    set: vec![0; len.div_ceil(64)],
-                    outside: HashMap::new(),
+                .map(|_| {
+                    // Zeros, so that the pages are first touched (and
+                    // zeroed) by the rows; a value counts once `set` says so.
+                    let values = vec![0; len];
+                    crate::prefetch::huge_pages(&values);
+                    Extrema {
+                        values,
+                        set: vec![0; len.div_ceil(64)],
+                        outside: HashMap::new(),
+                    }
                 })
                 .collect(),
             reservation: Some(reservation),
-        }
+        };
+        crate::prefetch::huge_pages(&counts.counters);
+        counts
     }
 
     /// Takes each extremum's values of a batch into account, for the rows
@@ -915,8 +917,12 @@ impl Counts {
                 let id = keys.value(i);
                 let off = id.wrapping_sub(lo) as u64 as usize;
                 if off < len && keys.is_valid(i) {
-                    x.values[off] = better(x.values[off], v);
-                    x.set[off / 64] |= 1 << (off % 64);
+                    let (word, bit) = (&mut x.set[off / 64], 1 << (off % 64));
+                    x.values[off] = match *word & bit {
+                        0 => v,
+                        _ => better(x.values[off], v),
+                    };
+                    *word |= bit;
                 } else {
                     let key = keys.is_valid(i).then_some(id);
                     let e = x.outside.entry(key).or_insert(v);

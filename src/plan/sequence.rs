@@ -333,6 +333,7 @@ impl Grouped {
     /// in chunks.
     pub(crate) fn new(chunks: &[Vec<(u32, Row)>], groups: usize) -> Grouped {
         let mut starts = vec![0u32; groups + 1];
+        crate::prefetch::huge_pages(&starts);
         for &(g, _) in chunks.iter().flatten() {
             starts[g as usize + 1] += 1;
         }
