@@ -32,7 +32,8 @@ pub(crate) fn prefetch<T>(slice: &[T], i: usize) {
 /// per profile and count, written in no order of profile and under a lock:
 /// at 30 counts over 1 M profiles a run took 18 000 page faults, each
 /// zeroing 4 KiB while the lock was held. Huge pages fault 512 times less
-/// often, and the thread takes the zeroing off the counting tasks' path.
+/// often, and the thread takes most of the zeroing off the counting tasks'
+/// path (`docs/benchmarks.md`, session 22: 25–55 % fewer faults).
 pub(crate) fn huge_pages<T>(slice: &[T]) {
     #[cfg(target_os = "linux")]
     {
