@@ -520,7 +520,7 @@ impl ExecutionPlan for DenseCountExec {
                 self.len,
                 self.filters.len(),
                 sequences,
-                &kinds,
+                kinds.len(),
                 reservation,
             )),
             kinds,
@@ -862,7 +862,7 @@ impl Counts {
         len: usize,
         n: usize,
         sequences: usize,
-        extrema: &[Extreme],
+        extrema: usize,
         reservation: MemoryReservation,
     ) -> Counts {
         let counts = Counts {
@@ -874,8 +874,7 @@ impl Counts {
             carried: vec![0; len.div_ceil(64)],
             outside: HashMap::new(),
             sequences: (0..sequences).map(|_| SequenceRows::default()).collect(),
-            extrema: extrema
-                .iter()
+            extrema: (0..extrema)
                 .map(|_| {
                     // Zeros, so that the pages are first touched (and
                     // zeroed) by the rows; a value counts once `set` says so.
@@ -1427,7 +1426,7 @@ mod tests {
         let pool: Arc<dyn datafusion::execution::memory_pool::MemoryPool> =
             Arc::new(datafusion::execution::memory_pool::UnboundedMemoryPool::default());
         let (lo, len) = (100, 50);
-        let mut counts = Counts::new(len, 2, 0, &[], MemoryConsumer::new("t").register(&pool));
+        let mut counts = Counts::new(len, 2, 0, 0, MemoryConsumer::new("t").register(&pool));
         let pick = [
             Some(i64::MIN),
             Some(99),
@@ -1475,7 +1474,7 @@ mod tests {
     fn a_counter_past_255_carries() {
         let pool: Arc<dyn datafusion::execution::memory_pool::MemoryPool> =
             Arc::new(datafusion::execution::memory_pool::UnboundedMemoryPool::default());
-        let mut counts = Counts::new(2, 1, 0, &[], MemoryConsumer::new("t").register(&pool));
+        let mut counts = Counts::new(2, 1, 0, 0, MemoryConsumer::new("t").register(&pool));
         counts.counters[1] = 254;
         // Three wraps past 255: at 255, 511 and 767.
         let mut ids = vec![11; 600];

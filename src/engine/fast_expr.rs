@@ -44,10 +44,11 @@ pub fn faster(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Arc<dyn P
 }
 
 /// `path`, standing in for `replaced` (see the module documentation).
+// PartialEq by hand: derived, it would move the `Arc<dyn PhysicalExpr>`.
 #[derive(Debug, Eq)]
 pub struct Fast<T> {
     replaced: Arc<dyn PhysicalExpr>,
-    pub path: T,
+    path: T,
 }
 
 impl<T: PartialEq> PartialEq for Fast<T> {

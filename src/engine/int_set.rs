@@ -91,15 +91,11 @@ enum Bound {
 /// `column op integer` over an `Int64` column: the column's index and the
 /// bound.
 fn bound(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<(usize, Bound)> {
-    let b = e.downcast_ref::<BinaryExpr>()?;
-    let column = int64_column(b.left(), schema)?;
-    let ScalarValue::Int64(Some(v)) = b.right().downcast_ref::<Literal>()?.value() else {
-        return None;
-    };
-    let v = *v;
+    let (left, op, v) = with_integer(e)?;
+    let column = int64_column(left, schema)?;
     Some((
         column,
-        match b.op() {
+        match op {
             Operator::GtEq => Bound::Lower(v),
             Operator::Gt => Bound::Lower(v.checked_add(1)?),
             Operator::LtEq => Bound::Upper(v),
@@ -109,8 +105,19 @@ fn bound(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<(usize, Bound)> {
     ))
 }
 
+/// `left op integer`, when `e` is that (an `Int64` literal on the right).
+pub(super) fn with_integer(
+    e: &Arc<dyn PhysicalExpr>,
+) -> Option<(&Arc<dyn PhysicalExpr>, Operator, i64)> {
+    let b = e.downcast_ref::<BinaryExpr>()?;
+    match b.right().downcast_ref::<Literal>()?.value() {
+        ScalarValue::Int64(Some(v)) => Some((b.left(), *b.op(), *v)),
+        _ => None,
+    }
+}
+
 /// The index of `e`, a column of `schema` typed `Int64`.
-fn int64_column(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<usize> {
+pub(super) fn int64_column(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<usize> {
     let column = e.downcast_ref::<Column>()?;
     let field = schema.fields().get(column.index())?;
     (field.name() == column.name() && *field.data_type() == DataType::Int64)
@@ -154,34 +161,40 @@ fn in_list(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<IntSet> {
 impl FastPath for IntSet {
     /// The test by bits; `None` where the column is not `Int64`.
     fn answer(&self, batch: &RecordBatch) -> Result<Option<BooleanArray>> {
-        let Some(array) = batch
-            .columns()
-            .get(self.column)
-            .and_then(|c| c.as_primitive_opt::<Int64Type>())
-        else {
-            return Ok(None);
-        };
-        let values = array.values();
         let (lo, span) = (self.lo, self.span);
-        let buffer = match &self.bits {
+        Ok(match &self.bits {
             // Without a branch on the range: a row outside it reads the
             // last bit, and is not kept whatever that bit says.
-            Some(bits) => pack(values, |v| {
+            Some(bits) => test_column(batch, self.column, |v| {
                 let d = v.wrapping_sub(lo) as u64;
                 let at = d.min(span);
                 (d <= span) & ((bits[(at / 64) as usize] >> (at % 64)) & 1 == 1)
             }),
-            None => pack(values, |v| v.wrapping_sub(lo) as u64 <= span),
-        };
-        Ok(Some(BooleanArray::new(buffer, array.nulls().cloned())))
+            None => test_column(batch, self.column, |v| v.wrapping_sub(lo) as u64 <= span),
+        })
     }
+}
+
+/// `test` of each value of the batch's `Int64` column `column` (NULL where
+/// the value is); `None` when that column is not `Int64`.
+pub(super) fn test_column(
+    batch: &RecordBatch,
+    column: usize,
+    test: impl Fn(i64) -> bool,
+) -> Option<BooleanArray> {
+    let array = batch
+        .columns()
+        .get(column)
+        .and_then(|c| c.as_primitive_opt::<Int64Type>())?;
+    let buffer = pack(array.values(), test);
+    Some(BooleanArray::new(buffer, array.nulls().cloned()))
 }
 
 /// `test` of every value, a bit each. (Arrow's `collect_bool` hands its
 /// closure an index: reading the value by it checks a bound per row, and
 /// `&&` branches on data; together the bits cost two and a half times as
 /// much.)
-pub(super) fn pack(values: &[i64], test: impl Fn(i64) -> bool) -> BooleanBuffer {
+fn pack(values: &[i64], test: impl Fn(i64) -> bool) -> BooleanBuffer {
     let word = |values: &[i64]| {
         values
             .iter()

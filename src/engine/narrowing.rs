@@ -16,7 +16,6 @@
 //! the `AND` it replaces may answer NULL (a filter drops both alike). It
 //! stands in for that `AND` as a [`Fast`] does.
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
@@ -35,7 +34,7 @@ use super::fast_expr::{Fast, FastPath};
 const NARROW_BELOW: usize = 5;
 
 /// See the module documentation: the fast way of a [`Fast`].
-#[derive(Debug, Eq)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Narrowing {
     conjuncts: Vec<Arc<dyn PhysicalExpr>>,
 }
@@ -71,18 +70,6 @@ fn bits(rows: &[u32], len: usize) -> BooleanBuffer {
 
 fn answer(kept: BooleanBuffer) -> Result<Option<BooleanArray>> {
     Ok(Some(BooleanArray::new(kept, None)))
-}
-
-impl PartialEq for Narrowing {
-    fn eq(&self, other: &Self) -> bool {
-        self.conjuncts == other.conjuncts
-    }
-}
-
-impl Hash for Narrowing {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.conjuncts.hash(state);
-    }
 }
 
 impl FastPath for Narrowing {

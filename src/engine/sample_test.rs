@@ -11,15 +11,14 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Int64Type, Schema};
-use datafusion::common::ScalarValue;
+use datafusion::arrow::array::{BooleanArray, RecordBatch};
+use datafusion::arrow::datatypes::Schema;
 use datafusion::error::Result;
 use datafusion::logical_expr::Operator;
-use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::fast_expr::{Fast, FastPath};
+use super::int_set::{int64_column, test_column, with_integer};
 use crate::sample::{BUCKETS, K, P};
 
 /// See the module documentation: the fast way of a [`Fast`].
@@ -38,14 +37,7 @@ pub(super) fn fast(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Arc<dyn
 
 /// `left op literal`: `left` and the literal, when `e` is that.
 fn operands(e: &Arc<dyn PhysicalExpr>, op: Operator) -> Option<(&Arc<dyn PhysicalExpr>, i64)> {
-    let b = e.downcast_ref::<BinaryExpr>()?;
-    if *b.op() != op {
-        return None;
-    }
-    match b.right().downcast_ref::<Literal>()?.value() {
-        ScalarValue::Int64(Some(v)) => Some((b.left(), *v)),
-        _ => None,
-    }
+    with_integer(e).and_then(|(left, o, v)| (o == op).then_some((left, v)))
 }
 
 /// `(((((id % P + P) % P + seed) % P) * K % P) % BUCKETS) < below`, as
@@ -63,13 +55,8 @@ fn sample_test(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<SampleTest>
     if buckets != BUCKETS || k != K || [p1, p2, p3, p4, p5] != [P; 5] || !(0..P).contains(&seed) {
         return None;
     }
-    let column = id.downcast_ref::<Column>()?;
-    let field = schema.fields().get(column.index())?;
-    if field.name() != column.name() || *field.data_type() != DataType::Int64 {
-        return None;
-    }
     Some(SampleTest {
-        column: column.index(),
+        column: int64_column(id, schema)?,
         seed,
         below,
     })
@@ -77,17 +64,9 @@ fn sample_test(e: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<SampleTest>
 
 impl FastPath for SampleTest {
     fn answer(&self, batch: &RecordBatch) -> Result<Option<BooleanArray>> {
-        let Some(ids) = batch
-            .columns()
-            .get(self.column)
-            .and_then(|c| c.as_primitive_opt::<Int64Type>())
-        else {
-            return Ok(None);
-        };
-        let values = ids.values();
-        let buffer =
-            super::int_set::pack(values, |v| crate::sample::bucket(v, self.seed) < self.below);
-        Ok(Some(BooleanArray::new(buffer, ids.nulls().cloned())))
+        Ok(test_column(batch, self.column, |v| {
+            crate::sample::bucket(v, self.seed) < self.below
+        }))
     }
 }
 
@@ -95,8 +74,8 @@ impl FastPath for SampleTest {
 mod tests {
     use super::super::fast_expr::faster;
     use super::*;
-    use datafusion::arrow::array::Int64Array;
-    use datafusion::arrow::datatypes::Field;
+    use datafusion::arrow::array::{AsArray, Int64Array};
+    use datafusion::arrow::datatypes::{DataType, Field};
     use datafusion::common::DFSchema;
     use datafusion::execution::context::ExecutionProps;
     use datafusion::logical_expr::col;
