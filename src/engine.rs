@@ -118,10 +118,10 @@ impl Engine {
         );
         rules.push(Arc::new(filter_order::CheapFirst));
         rules.push(Arc::new(union_partitions::UnionPartitions));
-        rules.push(Arc::new(event_scans::EventScans::new(event_files(
-            &data,
-            &scan_files,
-        ))));
+        rules.push(Arc::new(event_scans::EventScans::new(
+            event_files(&data, &scan_files),
+            remote::url_of(root).is_none(),
+        )));
         // Ahead of DataFusion's rules: the plan, which holds for any data,
         // fitted to what the footers say of `ts` (see `time_rules`).
         let mut logical: Vec<Arc<dyn OptimizerRule + Send + Sync>> = vec![

@@ -243,6 +243,118 @@ fn reads_without_memory_maps_give_the_same_ids() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("SEG_MMAP"));
 }
 
+/// One row group of 100 000 rows without a page index (as pyarrow writes
+/// them: Snappy, statistics per row group only) is read by both partitions,
+/// each a part of it, and gives the ids of the same events read whole.
+#[test]
+fn a_large_row_group_is_read_in_parts_with_the_ids_of_a_whole_read() {
+    use datafusion::parquet::file::properties::EnabledStatistics;
+
+    // Groups of four events of one message: a click, an SMS click, a
+    // delivery and (but in every fifth group) an opening.
+    let events: Vec<Ev> = (0..100_000i64)
+        .map(|i| {
+            let ts: &'static str = Box::leak(
+                format!(
+                    "2026-10-{:02}T{:02}:{:02}:{:02}Z",
+                    1 + i * 30 / 100_000,
+                    (i / 60) % 24,
+                    i % 60,
+                    (i * 7) % 60
+                )
+                .into_boxed_str(),
+            );
+            let group = i / 4;
+            let what = match i % 4 {
+                0 => "click.email",
+                1 => "click.sms",
+                2 => "delivered.email",
+                _ if group % 5 == 0 => "click.email",
+                _ => "opened.email",
+            };
+            ev(what, 1 + (group * 31) % 5000, ts)
+                .camp(1 + i % 3)
+                .msg(group)
+        })
+        .collect();
+    let as_of = "2026-10-31T12:00:00Z";
+    let reference = Data::with_encoding(&events, PLAIN_US);
+    let data = Data::empty();
+    write_events_with(
+        &data.path().join("events/part-0.parquet"),
+        &events,
+        PLAIN_US,
+        Some(
+            WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .set_statistics_enabled(EnabledStatistics::Chunk)
+                .build(),
+        ),
+    );
+    let dir = data.path().to_string_lossy().into_owned();
+    // Three partitions, whatever the machine, and the scan of this small
+    // file (under 1 MB) in three: three parts of 33 333 rows.
+    let seg3 = |args: &[&str]| {
+        let out = seg()
+            .env("DATAFUSION_EXECUTION_TARGET_PARTITIONS", "3")
+            .env("DATAFUSION_OPTIMIZER_REPARTITION_FILE_MIN_SIZE", "0")
+            .args(args)
+            .output()
+            .expect("run seg");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for script in [
+        "click.email at_least 3",
+        "click.* at_least 2 days last 20d",
+        "opened.email not_happened after delivered",
+        "delivered.email then opened.email within 1d same message",
+        "click.sms last_seen before 3d ago",
+        "not opened.email exists",
+    ] {
+        let want = reference.ids(script, as_of);
+        assert!(!want.is_empty(), "{script}");
+        let got: Vec<i64> = seg3(&[
+            "run", "-e", script, "--data", &dir, "--as-of", as_of, "--format", "csv",
+        ])
+        .lines()
+        .skip(1)
+        .map(|l| l.parse().expect("an id"))
+        .collect();
+        assert_eq!(got, want, "{script}");
+    }
+    // Each partition reads a part of the one row group.
+    let plan = seg3(&[
+        "compile",
+        "-e",
+        "click.email at_least 3",
+        "--emit",
+        "physical",
+        "--data",
+        &dir,
+        "--as-of",
+        as_of,
+    ]);
+    let scan = plan
+        .lines()
+        .find(|l| l.contains("DataSourceExec") && l.contains("part-0.parquet"))
+        .unwrap_or_default();
+    assert!(scan.contains("file_groups={3 groups"), "{plan}");
+    // The same byte range (the row group's) three times, where DataFusion
+    // alone gives each partition a third of the bytes and one of them the
+    // row group.
+    let ranges: Vec<&str> = scan
+        .split(|c: char| c == '[' || c == ']' || c == ',' || c.is_whitespace())
+        .filter(|part| part.contains("part-0.parquet:"))
+        .collect();
+    assert_eq!(ranges.len(), 3, "{plan}");
+    assert!(ranges.iter().all(|r| *r == ranges[0]), "{plan}");
+}
+
 /// `seg compile --emit physical` of `script` over `data`.
 fn physical_plan(script: &str, data: &Path, as_of: &str) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
