@@ -350,30 +350,33 @@ struct Unit {
 /// dictionary pages and the page it starts in.
 const MIN_PART: usize = 32 * 1024;
 
-/// `units` dealt to `partitions` in contiguous runs of about equal rows. A
-/// row group across the boundary of two runs is cut there (when it may be,
-/// and both sides keep at least [`MIN_PART`] rows): each side is read by
-/// its own run, with a row selection, and the reader skips the other
-/// side's pages without decompressing them. Otherwise a row group goes
-/// whole to the run that holds its middle row. Dealt by rows, not by row
-/// groups: a 30-day window over files of one million-row group each keeps
-/// three or four row groups, which two partitions cannot share evenly.
+/// What reading a row group costs besides its rows, in rows: opening its
+/// file, a partial last batch. Measured on Spark's layout (30 conditions,
+/// one partition): 150 files took 10 % longer than 50 files of as many
+/// rows, about 5 600 rows' work a file.
+const UNIT_COST: usize = 8 * 1024;
+
+/// `units` dealt to `partitions` in contiguous runs of about equal cost
+/// (each row group's rows and [`UNIT_COST`]). A row group across the
+/// boundary of two runs is cut there (when it may be, and both sides keep
+/// at least [`MIN_PART`] rows): each side is read by its own run, with a row
+/// selection, and the reader skips the other side's pages without
+/// decompressing them. Otherwise a row group goes whole to the run that
+/// holds its middle. Dealt by rows, not by row groups: a 30-day window over
+/// files of one million-row group each keeps three or four row groups,
+/// which two partitions cannot share evenly.
 fn deal(units: Vec<Unit>, partitions: usize) -> Vec<Vec<PartitionedFile>> {
     let partitions = partitions.max(1);
-    let total: usize = units.iter().map(|u| u.rows).sum();
+    let total: usize = units.iter().map(|u| UNIT_COST + u.rows).sum();
     let bound = |p: usize| -> usize {
         usize::try_from(total as u128 * p as u128 / partitions as u128).unwrap_or(total)
     };
-    let run_of = |row: usize| {
-        (1..partitions)
-            .rev()
-            .find(|&p| bound(p) <= row)
-            .unwrap_or(0)
-    };
+    let run_of = |at: usize| (1..partitions).rev().find(|&p| bound(p) <= at).unwrap_or(0);
     let mut dealt = vec![Vec::new(); partitions];
     let mut at = 0;
     for unit in units {
-        let (first, end) = (at, at + unit.rows);
+        // The unit's cost is [start, end); its rows are [first, end).
+        let (start, first, end) = (at, at + UNIT_COST, at + UNIT_COST + unit.rows);
         at = end;
         let mut cuts = vec![first];
         if unit.cut {
@@ -386,7 +389,7 @@ fn deal(units: Vec<Unit>, partitions: usize) -> Vec<Vec<PartitionedFile>> {
         }
         cuts.push(end);
         if cuts.len() == 2 {
-            dealt[run_of(first + unit.rows / 2)].push(unit.file);
+            dealt[run_of(start + (end - start) / 2)].push(unit.file);
             continue;
         }
         for part in cuts.windows(2) {
@@ -404,6 +407,7 @@ fn deal(units: Vec<Unit>, partitions: usize) -> Vec<Vec<PartitionedFile>> {
                 unit.index,
                 RowGroupAccess::Selection(RowSelection::from(selectors)),
             );
+            let from = if from == first { start } else { from };
             dealt[run_of(from + (to - from) / 2)].push(unit.file.clone().with_extension(plan));
         }
     }
@@ -633,6 +637,8 @@ mod tests {
     #[test]
     fn three_large_row_groups_are_shared_by_two_partitions_in_halves() {
         let rows = [1_000_000; 3];
+        // Each partition: the cost of 1 500 000 rows and of opening one and
+        // a half row groups (a row group's opening goes with its first rows).
         let dealt = deal(units(&rows, true), 2);
         let reads: Vec<Vec<_>> = dealt
             .iter()
@@ -641,8 +647,8 @@ mod tests {
         assert_eq!(
             reads,
             [
-                vec![(0, 0..1_000_000), (1, 0..500_000)],
-                vec![(1, 500_000..1_000_000), (2, 0..1_000_000)],
+                vec![(0, 0..1_000_000), (1, 0..495_904)],
+                vec![(1, 495_904..1_000_000), (2, 0..1_000_000)],
             ]
         );
         // Uncut, the middle row group goes whole to the run of its middle.
@@ -686,7 +692,8 @@ mod tests {
                     if range.len() < rows[unit] {
                         prop_assert!(cut && range.len() >= MIN_PART, "{range:?} of {}", rows[unit]);
                     }
-                    load += range.len();
+                    // A unit's fixed cost goes with its first rows.
+                    load += range.len() + if range.start == 0 { UNIT_COST } else { 0 };
                     parts[unit].push(range);
                 }
                 loads.push(load);
@@ -700,11 +707,11 @@ mod tests {
                 }
                 prop_assert_eq!(at, rows[unit]);
             }
-            let total: usize = rows.iter().sum();
-            let largest = rows.iter().copied().max().unwrap_or(0);
+            let total: usize = rows.iter().map(|r| r + UNIT_COST).sum();
+            let largest = rows.iter().copied().max().unwrap_or(0) + UNIT_COST;
             for load in loads {
                 let share = total / partitions;
-                let slack = if cut { 2 * MIN_PART + 1 } else { largest };
+                let slack = if cut { 2 * (MIN_PART + UNIT_COST) + 1 } else { largest };
                 prop_assert!(load.abs_diff(share) <= slack, "{load} of {total}");
             }
         }
