@@ -20,11 +20,11 @@
 //! is read whole by one partition: pyarrow's and `seg gen`'s files hold one
 //! row group of a million rows each, of which a 30-day window keeps three or
 //! four. Here the row groups the statistics keep are dealt after pruning,
-//! by rows: each partition reads a contiguous run of about the same number
-//! of rows, and a row group across the boundary of two runs is read in two
-//! parts, each with a row selection (the reader skips the pages of the
-//! other part without decompressing them; each part reads the row group's
-//! dictionary pages). Each row group is still named by the byte range that
+//! by cost: each partition reads a contiguous run of about the same number
+//! of rows (and of row groups' fixed costs), and a row group across the
+//! boundary of two runs is read in two parts, each with a row selection
+//! (the reader skips the pages of the other part without decompressing
+//! them; each part reads the row group's dictionary pages). Each row group is still named by the byte range that
 //! holds it (DataFusion reads a row group in the range that holds its first
 //! page), so a plan shows what each partition reads. The number of
 //! partitions stays the one DataFusion chose. Files in an object store are
