@@ -24,15 +24,16 @@
 //! of rows (and of row groups' fixed costs), and a row group across the
 //! boundary of two runs is read in two parts, each with a row selection
 //! (the reader skips the pages of the other part without decompressing
-//! them; each part reads the row group's dictionary pages). Each row group is still named by the byte range that
-//! holds it (DataFusion reads a row group in the range that holds its first
-//! page), so a plan shows what each partition reads. The number of
-//! partitions stays the one DataFusion chose. Files in an object store are
-//! not cut (a part would fetch its row group's whole column chunks), nor
-//! files with a page index, which keep the predicate for DataFusion's
-//! reader: on `seg gen`'s files (LZ4, a page index) reading a row group in
-//! two parts made a one-condition segment 9–14 % slower, where on pyarrow's
-//! (Snappy, no page index) it made it 6–9 % faster.
+//! them; each part reads the row group's dictionary pages). Each row group
+//! is still named by the byte range that holds it (DataFusion reads a row
+//! group in the range that holds its first page), so a plan shows what each
+//! partition reads. The number of partitions stays the one DataFusion
+//! chose. Files in an object store are not cut (a part would fetch its row
+//! group's whole column chunks), nor files with a page index, which keep the
+//! predicate for DataFusion's reader: on `seg gen`'s files (LZ4, a page
+//! index) reading a row group in two parts made a one-condition segment
+//! 9–14 % slower, where on pyarrow's (Snappy, no page index) it made it
+//! 6–9 % faster.
 //!
 //! **Statistics.** DataFusion's reader prunes row groups by their
 //! statistics file by file: for each file it adapts the scan's predicate to
@@ -362,7 +363,7 @@ const UNIT_COST: usize = 8 * 1024;
 /// at least [`MIN_PART`] rows): each side is read by its own run, with a row
 /// selection, and the reader skips the other side's pages without
 /// decompressing them. Otherwise a row group goes whole to the run that
-/// holds its middle. Dealt by rows, not by row groups: a 30-day window over
+/// holds its middle. Dealt by cost, not by row groups: a 30-day window over
 /// files of one million-row group each keeps three or four row groups,
 /// which two partitions cannot share evenly.
 fn deal(units: Vec<Unit>, partitions: usize) -> Vec<Vec<PartitionedFile>> {
@@ -673,8 +674,9 @@ mod tests {
 
     proptest! {
         /// Every row of every row group is read exactly once, no part is
-        /// smaller than `MIN_PART` rows, and when cutting, every partition
-        /// reads its share of the rows give or take two parts' minimum.
+        /// smaller than `MIN_PART` rows, and every partition's cost is its
+        /// share give or take two parts' minimum and fixed costs when
+        /// cutting (the largest row group when not).
         #[test]
         fn every_row_is_read_once_and_the_shares_are_even(
             rows in proptest::collection::vec(1usize..3_000_000, 0..12),
