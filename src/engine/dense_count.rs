@@ -46,8 +46,9 @@ use datafusion::error::Result;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::ColumnarValue;
+use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use datafusion::physical_expr::expressions::{Column, Literal};
+use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
 use datafusion::physical_expr::projection::update_expr;
 use datafusion::physical_expr::utils::{collect_columns, split_conjunction};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
@@ -55,12 +56,13 @@ use datafusion::physical_expr_common::physical_expr::is_volatile;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{
-    apply_expression_roots, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties,
-    Partitioning, PlanProperties,
+    apply_expression_roots, replace_children_if_necessary, DisplayAs, DisplayFormatType,
+    ExecutionPlan, ExecutionPlanProperties, Partitioning, PlanProperties,
 };
 use futures::{StreamExt, TryStreamExt};
 
@@ -98,6 +100,9 @@ impl PhysicalOptimizerRule for DenseCounts {
             return Ok(plan);
         };
         plan.transform_up(|node| {
+            if let Some(filtered) = prefiltered(&node)? {
+                return Ok(Transformed::yes(filtered));
+            }
             Ok(match dense(&node, lo, hi, self.budget) {
                 Some(exec) => Transformed::yes(Arc::new(exec) as Arc<dyn ExecutionPlan>),
                 None => Transformed::no(node),
@@ -113,6 +118,112 @@ impl PhysicalOptimizerRule for DenseCounts {
     fn schema_check(&self) -> bool {
         true
     }
+}
+
+/// `node`, a filter over a [`DenseCountExec`], with the operator told to
+/// emit only the profiles that can pass it ([`reaching`]); `None` when
+/// `node` is something else or the filter has no such condition.
+fn prefiltered(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let Some(filter) = node.downcast_ref::<FilterExec>() else {
+        return Ok(None);
+    };
+    let Some(exec) = filter.input().downcast_ref::<DenseCountExec>() else {
+        return Ok(None);
+    };
+    if exec.reaching.is_some() {
+        return Ok(None);
+    }
+    let Some(thresholds) = reaching(
+        filter.predicate(),
+        &exec.aggregated.slots,
+        exec.filters.len(),
+    ) else {
+        return Ok(None);
+    };
+    let exec = DenseCountExec {
+        reaching: Some(thresholds),
+        ..exec.clone()
+    };
+    replace_children_if_necessary(Arc::clone(node), vec![Arc::new(exec)]).map(Some)
+}
+
+/// The largest count a profile's one-byte counter holds without a carry.
+const BYTE_MAX: u16 = u8::MAX as u16;
+
+/// A condition every row a filter over the operator's output keeps meets:
+/// a conjunct of the filter that is a disjunction of `count >= v` (or
+/// `> v`, `= v`) with every `v` at least 1, as a threshold per count (a
+/// profile meets it when some count reaches its threshold). Thresholds
+/// past 255 are 256, which no counter without a carry reaches, as are the
+/// counts the disjunction does not test. `None` when no conjunct is one.
+/// (A segment of conditions joined by `or`, counted `at_least` some
+/// times, is such a filter: most profiles with an event counted meet no
+/// condition, and the operator emits them no more.)
+fn reaching(predicate: &Arc<dyn PhysicalExpr>, slots: &[Slot], counts: usize) -> Option<Vec<u16>> {
+    split_conjunction(predicate)
+        .into_iter()
+        .find_map(|conjunct| {
+            let mut thresholds = vec![BYTE_MAX + 1; counts];
+            for leaf in disjuncts(conjunct) {
+                let (k, at_least) = count_at_least(leaf, slots)?;
+                if at_least < 1 {
+                    return None;
+                }
+                let t = u16::try_from(at_least.min(i64::from(BYTE_MAX) + 1)).ok()?;
+                thresholds[k] = thresholds[k].min(t);
+            }
+            Some(thresholds)
+        })
+}
+
+/// The disjuncts of `e` (`a OR b OR …`), or `e` alone.
+fn disjuncts(e: &Arc<dyn PhysicalExpr>) -> Vec<&Arc<dyn PhysicalExpr>> {
+    match e.downcast_ref::<BinaryExpr>() {
+        Some(b) if *b.op() == Operator::Or => {
+            let mut all = disjuncts(b.left());
+            all.extend(disjuncts(b.right()));
+            all
+        }
+        _ => vec![e],
+    }
+}
+
+/// `e` as "count `k` is at least `v`", when it is a comparison of a count
+/// column of the operator's output with an integer that implies it.
+fn count_at_least(e: &Arc<dyn PhysicalExpr>, slots: &[Slot]) -> Option<(usize, i64)> {
+    let b = e.downcast_ref::<BinaryExpr>()?;
+    let (column, value, op) = match (
+        b.left().downcast_ref::<Column>(),
+        b.right().downcast_ref::<Literal>(),
+    ) {
+        (Some(c), Some(l)) => (c, l.value(), *b.op()),
+        _ => (
+            b.right().downcast_ref::<Column>()?,
+            b.left().downcast_ref::<Literal>()?.value(),
+            b.op().swap()?,
+        ),
+    };
+    let ScalarValue::Int64(Some(v)) = value else {
+        return None;
+    };
+    // Column 0 is the key; then one per slot.
+    let Slot::Count(k) = *slots.get(column.index().checked_sub(1)?)? else {
+        return None;
+    };
+    match op {
+        Operator::GtEq | Operator::Eq => Some((k, *v)),
+        Operator::Gt => Some((k, v.checked_add(1)?)),
+        _ => None,
+    }
+}
+
+/// Whether some count of a profile's `row` of counters reaches its
+/// threshold (written to be vectorised: no early exit over a row of a few
+/// dozen bytes).
+fn reaches(row: &[u8], thresholds: &[u16]) -> bool {
+    row.iter()
+        .zip(thresholds)
+        .fold(false, |any, (&c, &t)| any | (u16::from(c) >= t))
 }
 
 /// `node` as a [`DenseCountExec`], when it is a final aggregation over a
@@ -333,7 +444,7 @@ fn counted(a: &AggregateFunctionExpr) -> Option<Option<Arc<dyn PhysicalExpr>>> {
 /// Counts the rows of its input per key, one count per filter, in arrays
 /// indexed by `key - lo` (see the module documentation). One output
 /// partition: the keys seen, ascending, then any outside the range.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DenseCountExec {
     input: Arc<dyn ExecutionPlan>,
     key: Arc<dyn PhysicalExpr>,
@@ -344,6 +455,10 @@ pub struct DenseCountExec {
     aggregated: Aggregated,
     lo: i64,
     len: usize,
+    /// Per count, the threshold of a condition the filter above meets
+    /// ([`reaching`]): the profiles of the range that reach none are not
+    /// emitted.
+    reaching: Option<Vec<u16>>,
     properties: Arc<PlanProperties>,
 }
 
@@ -373,6 +488,7 @@ impl DenseCountExec {
             aggregated,
             lo,
             len,
+            reaching: None,
             properties: Arc::new(properties),
         }
     }
@@ -431,6 +547,20 @@ impl DisplayAs for DenseCountExec {
             if let Some(e) = &x.filter {
                 write!(f, " FILTER (WHERE {e})")?;
             }
+        }
+        if let Some(thresholds) = &self.reaching {
+            write!(f, ", emits profiles where any of [")?;
+            let tested = thresholds
+                .iter()
+                .enumerate()
+                .filter(|(_, &t)| t <= BYTE_MAX);
+            for (i, (k, t)) in tested.enumerate() {
+                if i > 0 {
+                    write!(f, ", ")?;
+                }
+                write!(f, "count {k} >= {t}")?;
+            }
+            write!(f, "]")?;
         }
         for q in &self.aggregated.sequences {
             write!(f, ", sequence({:?}", q.spec)?;
@@ -495,6 +625,7 @@ impl ExecutionPlan for DenseCountExec {
             aggregated: self.aggregated.clone(),
             lo: self.lo,
             len: self.len,
+            reaching: self.reaching.clone(),
             properties: Arc::clone(&self.properties),
         }))
     }
@@ -528,6 +659,7 @@ impl ExecutionPlan for DenseCountExec {
         });
         let branches = branches(&self.input, &self.tests());
         let slots = self.aggregated.slots.clone();
+        let reaching = self.reaching.clone();
         let batch_size = context.session_config().batch_size();
         let out_schema = Arc::clone(&schema);
         let counted = async move {
@@ -548,14 +680,17 @@ impl ExecutionPlan for DenseCountExec {
                     .map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))??;
             }
             let counts = std::mem::take(&mut *counter.state.lock().map_err(poisoned)?);
-            Ok::<_, DataFusionError>(futures::stream::iter(Emit::new(
-                counts,
-                counter.lo,
-                out_schema,
-                batch_size,
-                slots,
-                counter.specs.clone(),
-            )))
+            Ok::<_, DataFusionError>(futures::stream::iter(
+                Emit::new(
+                    counts,
+                    counter.lo,
+                    out_schema,
+                    batch_size,
+                    slots,
+                    counter.specs.clone(),
+                )
+                .with_reaching(reaching),
+            ))
         };
         let stream = futures::stream::once(counted).try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
@@ -1041,6 +1176,9 @@ struct Emit {
     specs: Vec<SequenceSpec>,
     /// Per sequence, its rows grouped by profile.
     grouped: Vec<Grouped>,
+    /// The profiles of the range to emit: those where some count reaches
+    /// its threshold, or any counter carried (`None`: all those seen).
+    reaching: Option<Vec<u16>>,
 }
 
 impl Emit {
@@ -1068,7 +1206,27 @@ impl Emit {
             outside: None,
             slots,
             specs,
+            reaching: None,
         }
+    }
+
+    fn with_reaching(mut self, reaching: Option<Vec<u16>>) -> Emit {
+        self.reaching = reaching;
+        self
+    }
+
+    /// Whether a counter of the profile at `off` passed 255.
+    fn carried(&self, off: usize) -> bool {
+        self.counts.carried[off / 64] & (1 << (off % 64)) != 0
+    }
+
+    /// Whether the profile at `off` is emitted (see `reaching`).
+    fn emitted(&self, off: usize) -> bool {
+        let Some(thresholds) = &self.reaching else {
+            return true;
+        };
+        let n = self.counts.n;
+        self.carried(off) || reaches(&self.counts.counters[off * n..(off + 1) * n], thresholds)
     }
 
     /// A batch of the ids, the counts' columns and the sequences' columns,
@@ -1132,7 +1290,6 @@ impl Emit {
     fn in_range(&mut self) -> Option<Result<RecordBatch>> {
         let (n, len) = (self.counts.n, self.counts.len);
         let mut offsets = Vec::with_capacity(self.batch_size);
-        let mut carried = false;
         while self.next < len && offsets.len() < self.batch_size {
             let word = self.counts.seen[self.next / 64] >> (self.next % 64);
             if word == 0 {
@@ -1141,12 +1298,14 @@ impl Emit {
             }
             let off = self.next + word.trailing_zeros() as usize;
             self.next = off + 1;
-            carried |= self.counts.carried[off / 64] & (1 << (off % 64)) != 0;
-            offsets.push(off);
+            if self.emitted(off) {
+                offsets.push(off);
+            }
         }
         if offsets.is_empty() {
             return None;
         }
+        let carried = offsets.iter().any(|&o| self.carried(o));
         let counters = &self.counts.counters;
         let columns = (0..n)
             .map(|k| {
@@ -1418,6 +1577,26 @@ mod tests {
         );
     }
 
+    /// The rows two counts emit, `batch_size` a batch, with `reaching`.
+    fn emitted_two_counts(
+        counts: Counts,
+        lo: i64,
+        batch_size: usize,
+        reaching: Option<Vec<u16>>,
+    ) -> Vec<(Option<i64>, Vec<i64>)> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("profile_id", DataType::Int64, true),
+            Field::new("a", DataType::Int64, false),
+            Field::new("b", DataType::Int64, false),
+        ]));
+        let slots = vec![Slot::Count(0), Slot::Count(1)];
+        let batches: Vec<_> = Emit::new(counts, lo, schema, batch_size, slots, Vec::new())
+            .with_reaching(reaching)
+            .collect::<Result<_>>()
+            .unwrap();
+        rows(&batches)
+    }
+
     /// The counting asks for rows' counters ahead of them: over many rows
     /// of ids in and out of the range, NULL and the extremes of `i64`,
     /// with masks of one, both or no counts, it counts what a map counts.
@@ -1449,16 +1628,7 @@ mod tests {
             (0..2).for_each(|k| row[k] += ((mask >> k) & 1) as i64);
         }
         counts.add(&Int64Array::from(ids), &masks, lo).unwrap();
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("profile_id", DataType::Int64, true),
-            Field::new("a", DataType::Int64, false),
-            Field::new("b", DataType::Int64, false),
-        ]));
-        let slots = vec![Slot::Count(0), Slot::Count(1)];
-        let batches: Vec<_> = Emit::new(counts, lo, schema, 64, slots, Vec::new())
-            .collect::<Result<_>>()
-            .unwrap();
-        let mut got = rows(&batches);
+        let mut got = emitted_two_counts(counts, lo, 64, None);
         let mut expected: Vec<_> = expected.into_iter().collect();
         got.sort();
         expected.sort();
@@ -1468,6 +1638,102 @@ mod tests {
             "every profile of the range and five keys outside"
         );
         assert_eq!(got, expected);
+    }
+
+    /// The condition a filter over the counts implies: from a disjunction
+    /// of counts compared with integers of at least 1, in either order,
+    /// and from a conjunct of a conjunction; none where a disjunct can
+    /// hold of a profile with no count, or tests something else.
+    #[test]
+    fn a_filter_over_the_counts_gives_the_thresholds_it_implies() {
+        use datafusion::physical_expr::expressions::{binary, lit};
+        let schema = Schema::new(vec![
+            Field::new("profile_id", DataType::Int64, true),
+            Field::new("a", DataType::Int64, false),
+            Field::new("b", DataType::Int64, false),
+            Field::new("s", DataType::Int64, false),
+            Field::new("c", DataType::Int64, false),
+        ]);
+        let slots = [
+            Slot::Count(0),
+            Slot::Count(1),
+            Slot::Sequence(0),
+            Slot::Count(2),
+        ];
+        let column = |name: &str| -> Arc<dyn PhysicalExpr> {
+            let i = schema.index_of(name).unwrap();
+            Arc::new(Column::new(name, i))
+        };
+        let cmp = |l, op, r| binary(l, op, r, &schema).unwrap();
+        let or = |l, r| cmp(l, Operator::Or, r);
+        let and = |l, r| cmp(l, Operator::And, r);
+        // a >= 2 OR b > 2 OR 1 <= c
+        let any = or(
+            or(
+                cmp(column("a"), Operator::GtEq, lit(2i64)),
+                cmp(column("b"), Operator::Gt, lit(2i64)),
+            ),
+            cmp(lit(1i64), Operator::LtEq, column("c")),
+        );
+        assert_eq!(reaching(&any, &slots, 3), Some(vec![2, 3, 1]));
+        // (a = 1 OR c >= 300) AND b = 0: a past 255 needs a carry.
+        let both = and(
+            or(
+                cmp(column("a"), Operator::Eq, lit(1i64)),
+                cmp(column("c"), Operator::GtEq, lit(300i64)),
+            ),
+            cmp(column("b"), Operator::Eq, lit(0i64)),
+        );
+        assert_eq!(reaching(&both, &slots, 3), Some(vec![1, 256, 256]));
+        // A profile with no count passes `b >= 0` and `a < 2`; `s` is a
+        // sequence, not a count.
+        for none in [
+            or(
+                cmp(column("a"), Operator::GtEq, lit(1i64)),
+                cmp(column("b"), Operator::GtEq, lit(0i64)),
+            ),
+            cmp(column("a"), Operator::Lt, lit(2i64)),
+            cmp(column("s"), Operator::GtEq, lit(1i64)),
+        ] {
+            assert_eq!(reaching(&none, &slots, 3), None, "{none}");
+        }
+    }
+
+    /// With thresholds, the operator emits the profiles of the range where
+    /// some count reaches its threshold, and those with a counter past
+    /// 255 (whatever the thresholds), with their counts; keys outside the
+    /// range all; over batches that keep no profile of many seen.
+    #[test]
+    fn only_the_profiles_reaching_a_threshold_are_emitted() {
+        let pool: Arc<dyn datafusion::execution::memory_pool::MemoryPool> =
+            Arc::new(datafusion::execution::memory_pool::UnboundedMemoryPool::default());
+        let (lo, len) = (1, 40);
+        let mut counts = Counts::new(len, 2, 0, 0, MemoryConsumer::new("t").register(&pool));
+        // Every profile once in count 0; profiles 30 and 35 three times in
+        // count 1; profile 7 300 times in count 0; key 1000 (outside).
+        let mut ids: Vec<i64> = (1..=40).collect();
+        let mut masks: Vec<u64> = vec![1; 40];
+        for p in [30, 35] {
+            ids.extend([p; 3]);
+            masks.extend([2; 3]);
+        }
+        ids.extend([7; 300]);
+        masks.extend([1; 300]);
+        ids.push(1000);
+        masks.push(0);
+        counts.add(&Int64Array::from(ids), &masks, lo).unwrap();
+        // Count 0 at least 2 or count 1 at least 3.
+        let mut got = emitted_two_counts(counts, lo, 4, Some(vec![2, 3]));
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                (Some(7), vec![301, 0]),
+                (Some(30), vec![1, 3]),
+                (Some(35), vec![1, 3]),
+                (Some(1000), vec![0, 0]),
+            ]
+        );
     }
 
     #[test]

@@ -450,6 +450,69 @@ fn a_sequence_s_window_bounds_the_scan_of_every_step() {
     }
 }
 
+/// Conditions joined by `or`: the counting operator emits only the
+/// profiles that reach one condition's count (the plan says which), and
+/// the ids are those the conditions give one by one, joined as sets.
+#[test]
+fn or_conditions_emit_only_the_profiles_reaching_a_count() {
+    use std::collections::BTreeSet;
+    let seg = |args: &[&str]| {
+        let out = common::seg().args(args).output().expect("run seg");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let data = data();
+    let ids = |expr: &str| -> BTreeSet<i64> {
+        seg(&[
+            "run",
+            "-e",
+            expr,
+            "--data",
+            &data,
+            "--as-of",
+            "2026-11-01",
+            "--format",
+            "csv",
+        ])
+        .lines()
+        .skip(1)
+        .map(|l| l.parse().expect("an id"))
+        .collect()
+    };
+    let (a, b, c, d) = (
+        ids("click.email at_least 2"),
+        ids("opened.email at_least 3 last 30d"),
+        ids("delivered.sms at_least 1"),
+        ids("unsubscribe_click.email exists"),
+    );
+    let any: BTreeSet<i64> = a.iter().chain(&b).chain(&c).copied().collect();
+    let but_not: BTreeSet<i64> = a.union(&b).copied().filter(|p| !d.contains(p)).collect();
+    for (expr, emits, want) in [
+        (
+            "click.email at_least 2 or opened.email at_least 3 last 30d or delivered.sms at_least 1",
+            "emits profiles where any of [count 0 >= 2, count 1 >= 3, count 2 >= 1]",
+            any,
+        ),
+        (
+            "(click.email at_least 2 or opened.email at_least 3 last 30d) and not unsubscribe_click.email exists",
+            "emits profiles where any of [",
+            but_not,
+        ),
+    ] {
+        let plan = seg(&[
+            "compile", "-e", expr, "--emit", "physical", "--data", &data, "--as-of", "2026-11-01",
+        ]);
+        assert!(plan.contains(emits), "{expr}: {plan}");
+        assert!(want.len() > 10 && want.len() < 2000, "{expr}: {}", want.len());
+        assert_eq!(ids(expr), want, "{expr}");
+    }
+}
+
 #[test]
 fn compile_emits_the_physical_plan_with_seg_s_operators() {
     let physical = |limit: &str| {
