@@ -50,7 +50,7 @@ use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
 use datafusion::physical_expr::projection::update_expr;
-use datafusion::physical_expr::utils::{collect_columns, split_conjunction};
+use datafusion::physical_expr::utils::{collect_columns, split_conjunction, split_disjunction};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_expr_common::physical_expr::is_volatile;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
@@ -164,7 +164,7 @@ fn reaching(predicate: &Arc<dyn PhysicalExpr>, slots: &[Slot], counts: usize) ->
         .into_iter()
         .find_map(|conjunct| {
             let mut thresholds = vec![BYTE_MAX + 1; counts];
-            for leaf in disjuncts(conjunct) {
+            for leaf in split_disjunction(conjunct) {
                 let (k, at_least) = count_at_least(leaf, slots)?;
                 if at_least < 1 {
                     return None;
@@ -174,18 +174,6 @@ fn reaching(predicate: &Arc<dyn PhysicalExpr>, slots: &[Slot], counts: usize) ->
             }
             Some(thresholds)
         })
-}
-
-/// The disjuncts of `e` (`a OR b OR …`), or `e` alone.
-fn disjuncts(e: &Arc<dyn PhysicalExpr>) -> Vec<&Arc<dyn PhysicalExpr>> {
-    match e.downcast_ref::<BinaryExpr>() {
-        Some(b) if *b.op() == Operator::Or => {
-            let mut all = disjuncts(b.left());
-            all.extend(disjuncts(b.right()));
-            all
-        }
-        _ => vec![e],
-    }
 }
 
 /// `e` as "count `k` is at least `v`", when it is a comparison of a count
@@ -619,14 +607,7 @@ impl ExecutionPlan for DenseCountExec {
         }
         Ok(Arc::new(DenseCountExec {
             input: children.swap_remove(0),
-            key: Arc::clone(&self.key),
-            filters: self.filters.clone(),
-            arguments: self.arguments.clone(),
-            aggregated: self.aggregated.clone(),
-            lo: self.lo,
-            len: self.len,
-            reaching: self.reaching.clone(),
-            properties: Arc::clone(&self.properties),
+            ..(*self).clone()
         }))
     }
 

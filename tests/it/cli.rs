@@ -468,21 +468,9 @@ fn or_conditions_emit_only_the_profiles_reaching_a_count() {
     };
     let data = data();
     let ids = |expr: &str| -> BTreeSet<i64> {
-        seg(&[
-            "run",
-            "-e",
-            expr,
-            "--data",
-            &data,
-            "--as-of",
-            "2026-11-01",
-            "--format",
-            "csv",
-        ])
-        .lines()
-        .skip(1)
-        .map(|l| l.parse().expect("an id"))
-        .collect()
+        common::run_ids(expr, &data, "2026-11-01")
+            .into_iter()
+            .collect()
     };
     let (a, b, c, d) = (
         ids("click.email at_least 2"),

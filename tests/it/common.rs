@@ -444,3 +444,15 @@ pub fn wait_for_port(port: u16, child: &mut std::process::Child, what: &str) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// `seg run -e EXPR` over `data` at `as_of`: the ids, one a line.
+pub fn run_ids(expr: &str, data: &str, as_of: &str) -> Vec<i64> {
+    let (code, out, err) = seg_out(&[
+        "run", "-e", expr, "--data", data, "--as-of", as_of, "--format", "csv",
+    ]);
+    assert_eq!(code, 0, "seg run -e {expr:?} failed: {err}");
+    out.lines()
+        .skip(1)
+        .map(|l| l.parse().unwrap_or_else(|_| panic!("not an id: {l:?}")))
+        .collect()
+}

@@ -19,18 +19,6 @@ fn fixture(name: &str) -> String {
         .into_owned()
 }
 
-/// `seg run -e EXPR` over `data` at `as_of`: the ids, one a line.
-fn run_ids(expr: &str, data: &str, as_of: &str) -> Vec<i64> {
-    let (code, out, err) = seg_out(&[
-        "run", "-e", expr, "--data", data, "--as-of", as_of, "--format", "csv",
-    ]);
-    assert_eq!(code, 0, "seg run -e {expr:?} failed: {err}");
-    out.lines()
-        .skip(1)
-        .map(|l| l.parse().unwrap_or_else(|_| panic!("not an id: {l:?}")))
-        .collect()
-}
-
 /// Written by pyarrow as Spark writes: INT96 `ts` (nanoseconds, no Arrow
 /// schema in the footer), plain strings, Snappy, `part-…` files beside a
 /// `_SUCCESS` marker. Edges at one nanosecond, and an event before 1970.
