@@ -456,16 +456,6 @@ fn a_sequence_s_window_bounds_the_scan_of_every_step() {
 #[test]
 fn or_conditions_emit_only_the_profiles_reaching_a_count() {
     use std::collections::BTreeSet;
-    let seg = |args: &[&str]| {
-        let out = common::seg().args(args).output().expect("run seg");
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
     let data = data();
     let ids = |expr: &str| -> BTreeSet<i64> {
         common::run_ids(expr, &data, "2026-11-01")
@@ -492,9 +482,10 @@ fn or_conditions_emit_only_the_profiles_reaching_a_count() {
             but_not,
         ),
     ] {
-        let plan = seg(&[
+        let (code, plan, err) = common::seg_out(&[
             "compile", "-e", expr, "--emit", "physical", "--data", &data, "--as-of", "2026-11-01",
         ]);
+        assert_eq!(code, 0, "{err}");
         assert!(plan.contains(emits), "{expr}: {plan}");
         assert!(want.len() > 10 && want.len() < 2000, "{expr}: {}", want.len());
         assert_eq!(ids(expr), want, "{expr}");

@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{example_scripts, examples_dir, free_port, seg, seg_out, wait_for_port};
+use crate::common::{
+    example_scripts, examples_dir, free_port, seg, seg_out, seg_within, wait_for_port,
+};
 
 /// A scheduler and executors, killed when dropped.
 pub(crate) struct Cluster {
@@ -609,24 +611,11 @@ fn the_timeout_bounds_the_wait_for_a_cluster() {
 fn a_taken_port_is_an_error() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_seg"))
-        .args(["scheduler", "--bind", &addr.to_string()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert_eq!(status.code(), Some(2));
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("seg scheduler kept running on a taken port");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-    assert!(err.contains(&addr.to_string()), "{err}");
+    let bind = addr.to_string();
+    let Some((code, err)) = seg_within(&["scheduler", "--bind", &bind], Duration::from_secs(20))
+    else {
+        panic!("seg scheduler kept running on a taken port");
+    };
+    assert_eq!(code, Some(2));
+    assert!(err.contains(&bind), "{err}");
 }

@@ -456,3 +456,35 @@ pub fn run_ids(expr: &str, data: &str, as_of: &str) -> Vec<i64> {
         .map(|l| l.parse().unwrap_or_else(|_| panic!("not an id: {l:?}")))
         .collect()
 }
+
+/// Runs `seg` with `args`, killed once `limit` has passed: (exit code,
+/// stderr), or `None` when it had to be killed. Stdout is dropped.
+pub fn seg_within(args: &[&str], limit: std::time::Duration) -> Option<(Option<i32>, String)> {
+    use std::io::Read;
+    let mut child = seg()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run seg");
+    // Read as it comes, so that a long message cannot fill the pipe.
+    let mut stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        stderr.read_to_string(&mut err).map(|_| err)
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if start.elapsed() > limit {
+            child.kill().expect("kill");
+            child.wait().expect("wait");
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let err = reader.join().expect("reader").expect("stderr");
+    status.map(|s| (s.code(), err))
+}

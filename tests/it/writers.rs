@@ -582,38 +582,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Runs `seg` with `args`, killed after a minute: (exit code, stderr), or
-/// `None` when it had to be killed.
-fn seg_within_a_minute(args: &[&str]) -> Option<(Option<i32>, String)> {
-    use std::io::Read;
-    let mut child = seg()
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run seg");
-    // Read as it comes, so that a long message cannot fill the pipe.
-    let mut stderr = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut err = String::new();
-        stderr.read_to_string(&mut err).map(|_| err)
-    });
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break Some(status);
-        }
-        if start.elapsed() > std::time::Duration::from_secs(60) {
-            child.kill().expect("kill");
-            child.wait().expect("wait");
-            break None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let err = reader.join().expect("reader").expect("stderr");
-    status.map(|s| (s.code(), err))
-}
-
 /// Files damaged as disks and interrupted copies damage them: bytes
 /// overwritten anywhere (pages, page headers, dictionaries, the footer) and
 /// files cut short, in the bundled events files (Snappy, a page index), in
@@ -625,7 +593,7 @@ fn seg_within_a_minute(args: &[&str]) -> Option<(Option<i32>, String)> {
 fn damaged_files_end_in_an_error_naming_the_file_never_a_crash() {
     let sources = [
         examples_dir().join("data"),
-        Path::new(&fixture("spark_int96")).to_path_buf(),
+        std::path::PathBuf::from(fixture("spark_int96")),
     ];
     let scripts = [
         "click.email at_least 1 last 30d or opened.* at_least 2 and not unsubscribe_click.* exists",
@@ -680,7 +648,7 @@ fn damaged_files_end_in_an_error_naming_the_file_never_a_crash() {
                 "--as-of",
                 "2026-11-01",
             ];
-            let Some((code, err)) = seg_within_a_minute(&args) else {
+            let Some((code, err)) = seg_within(&args, std::time::Duration::from_secs(60)) else {
                 panic!("{name} ({what}): `{script}` still running after a minute");
             };
             assert!(!err.contains("panicked"), "{name} ({what}): {err}");
