@@ -556,18 +556,6 @@ fn a_file_changed_after_opening_is_an_error_not_a_misread() {
     );
 }
 
-/// A small deterministic generator of positions and bytes (xorshift64*).
-struct Bytes(u64);
-
-impl Bytes {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as usize % n.max(1)
-    }
-}
-
 /// Copies `from` (a data directory of files and folders) into `to`.
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
@@ -599,7 +587,10 @@ fn damaged_files_end_in_an_error_naming_the_file_never_a_crash() {
         "click.email at_least 1 last 30d or opened.* at_least 2 and not unsubscribe_click.* exists",
         "delivered.email then not opened.email within 1d same message last 30d",
     ];
-    let mut bytes = Bytes(0x5EED_F00D);
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5EED_F00D);
+    // A position in 0..n (0 when n is 0).
+    let below = |rng: &mut rand_chacha::ChaCha8Rng, n: usize| rng.random_range(0..n.max(1));
     let mut errors = 0;
     for seed in 0..16 {
         let source = &sources[seed % sources.len()];
@@ -615,18 +606,18 @@ fn damaged_files_end_in_an_error_naming_the_file_never_a_crash() {
         if profiles.exists() {
             files.push(profiles);
         }
-        let damaged = files[bytes.below(files.len())].clone();
+        let damaged = files[below(&mut rng, files.len())].clone();
         let mut content = std::fs::read(&damaged).expect("read");
         let what = match (seed / 2) % 4 {
             0 => {
-                content.truncate(4 + bytes.below(content.len() - 4));
+                content.truncate(4 + below(&mut rng, content.len() - 4));
                 "cut short".to_string()
             }
             k => {
                 let n = [1, 8, 64][k - 1];
                 for _ in 0..n {
-                    let at = 4 + bytes.below(content.len() - 12);
-                    content[at] = bytes.below(256) as u8;
+                    let at = 4 + below(&mut rng, content.len() - 12);
+                    content[at] = rng.random::<u8>();
                 }
                 format!("{n} bytes overwritten")
             }
