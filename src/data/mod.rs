@@ -106,6 +106,8 @@ impl From<DataFusionError> for DataError {
 /// The type a column must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Expect {
+    /// int64, or another integer type (int8–int32, uint8–uint64), read as
+    /// int64: a uint64 value past int64's range is an error when read.
     Int64,
     /// utf8, large utf8, utf8 view, or dictionary-encoded utf8.
     String,
@@ -116,7 +118,7 @@ pub(crate) enum Expect {
 impl Expect {
     fn describe(self) -> &'static str {
         match self {
-            Expect::Int64 => "int64",
+            Expect::Int64 => "int64 (or another integer type)",
             Expect::String => "utf8 (plain or dictionary-encoded)",
             Expect::Timestamp => "timestamp (any unit)",
         }
@@ -124,7 +126,17 @@ impl Expect {
 
     fn accepts(self, t: &DataType) -> bool {
         match self {
-            Expect::Int64 => *t == DataType::Int64,
+            Expect::Int64 => matches!(
+                t,
+                DataType::Int64
+                    | DataType::Int32
+                    | DataType::Int16
+                    | DataType::Int8
+                    | DataType::UInt64
+                    | DataType::UInt32
+                    | DataType::UInt16
+                    | DataType::UInt8
+            ),
             Expect::String => match t {
                 DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
                 DataType::Dictionary(_, v) => Expect::String.accepts(v),
@@ -401,7 +413,7 @@ pub(crate) fn validate(
                 ))),
                 Err(_) if !required => Ok(None),
                 Err(_) => Err(DataError::new(format!(
-                    "{}: missing required column `{name}` (expected {}); found columns: {}",
+                    "{}: missing required column `{name}` (expected {}); found columns: {}{}",
                     path.display(),
                     expect.describe(),
                     schema
@@ -409,7 +421,18 @@ pub(crate) fn validate(
                         .iter()
                         .map(|f| format!("{} {}", f.name(), f.data_type()))
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join(", "),
+                    match schema
+                        .fields()
+                        .iter()
+                        .find(|f| f.name().eq_ignore_ascii_case(name))
+                    {
+                        Some(f) => format!(
+                            " (`{}` differs only in case: column names are case-sensitive)",
+                            f.name()
+                        ),
+                        None => String::new(),
+                    }
                 ))),
             },
         )
@@ -627,9 +650,13 @@ fn decode_failure(path: &Path, schema: Option<&SchemaRef>) -> Option<String> {
                     .map_err(|e| e.to_string());
             let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 reader.and_then(|batches| {
-                    batches
-                        .into_iter()
-                        .try_for_each(|b| b.map(drop).map_err(|e| e.to_string()))
+                    batches.into_iter().try_for_each(|b| {
+                        let b = b.map_err(|e| e.to_string())?;
+                        match int64_expected(&name) {
+                            true => b.columns().iter().try_for_each(|c| widen(c).map(drop)),
+                            false => Ok(()),
+                        }
+                    })
                 })
             }));
             match decoded {
@@ -643,6 +670,27 @@ fn decode_failure(path: &Path, schema: Option<&SchemaRef>) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether `column` of an events or profiles file is read as int64.
+fn int64_expected(column: &str) -> bool {
+    EVENT_COLUMNS
+        .iter()
+        .any(|(name, expect, _)| *name == column && *expect == Expect::Int64)
+}
+
+/// An integer column as int64 (see [`Expect::Int64`]); an error that names
+/// the value when one does not fit.
+pub(crate) fn widen(
+    array: &datafusion::arrow::array::ArrayRef,
+) -> Result<datafusion::arrow::array::ArrayRef, String> {
+    use datafusion::arrow::compute::{cast_with_options, CastOptions};
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    cast_with_options(array, &DataType::Int64, &options)
+        .map_err(|e| format!("a {} value does not fit in int64 ({e})", array.data_type()))
 }
 
 /// `Some((lo, hi))` when the `profile_id`s of a profiles file are exactly
@@ -911,8 +959,9 @@ fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
                     DataType::Timestamp(rank_unit(finest), zoned.then(|| "UTC".into()))
                 }
                 _ if DICTIONARY_COLUMNS.contains(name) => dictionary_type(),
-                (_, [one]) => one.clone(),
+                // Narrower integers are widened as they are read.
                 (Expect::Int64, _) => DataType::Int64,
+                (_, [one]) => one.clone(),
                 _ => DataType::Utf8,
             };
             Field::new(*name, t, true)

@@ -2,10 +2,11 @@
 //! into an [`ObjectIndex`].
 
 use std::path::Path;
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{parquet_schema, remote, validate, DataError, Expect};
@@ -161,12 +162,22 @@ fn read(path: &Path, columns: &[(&str, Expect, bool)]) -> Result<Vec<RecordBatch
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| io(&e))?;
-        // Back to the requested column order.
-        let order: Vec<usize> = columns
-            .iter()
-            .filter_map(|(name, _, _)| batch.schema().index_of(name).ok())
-            .collect();
-        out.push(batch.project(&order).map_err(|e| io(&e))?);
+        // Back to the requested column order, integers widened to int64.
+        let mut fields = Vec::new();
+        let mut arrays = Vec::new();
+        for (name, expect, _) in columns {
+            let Ok(i) = batch.schema().index_of(name) else {
+                continue;
+            };
+            let mut array = Arc::clone(batch.column(i));
+            if *expect == Expect::Int64 {
+                array = super::widen(&array).map_err(|e| io(&format!("column `{name}`: {e}")))?;
+            }
+            fields.push(Field::new(*name, array.data_type().clone(), true));
+            arrays.push(array);
+        }
+        let schema = Arc::new(Schema::new(fields));
+        out.push(RecordBatch::try_new(schema, arrays).map_err(|e| io(&e))?);
     }
     Ok(out)
 }

@@ -1,11 +1,16 @@
 //! Event tables as other writers leave them: Spark's INT96 timestamps, plain
 //! string columns with and without dictionary pages (and pages that fall
-//! back from dictionary to plain mid-column), and files that fail to decode.
+//! back from dictionary to plain mid-column), id columns of other integer
+//! types (Spark's `int`, ClickHouse's `UInt64`), and files that fail to
+//! decode.
 //! Whatever the writer, the same events give the same ids; a file that does
 //! not decode is named with its column and row group.
 
 use std::path::Path;
+use std::sync::Arc;
 
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, UInt64Type};
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 
@@ -139,6 +144,154 @@ fn plain_and_fallback_string_pages_give_the_ids_of_dictionary_files() {
             assert_eq!(data.ids(script, as_of), want, "{what}: {script}");
         }
     }
+}
+
+/// Rewrites a Parquet file with the columns `change` returns a new array for.
+fn rewrite(path: &Path, change: impl Fn(&str, &ArrayRef) -> Option<ArrayRef>) {
+    use datafusion::arrow::array::RecordBatchReader;
+    use datafusion::arrow::compute::concat_batches;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let schema = reader.schema();
+    let batches: Vec<_> = reader.map(Result::unwrap).collect();
+    let batch = concat_batches(&schema, &batches).unwrap();
+    let mut fields = Vec::new();
+    let mut arrays = Vec::new();
+    for (field, array) in schema.fields().iter().zip(batch.columns()) {
+        let array = change(field.name(), array).unwrap_or_else(|| Arc::clone(array));
+        fields.push(
+            field
+                .as_ref()
+                .clone()
+                .with_data_type(array.data_type().clone()),
+        );
+        arrays.push(array);
+    }
+    let changed = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap();
+    assert_eq!(changed.num_rows(), batch.num_rows());
+    write_batch(path, changed);
+}
+
+/// Rewrites a Parquet file with the named columns cast to other types.
+fn narrow(path: &Path, columns: &[(&str, DataType)]) {
+    rewrite(path, |name, array| {
+        let (_, t) = columns.iter().find(|(n, _)| *n == name)?;
+        Some(datafusion::arrow::compute::cast(array, t).unwrap())
+    });
+}
+
+/// Spark's `int` and other narrower integers in the id columns, in one of
+/// two event files and in every small table: widened as they are read, the
+/// ids of int64 files.
+#[test]
+fn other_integer_types_are_read_as_int64_and_a_value_past_it_is_an_error() {
+    let events = varied_events();
+    let as_of = "2026-10-31T12:00:00Z";
+    let build = || {
+        let data = Data::empty()
+            .profiles(&(1..=420).collect::<Vec<_>>())
+            .campaigns(&[
+                (1, "Sale"),
+                (2, "Digest"),
+                (3, "Sale 2"),
+                (4, "Promo"),
+                (5, "Welcome"),
+            ])
+            .tags(&[
+                ("campaign", 1, "Online store"),
+                ("campaign", 4, "Online store"),
+            ]);
+        write_events(
+            &data.path().join("events/part-0.parquet"),
+            &events[..1700],
+            PLAIN_US,
+        );
+        write_events(
+            &data.path().join("events/part-1.parquet"),
+            &events[1700..],
+            PLAIN_US,
+        );
+        data
+    };
+    let reference = build();
+    let narrowed = build();
+    let root = narrowed.path();
+    narrow(
+        &root.join("events/part-1.parquet"),
+        &[
+            ("profile_id", DataType::Int32),
+            ("campaign_id", DataType::UInt8),
+            ("message_id", DataType::UInt16),
+        ],
+    );
+    narrow(
+        &root.join("profiles.parquet"),
+        &[("profile_id", DataType::UInt32)],
+    );
+    narrow(
+        &root.join("campaigns.parquet"),
+        &[("campaign_id", DataType::Int16)],
+    );
+    narrow(
+        &root.join("tags.parquet"),
+        &[("object_id", DataType::Int32)],
+    );
+    let scripts = SCRIPTS.iter().copied().chain([
+        "click.email at_least 1 in campaigns tagged \"Online store\"",
+        "opened.email at_least 1 in campaigns \"Sale\", \"Promo\"",
+        "click.email then click.email within 3d",
+    ]);
+    let dir = root.to_string_lossy().into_owned();
+    for script in scripts {
+        let want = reference.ids(script, as_of);
+        assert!(!want.is_empty(), "{script}");
+        assert_eq!(run_ids(script, &dir, as_of), want, "{script}");
+    }
+
+    // ClickHouse's UInt64: read while every value fits in int64, an error
+    // naming the file, column and row group once one does not.
+    let part = root.join("events/part-0.parquet");
+    narrow(&part, &[("profile_id", DataType::UInt64)]);
+    let script = SCRIPTS[0];
+    assert_eq!(run_ids(script, &dir, as_of), reference.ids(script, as_of));
+    rewrite(&part, |name, array| {
+        (name == "profile_id").then(|| {
+            let mut ids = array.as_primitive::<UInt64Type>().values().to_vec();
+            ids[1234] = u64::MAX - 4;
+            Arc::new(UInt64Array::from(ids)) as ArrayRef
+        })
+    });
+    let (code, _, err) = seg_out(&["run", "-e", script, "--data", &dir, "--as-of", as_of]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("part-0.parquet: column `profile_id`, row group 0: a UInt64 value does not fit in int64")
+            && err.contains("18446744073709551611"),
+        "{err}"
+    );
+    // The same in a small table, read when the data is opened.
+    let tags = reference.path().join("tags.parquet");
+    rewrite(&tags, |name, array| {
+        (name == "object_id").then(|| {
+            let mut ids: Vec<u64> = array
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .map(|&v| v as u64)
+                .collect();
+            ids[0] = 1 << 63;
+            Arc::new(UInt64Array::from(ids)) as ArrayRef
+        })
+    });
+    let reference = reference.path().to_string_lossy().into_owned();
+    let (code, _, err) = seg_out(&["run", "-e", script, "--data", &reference, "--as-of", as_of]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("tags.parquet: column `object_id`: a UInt64 value does not fit in int64"),
+        "{err}"
+    );
 }
 
 /// Overwrites the middle of the first row group's `event` column chunk.
