@@ -109,7 +109,8 @@ pub(crate) enum Expect {
     /// int64, or another integer type (int8–int32, uint8–uint64), read as
     /// int64: a uint64 value past int64's range is an error when read.
     Int64,
-    /// utf8, large utf8, utf8 view, or dictionary-encoded utf8.
+    /// utf8, large utf8, utf8 view, or dictionary-encoded utf8; or binary
+    /// of any of these kinds, read as utf8 (invalid UTF-8 is an error).
     String,
     /// A timestamp of any unit, with or without a zone.
     Timestamp,
@@ -139,6 +140,9 @@ impl Expect {
             ),
             Expect::String => match t {
                 DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+                // Byte arrays without Parquet's UTF8 annotation (older
+                // Impala and Hive writers), read as text: see [`as_text`].
+                DataType::Binary | DataType::LargeBinary | DataType::BinaryView => true,
                 DataType::Dictionary(_, v) => Expect::String.accepts(v),
                 _ => false,
             },
@@ -652,10 +656,7 @@ fn decode_failure(path: &Path, schema: Option<&SchemaRef>) -> Option<String> {
                 reader.and_then(|batches| {
                     batches.into_iter().try_for_each(|b| {
                         let b = b.map_err(|e| e.to_string())?;
-                        match int64_expected(&name) {
-                            true => b.columns().iter().try_for_each(|c| widen(c).map(drop)),
-                            false => Ok(()),
-                        }
+                        b.columns().iter().try_for_each(|c| as_read(&name, c))
                     })
                 })
             }));
@@ -672,11 +673,28 @@ fn decode_failure(path: &Path, schema: Option<&SchemaRef>) -> Option<String> {
     None
 }
 
-/// Whether `column` of an events or profiles file is read as int64.
-fn int64_expected(column: &str) -> bool {
-    EVENT_COLUMNS
+/// Converts a decoded column of an events or profiles file as the query
+/// reads it: integers widened to int64, binary checked to be UTF-8.
+fn as_read(column: &str, array: &datafusion::arrow::array::ArrayRef) -> Result<(), String> {
+    use datafusion::arrow::compute::{cast_with_options, CastOptions};
+    let expect = EVENT_COLUMNS
         .iter()
-        .any(|(name, expect, _)| *name == column && *expect == Expect::Int64)
+        .find(|(name, _, _)| *name == column)
+        .map(|(_, expect, _)| *expect);
+    match expect {
+        Some(Expect::Int64) => widen(array).map(drop),
+        Some(Expect::String) => {
+            let options = CastOptions {
+                safe: false,
+                ..Default::default()
+            };
+            let text = as_text(array.data_type());
+            cast_with_options(array, &text, &options)
+                .map(drop)
+                .map_err(|e| format!("a value is not UTF-8 text (stored as binary: {e})"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// An integer column as int64 (see [`Expect::Int64`]); an error that names
@@ -803,18 +821,38 @@ pub fn dictionary_hint(schema: &Schema) -> Option<SchemaRef> {
         .fields()
         .iter()
         .map(|f| {
-            let wanted = DICTIONARY_COLUMNS.contains(&f.name().as_str())
-                && Expect::String.accepts(f.data_type())
-                && *f.data_type() != dictionary_type();
-            if wanted {
+            let text = DICTIONARY_COLUMNS.contains(&f.name().as_str())
+                && Expect::String.accepts(f.data_type());
+            let wanted = match text {
+                false => f.data_type().clone(),
+                true if as_text(f.data_type()) == *f.data_type() => dictionary_type(),
+                // Byte arrays without the UTF8 annotation: parquet-rs cannot
+                // read them as a dictionary of utf8, so they are read as a
+                // dictionary of binary, and only its values are cast to
+                // utf8 (other binary columns are cast whole).
+                true => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Binary)),
+            };
+            if wanted != *f.data_type() {
                 changed = true;
-                f.as_ref().clone().with_data_type(dictionary_type())
+                f.as_ref().clone().with_data_type(wanted)
             } else {
                 f.as_ref().clone()
             }
         })
         .collect();
     changed.then(|| Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())))
+}
+
+/// The text type a binary column is read as (the same kind of offsets or
+/// views); other types as they are.
+pub(crate) fn as_text(t: &DataType) -> DataType {
+    match t {
+        DataType::Binary => DataType::Utf8,
+        DataType::LargeBinary => DataType::LargeUtf8,
+        DataType::BinaryView => DataType::Utf8View,
+        DataType::Dictionary(k, v) => DataType::Dictionary(k.clone(), Box::new(as_text(v))),
+        t => t.clone(),
+    }
 }
 
 /// One Parquet file's footer as its reader declared it.
@@ -932,7 +970,7 @@ fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
             .into_iter()
             .enumerate()
         {
-            if let Some(t) = t {
+            if let Some(t) = t.as_ref().map(as_text) {
                 if !found[i].contains(&t) {
                     found[i].push(t);
                 }

@@ -162,7 +162,7 @@ pub fn write_batch(path: &Path, batch: RecordBatch) {
     write_batch_with(path, batch, None);
 }
 
-fn write_batch_with(
+pub fn write_batch_with(
     path: &Path,
     batch: RecordBatch,
     props: Option<datafusion::parquet::file::properties::WriterProperties>,

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, AsArray, BinaryArray, RecordBatch, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, UInt64Type};
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
@@ -147,7 +147,11 @@ fn plain_and_fallback_string_pages_give_the_ids_of_dictionary_files() {
 }
 
 /// Rewrites a Parquet file with the columns `change` returns a new array for.
-fn rewrite(path: &Path, change: impl Fn(&str, &ArrayRef) -> Option<ArrayRef>) {
+fn rewrite(
+    path: &Path,
+    change: impl Fn(&str, &ArrayRef) -> Option<ArrayRef>,
+    props: Option<WriterProperties>,
+) {
     use datafusion::arrow::array::RecordBatchReader;
     use datafusion::arrow::compute::concat_batches;
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -172,15 +176,19 @@ fn rewrite(path: &Path, change: impl Fn(&str, &ArrayRef) -> Option<ArrayRef>) {
     }
     let changed = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap();
     assert_eq!(changed.num_rows(), batch.num_rows());
-    write_batch(path, changed);
+    write_batch_with(path, changed, props);
 }
 
 /// Rewrites a Parquet file with the named columns cast to other types.
 fn narrow(path: &Path, columns: &[(&str, DataType)]) {
-    rewrite(path, |name, array| {
-        let (_, t) = columns.iter().find(|(n, _)| *n == name)?;
-        Some(datafusion::arrow::compute::cast(array, t).unwrap())
-    });
+    rewrite(
+        path,
+        |name, array| {
+            let (_, t) = columns.iter().find(|(n, _)| *n == name)?;
+            Some(datafusion::arrow::compute::cast(array, t).unwrap())
+        },
+        None,
+    );
 }
 
 /// Spark's `int` and other narrower integers in the id columns, in one of
@@ -257,13 +265,17 @@ fn other_integer_types_are_read_as_int64_and_a_value_past_it_is_an_error() {
     narrow(&part, &[("profile_id", DataType::UInt64)]);
     let script = SCRIPTS[0];
     assert_eq!(run_ids(script, &dir, as_of), reference.ids(script, as_of));
-    rewrite(&part, |name, array| {
-        (name == "profile_id").then(|| {
-            let mut ids = array.as_primitive::<UInt64Type>().values().to_vec();
-            ids[1234] = u64::MAX - 4;
-            Arc::new(UInt64Array::from(ids)) as ArrayRef
-        })
-    });
+    rewrite(
+        &part,
+        |name, array| {
+            (name == "profile_id").then(|| {
+                let mut ids = array.as_primitive::<UInt64Type>().values().to_vec();
+                ids[1234] = u64::MAX - 4;
+                Arc::new(UInt64Array::from(ids)) as ArrayRef
+            })
+        },
+        None,
+    );
     let (code, _, err) = seg_out(&["run", "-e", script, "--data", &dir, "--as-of", as_of]);
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -273,18 +285,22 @@ fn other_integer_types_are_read_as_int64_and_a_value_past_it_is_an_error() {
     );
     // The same in a small table, read when the data is opened.
     let tags = reference.path().join("tags.parquet");
-    rewrite(&tags, |name, array| {
-        (name == "object_id").then(|| {
-            let mut ids: Vec<u64> = array
-                .as_primitive::<Int64Type>()
-                .values()
-                .iter()
-                .map(|&v| v as u64)
-                .collect();
-            ids[0] = 1 << 63;
-            Arc::new(UInt64Array::from(ids)) as ArrayRef
-        })
-    });
+    rewrite(
+        &tags,
+        |name, array| {
+            (name == "object_id").then(|| {
+                let mut ids: Vec<u64> = array
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .iter()
+                    .map(|&v| v as u64)
+                    .collect();
+                ids[0] = 1 << 63;
+                Arc::new(UInt64Array::from(ids)) as ArrayRef
+            })
+        },
+        None,
+    );
     let reference = reference.path().to_string_lossy().into_owned();
     let (code, _, err) = seg_out(&["run", "-e", script, "--data", &reference, "--as-of", as_of]);
     assert_eq!(code, 2, "{err}");
@@ -292,6 +308,96 @@ fn other_integer_types_are_read_as_int64_and_a_value_past_it_is_an_error() {
         err.contains("tags.parquet: column `object_id`: a UInt64 value does not fit in int64"),
         "{err}"
     );
+}
+
+/// String columns stored as byte arrays without Parquet's UTF8 annotation
+/// (older Impala and Hive writers), in the events and the small tables:
+/// read as text, the ids of utf8 files. A value that is not UTF-8 is an
+/// error naming the file, the column and the row group.
+#[test]
+fn binary_string_columns_are_read_as_text_and_invalid_utf8_is_an_error() {
+    let events = varied_events();
+    let as_of = "2026-10-31T12:00:00Z";
+    let build = || {
+        let data = Data::empty()
+            .campaigns(&[(1, "Sale"), (2, "Digest"), (4, "Promo")])
+            .tags(&[
+                ("campaign", 1, "Online store"),
+                ("campaign", 4, "Online store"),
+            ]);
+        write_events(
+            &data.path().join("events/part-0.parquet"),
+            &events,
+            PLAIN_US,
+        );
+        data
+    };
+    let (reference, binary) = (build(), build());
+    let root = binary.path();
+    let part = root.join("events/part-0.parquet");
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(1000))
+        .build();
+    let to_binary = |names: &'static [&'static str]| {
+        move |name: &str, array: &ArrayRef| {
+            names
+                .contains(&name)
+                .then(|| datafusion::arrow::compute::cast(array, &DataType::Binary).unwrap())
+        }
+    };
+    rewrite(
+        &part,
+        to_binary(&["channel", "event", "link"]),
+        Some(props.clone()),
+    );
+    rewrite(&root.join("campaigns.parquet"), to_binary(&["name"]), None);
+    rewrite(
+        &root.join("tags.parquet"),
+        to_binary(&["object", "tag"]),
+        None,
+    );
+    let dir = root.to_string_lossy().into_owned();
+    let scripts = SCRIPTS.iter().copied().chain([
+        "click.email at_least 1 in campaigns tagged \"Online store\"",
+        "opened.email at_least 1 in campaigns \"Sale\", \"Promo\"",
+    ]);
+    for script in scripts {
+        let want = reference.ids(script, as_of);
+        assert!(!want.is_empty() || script.starts_with("not"), "{script}");
+        assert_eq!(run_ids(script, &dir, as_of), want, "{script}");
+    }
+
+    for (column, row, group) in [("event", 2100, 2), ("link", 1500, 1)] {
+        let bad = Data::empty();
+        let path = bad.path().join("events/part-0.parquet");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::copy(&part, &path).unwrap();
+        rewrite(
+            &path,
+            |name, array| {
+                (name == column).then(|| {
+                    let mut values: Vec<Option<Vec<u8>>> = array
+                        .as_binary::<i32>()
+                        .iter()
+                        .map(|v| v.map(<[u8]>::to_vec))
+                        .collect();
+                    values[row] = Some(b"cl\xffick".to_vec());
+                    Arc::new(BinaryArray::from_iter(values)) as ArrayRef
+                })
+            },
+            Some(props.clone()),
+        );
+        let dir = bad.path().to_string_lossy().into_owned();
+        let script = "link_click.telegram_bot at_least 1 link like \"%p/1%\" or click.email exists";
+        let (code, _, err) = seg_out(&["run", "-e", script, "--data", &dir, "--as-of", as_of]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains(&format!(
+                "part-0.parquet: column `{column}`, row group {group}: a value is not UTF-8 text"
+            )),
+            "{err}"
+        );
+    }
 }
 
 /// Overwrites the middle of the first row group's `event` column chunk.
