@@ -426,21 +426,39 @@ pub(crate) fn validate(
                         .map(|f| format!("{} {}", f.name(), f.data_type()))
                         .collect::<Vec<_>>()
                         .join(", "),
-                    match schema
-                        .fields()
-                        .iter()
-                        .find(|f| f.name().eq_ignore_ascii_case(name))
-                    {
-                        Some(f) => format!(
-                            " (`{}` differs only in case: column names are case-sensitive)",
-                            f.name()
-                        ),
-                        None => String::new(),
-                    }
+                    missing_hint(path, schema, name)
                 ))),
             },
         )
         .collect()
+}
+
+/// Why a required column may be missing from `path`: a column of the same
+/// name in another case, or a Hive folder of that name above the file.
+fn missing_hint(path: &Path, schema: &Schema, name: &str) -> String {
+    if let Some(f) = schema
+        .fields()
+        .iter()
+        .find(|f| f.name().eq_ignore_ascii_case(name))
+    {
+        return format!(
+            " (`{}` differs only in case: column names are case-sensitive)",
+            f.name()
+        );
+    }
+    let key = format!("{name}=");
+    let folder = path
+        .parent()
+        .into_iter()
+        .flat_map(Path::components)
+        .filter_map(|c| c.as_os_str().to_str())
+        .find(|c| c.starts_with(&key));
+    match folder {
+        Some(folder) => format!(
+            " (it is in the folder name `{folder}/`: Seg does not read Hive partition values as columns, so the files must hold `{name}`)"
+        ),
+        None => String::new(),
+    }
 }
 
 /// The files of a data directory, validated.

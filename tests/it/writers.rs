@@ -146,12 +146,8 @@ fn plain_and_fallback_string_pages_give_the_ids_of_dictionary_files() {
     }
 }
 
-/// Rewrites a Parquet file with the columns `change` returns a new array for.
-fn rewrite(
-    path: &Path,
-    change: impl Fn(&str, &ArrayRef) -> Option<ArrayRef>,
-    props: Option<WriterProperties>,
-) {
+/// A whole Parquet file as one batch.
+fn read_batch(path: &Path) -> RecordBatch {
     use datafusion::arrow::array::RecordBatchReader;
     use datafusion::arrow::compute::concat_batches;
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -161,7 +157,17 @@ fn rewrite(
         .unwrap();
     let schema = reader.schema();
     let batches: Vec<_> = reader.map(Result::unwrap).collect();
-    let batch = concat_batches(&schema, &batches).unwrap();
+    concat_batches(&schema, &batches).unwrap()
+}
+
+/// Rewrites a Parquet file with the columns `change` returns a new array for.
+fn rewrite(
+    path: &Path,
+    change: impl Fn(&str, &ArrayRef) -> Option<ArrayRef>,
+    props: Option<WriterProperties>,
+) {
+    let batch = read_batch(path);
+    let schema = batch.schema();
     let mut fields = Vec::new();
     let mut arrays = Vec::new();
     for (field, array) in schema.fields().iter().zip(batch.columns()) {
@@ -398,6 +404,67 @@ fn binary_string_columns_are_read_as_text_and_invalid_utf8_is_an_error() {
             "{err}"
         );
     }
+}
+
+/// A required column that is missing says where it might be: in another
+/// case, or in the Hive folder names above the file.
+#[test]
+fn a_missing_column_names_the_column_in_another_case_or_in_a_folder() {
+    let events = varied_events();
+    let cases: [(&str, fn(&str) -> Option<String>, &str); 2] = [
+        (
+            "events/part-0.parquet",
+            |name| (name == "profile_id").then(|| "PROFILE_ID".to_string()),
+            "missing required column `profile_id`",
+        ),
+        (
+            "events/channel=email/part-0.parquet",
+            |name| (name == "channel").then(|| "-".to_string()),
+            "missing required column `channel`",
+        ),
+    ];
+    for (file, rename, missing) in cases {
+        let data = Data::empty();
+        let path = data.path().join(file);
+        write_events(&path, &events[..100], PLAIN_US);
+        rename_or_drop(&path, rename);
+        let dir = data.path().to_string_lossy().into_owned();
+        let (code, _, err) = seg_out(&[
+            "run",
+            "-e",
+            "click.email exists",
+            "--data",
+            &dir,
+            "--as-of",
+            "2026-11-01",
+        ]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(missing), "{err}");
+        let hint = match file.contains('=') {
+            true => "it is in the folder name `channel=email/`: Seg does not read Hive partition values as columns",
+            false => "`PROFILE_ID` differs only in case: column names are case-sensitive",
+        };
+        assert!(err.contains(hint), "{err}");
+    }
+}
+
+/// Rewrites a Parquet file with the columns `rename` names renamed, and
+/// those it names `-` left out.
+fn rename_or_drop(path: &Path, rename: fn(&str) -> Option<String>) {
+    let batch = read_batch(path);
+    let (mut fields, mut arrays) = (Vec::new(), Vec::new());
+    for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
+        match rename(field.name()).as_deref() {
+            Some("-") => continue,
+            Some(name) => fields.push(field.as_ref().clone().with_name(name)),
+            None => fields.push(field.as_ref().clone()),
+        }
+        arrays.push(Arc::clone(array));
+    }
+    write_batch(
+        path,
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap(),
+    );
 }
 
 /// Overwrites the middle of the first row group's `event` column chunk.
