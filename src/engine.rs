@@ -413,7 +413,19 @@ impl Engine {
     fn explain(&self, err: DataError) -> DataError {
         if self.on_cluster {
             let text = cluster::explain_failure(&err.message);
-            return err.with_message(text);
+            // A file that failed to decode on an executor, in a directory
+            // this client reads too: the client finds the place.
+            let decoding = ["ParquetError(", "ArrowError(", "panic"]
+                .iter()
+                .any(|what| err.message.contains(what));
+            let place = match decoding && remote::url_of(&self.data.root).is_none() {
+                true => self.data.locate_read_failure(),
+                false => None,
+            };
+            return match place {
+                Some(place) => err.with_message(format!("{place}\n({text})")),
+                None => err.with_message(text),
+            };
         }
         if err.is_resources_exhausted() {
             let text = format!(

@@ -643,6 +643,11 @@ pub fn explain_failure(text: &str) -> String {
                 && rest.ends_with(')')
             {
                 rest = &rest[open + 1..rest.len() - 1];
+                // DataFusion's ArrowError(…, backtrace) carries a second
+                // field after the error.
+                for backtrace in [", Some(\"\")", ", None"] {
+                    rest = rest.strip_suffix(backtrace).unwrap_or(rest);
+                }
             }
         }
         if rest.len() > 1 && rest.starts_with('"') && rest.ends_with('"') {
@@ -926,6 +931,11 @@ mod tests {
         assert_eq!(
             explain_failure(text),
             "the cluster's job 038HQNAX7A000 failed: /d/events/p.parquet: cannot be read on the scheduler on h: No such file"
+        );
+        let text = "Execution error: Job 038J2BC0B6000 failed: Job failed due to stage 1 failed: Task failed due to runtime execution error: DataFusionError(Shared(ArrowError(InvalidArgumentError(\"Encountered non UTF-8 data: invalid utf-8 sequence of 1 bytes from index 11833\"), Some(\"\"))))\n";
+        assert_eq!(
+            explain_failure(text),
+            "the cluster's job 038J2BC0B6000 failed in stage 1: Encountered non UTF-8 data: invalid utf-8 sequence of 1 bytes from index 11833"
         );
         assert_eq!(
             explain_failure("plain words (with brackets)"),

@@ -5,7 +5,10 @@
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{TimestampMicrosecondArray, UInt64Array};
 
 use crate::common::{
     example_scripts, examples_dir, free_port, seg, seg_out, seg_within, wait_for_port,
@@ -378,6 +381,38 @@ segment many = click.* at_least 3 last 45d and not seq1 or regulars;
         text.contains(&format!("{seq1} profiles")),
         "{text}{}",
         String::from_utf8_lossy(&done.stderr)
+    );
+
+    // A value that does not decode as the query reads it, on an executor:
+    // the client, which reads the same directory, names the file, the
+    // column and the row group, as a run in one process does.
+    let bad = crate::common::Data::empty();
+    crate::common::write_table(
+        &bad.path().join("events.parquet"),
+        vec![
+            ("profile_id", Arc::new(UInt64Array::from(vec![1, u64::MAX]))),
+            ("channel", crate::common::strs(&["email", "email"])),
+            ("event", crate::common::strs(&["click", "click"])),
+            (
+                "ts",
+                Arc::new(TimestampMicrosecondArray::from(vec![0, 0]).with_timezone("UTC")),
+            ),
+        ],
+    );
+    let (code, _, err) = cluster.run(&[
+        "run",
+        "-e",
+        "click.email exists",
+        "--data",
+        path(bad.path()),
+        "--as-of",
+        "2026-11-01",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("events.parquet: column `profile_id`, row group 0: a UInt64 value does not fit in int64")
+            && err.contains("the cluster's job"),
+        "{err}"
     );
 
     // An executor killed while a query runs: the query completes on the
