@@ -204,7 +204,7 @@ def spec10(d, window_sql, universe):
 
 # --- Layouts: the same events as other writers would have written them. ---
 
-LAYOUTS = ["seg", "duckdb", "pyarrow", "spark", "unsorted", "small-files"]
+LAYOUTS = ["seg", "duckdb", "pyarrow", "spark", "unsorted", "small-files", "clickhouse"]
 DIMENSIONS = ["profiles", "campaigns", "templates", "tags", "attributes"]
 
 LAYOUT_NOTES = {
@@ -214,6 +214,7 @@ LAYOUT_NOTES = {
     "spark": "as Spark writes: INT96 `ts`, plain strings, Snappy, 200 `part-…` files of uneven size (hash-distributed by profile, no time locality), one row group each, `_SUCCESS`",
     "unsorted": "the events in random order in 4 files (pyarrow defaults): no time locality at all",
     "small-files": "files of 5 000 events in Hive folders `date=YYYY-MM-DD/` (pyarrow defaults)",
+    "clickhouse": "chDB (ClickHouse) exporting a table typed as ClickHouse users type it and ordered as a MergeTree `ORDER BY (profile_id, ts)` keeps it: `UInt64` profile and message ids, `UInt32` campaign and template ids, ZSTD, 1 M-row groups, one file sorted by profile (no time locality)",
 }
 
 
@@ -388,6 +389,15 @@ def make_layout(layout, seg_data, path):
                 folder = f"{tmp}/events/date={day.isoformat()}"
                 os.makedirs(folder, exist_ok=True)
                 pq.write_table(plain(pending.drop_columns(["__day"])), f"{folder}/part-{start_row:09d}.parquet")
+        elif layout == "clickhouse":
+            import chdb
+            chdb.query(
+                f"INSERT INTO FUNCTION file('{tmp}/events/events.parquet', Parquet) "
+                "SELECT toUInt64(profile_id) AS profile_id, channel, event, ts, "
+                "CAST(message_id AS Nullable(UInt64)) AS message_id, "
+                "CAST(campaign_id AS Nullable(UInt32)) AS campaign_id, "
+                "CAST(template_id AS Nullable(UInt32)) AS template_id, link "
+                f"FROM file('{seg_data}/events/*.parquet', Parquet) ORDER BY profile_id, ts")
         else:
             sys.exit(f"unknown layout {layout}")
     os.rename(tmp, path)
@@ -473,7 +483,11 @@ def run_layout(args, layout, data, script_dir):
         from chdb import session as chdb_sessions
 
         chdb_session = chdb_sessions.Session()
-        chdb_session.query(f"CREATE VIEW events AS SELECT * FROM file('{data}/events/**/*.parquet', Parquet)")
+        # profile_id as Int64 whatever the file's type: ClickHouse's EXCEPT
+        # and IN compare a UInt64 column with the profiles' Int64 ones as
+        # different values.
+        chdb_session.query(f"CREATE VIEW events AS SELECT * REPLACE (CAST(profile_id AS Int64) AS profile_id) "
+                           f"FROM file('{data}/events/**/*.parquet', Parquet)")
         for t in DIMENSIONS:
             if os.path.exists(f"{data}/{t}.parquet"):
                 chdb_session.query(f"CREATE VIEW {t} AS SELECT * FROM file('{data}/{t}.parquet', Parquet)")
