@@ -146,6 +146,15 @@ fn plain_and_fallback_string_pages_give_the_ids_of_dictionary_files() {
     }
 }
 
+/// Runs `script` over `data`, which must fail as bad data does: exit code
+/// 2, nothing on stdout. Returns stderr.
+fn refusal(script: &str, data: &str, as_of: &str) -> String {
+    let (code, out, err) = seg_out(&["run", "-e", script, "--data", data, "--as-of", as_of]);
+    assert_eq!(code, 2, "stdout: {out}\nstderr: {err}");
+    assert!(out.is_empty(), "{out}");
+    err
+}
+
 /// A whole Parquet file as one batch.
 fn read_batch(path: &Path) -> RecordBatch {
     use datafusion::arrow::array::RecordBatchReader;
@@ -199,7 +208,8 @@ fn narrow(path: &Path, columns: &[(&str, DataType)]) {
 
 /// Spark's `int` and other narrower integers in the id columns, in one of
 /// two event files and in every small table: widened as they are read, the
-/// ids of int64 files.
+/// ids of int64 files. ClickHouse's `UInt64` too, until a value does not
+/// fit in an int64.
 #[test]
 fn other_integer_types_are_read_as_int64_and_a_value_past_it_is_an_error() {
     let events = varied_events();
@@ -282,8 +292,7 @@ fn other_integer_types_are_read_as_int64_and_a_value_past_it_is_an_error() {
         },
         None,
     );
-    let (code, _, err) = seg_out(&["run", "-e", script, "--data", &dir, "--as-of", as_of]);
-    assert_eq!(code, 2, "{err}");
+    let err = refusal(script, &dir, as_of);
     assert!(
         err.contains("part-0.parquet: column `profile_id`, row group 0: a UInt64 value does not fit in int64")
             && err.contains("18446744073709551611"),
@@ -308,8 +317,7 @@ fn other_integer_types_are_read_as_int64_and_a_value_past_it_is_an_error() {
         None,
     );
     let reference = reference.path().to_string_lossy().into_owned();
-    let (code, _, err) = seg_out(&["run", "-e", script, "--data", &reference, "--as-of", as_of]);
-    assert_eq!(code, 2, "{err}");
+    let err = refusal(script, &reference, as_of);
     assert!(
         err.contains("tags.parquet: column `object_id`: a UInt64 value does not fit in int64"),
         "{err}"
@@ -395,8 +403,7 @@ fn binary_string_columns_are_read_as_text_and_invalid_utf8_is_an_error() {
         );
         let dir = bad.path().to_string_lossy().into_owned();
         let script = "link_click.telegram_bot at_least 1 link like \"%p/1%\" or click.email exists";
-        let (code, _, err) = seg_out(&["run", "-e", script, "--data", &dir, "--as-of", as_of]);
-        assert_eq!(code, 2, "{err}");
+        let err = refusal(script, &dir, as_of);
         assert!(
             err.contains(&format!(
                 "part-0.parquet: column `{column}`, row group {group}: a value is not UTF-8 text"
@@ -432,16 +439,7 @@ fn a_missing_column_names_the_column_in_another_case_or_in_a_folder() {
         write_events(&path, &events[..100], PLAIN_US);
         rename_or_drop(&path, column, renamed);
         let dir = data.path().to_string_lossy().into_owned();
-        let (code, _, err) = seg_out(&[
-            "run",
-            "-e",
-            "click.email exists",
-            "--data",
-            &dir,
-            "--as-of",
-            "2026-11-01",
-        ]);
-        assert_eq!(code, 2, "{err}");
+        let err = refusal("click.email exists", &dir, "2026-11-01");
         assert!(
             err.contains(&format!("missing required column `{column}`")) && err.contains(hint),
             "{err}"
@@ -507,17 +505,7 @@ fn a_page_that_does_not_decode_names_the_file_column_and_row_group() {
     );
     corrupt_event_column(&bad);
     let dir = data.path().to_string_lossy().into_owned();
-    let (code, out, err) = seg_out(&[
-        "run",
-        "-e",
-        "click.email exists",
-        "--data",
-        &dir,
-        "--as-of",
-        "2026-11-01",
-    ]);
-    assert_eq!(code, 2, "stdout: {out}\nstderr: {err}");
-    assert!(out.is_empty(), "{out}");
+    let err = refusal("click.email exists", &dir, "2026-11-01");
     assert!(
         err.contains(&bad.display().to_string())
             && err.contains("column `event`")
