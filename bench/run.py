@@ -21,6 +21,7 @@ Needs: `pip install duckdb pyarrow` (datafusion for its column, matplotlib for t
 """
 import argparse
 import datetime
+import glob
 import os
 import platform
 import socket
@@ -214,7 +215,7 @@ LAYOUT_NOTES = {
     "spark": "as Spark writes: INT96 `ts`, plain strings, Snappy, 200 `part-…` files of uneven size (hash-distributed by profile, no time locality), one row group each, `_SUCCESS`",
     "unsorted": "the events in random order in 4 files (pyarrow defaults): no time locality at all",
     "small-files": "files of 5 000 events in Hive folders `date=YYYY-MM-DD/` (pyarrow defaults)",
-    "clickhouse": "chDB (ClickHouse) exporting a table typed as ClickHouse users type it and ordered as a MergeTree `ORDER BY (profile_id, ts)` keeps it: `UInt64` profile and message ids, `UInt32` campaign and template ids, ZSTD, 1 M-row groups, one file sorted by profile (no time locality)",
+    "clickhouse": "chDB (ClickHouse) exporting tables typed as ClickHouse users type them, events ordered as a MergeTree `ORDER BY (profile_id, ts)` keeps them: `UInt64` profile and message ids, `UInt32` campaign, template and object ids (in the small tables too), ZSTD, 1 M-row groups, one events file sorted by profile (no time locality)",
 }
 
 
@@ -310,6 +311,23 @@ def make_layout(layout, seg_data, path):
         for t in DIMENSIONS:
             if os.path.exists(f"{seg_data}/{t}.parquet"):
                 con.execute(f"COPY (SELECT * FROM read_parquet('{seg_data}/{t}.parquet')) TO '{tmp}/{t}.parquet' (FORMAT parquet)")
+    elif layout == "clickhouse":
+        # Typed as ClickHouse users type ids (UInt64 profiles and messages,
+        # UInt32 campaigns and templates), and events in the order of a
+        # MergeTree table `ORDER BY (profile_id, ts)`; ClickHouse's
+        # Parquet defaults (ZSTD, 1 M-row groups).
+        import chdb
+        ids = {"profile_id": "UInt64", "message_id": "UInt64", "campaign_id": "UInt32",
+               "template_id": "UInt32", "object_id": "UInt32"}
+
+        def export(source, target, order=""):
+            columns = pq.read_schema(sorted(glob.glob(source))[0]).names
+            typed = ", ".join(f"CAST({c} AS Nullable({ids[c]})) AS {c}" if c in ids else c for c in columns)
+            chdb.query(f"INSERT INTO FUNCTION file('{target}', Parquet) SELECT {typed} FROM file('{source}', Parquet) {order}")
+        for t in DIMENSIONS:
+            if os.path.exists(f"{seg_data}/{t}.parquet"):
+                export(f"{seg_data}/{t}.parquet", f"{tmp}/{t}.parquet")
+        export(f"{seg_data}/events/*.parquet", f"{tmp}/events/events.parquet", "ORDER BY profile_id, ts")
     else:
         for t in DIMENSIONS:
             if os.path.exists(f"{seg_data}/{t}.parquet"):
@@ -389,15 +407,6 @@ def make_layout(layout, seg_data, path):
                 folder = f"{tmp}/events/date={day.isoformat()}"
                 os.makedirs(folder, exist_ok=True)
                 pq.write_table(plain(pending.drop_columns(["__day"])), f"{folder}/part-{start_row:09d}.parquet")
-        elif layout == "clickhouse":
-            import chdb
-            chdb.query(
-                f"INSERT INTO FUNCTION file('{tmp}/events/events.parquet', Parquet) "
-                "SELECT toUInt64(profile_id) AS profile_id, channel, event, ts, "
-                "CAST(message_id AS Nullable(UInt64)) AS message_id, "
-                "CAST(campaign_id AS Nullable(UInt32)) AS campaign_id, "
-                "CAST(template_id AS Nullable(UInt32)) AS template_id, link "
-                f"FROM file('{seg_data}/events/*.parquet', Parquet) ORDER BY profile_id, ts")
         else:
             sys.exit(f"unknown layout {layout}")
     os.rename(tmp, path)
@@ -484,13 +493,13 @@ def run_layout(args, layout, data, script_dir):
 
         chdb_session = chdb_sessions.Session()
         # profile_id as Int64 whatever the file's type: ClickHouse's EXCEPT
-        # and IN compare a UInt64 column with the profiles' Int64 ones as
-        # different values.
-        chdb_session.query(f"CREATE VIEW events AS SELECT * REPLACE (CAST(profile_id AS Int64) AS profile_id) "
-                           f"FROM file('{data}/events/**/*.parquet', Parquet)")
+        # takes a UInt64 and an Int64 column for different values.
+        as_int64 = "* REPLACE (CAST(profile_id AS Int64) AS profile_id)"
+        chdb_session.query(f"CREATE VIEW events AS SELECT {as_int64} FROM file('{data}/events/**/*.parquet', Parquet)")
         for t in DIMENSIONS:
             if os.path.exists(f"{data}/{t}.parquet"):
-                chdb_session.query(f"CREATE VIEW {t} AS SELECT * FROM file('{data}/{t}.parquet', Parquet)")
+                columns = as_int64 if t == "profiles" else "*"
+                chdb_session.query(f"CREATE VIEW {t} AS SELECT {columns} FROM file('{data}/{t}.parquet', Parquet)")
     except Exception as e:  # not installed, or it cannot read the layout
         print(f"chDB left out on {layout}: {str(e).splitlines()[0] if str(e) else e}")
         chdb_session = None

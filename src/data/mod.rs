@@ -735,9 +735,10 @@ pub(crate) fn widen(
 /// read to confirm it.
 pub(crate) fn dense_range(path: &Path) -> Result<Option<(i64, i64)>, DataError> {
     use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+    use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use datafusion::parquet::arrow::ProjectionMask;
-    use datafusion::parquet::file::statistics::Statistics;
 
     let err = |e: &dyn std::fmt::Display| DataError::new(format!("{}: {e}", path.display()));
     let builder = ParquetRecordBatchReaderBuilder::try_new(open(path)?).map_err(|e| err(&e))?;
@@ -750,20 +751,34 @@ pub(crate) fn dense_range(path: &Path) -> Result<Option<(i64, i64)>, DataError> 
     else {
         return Ok(None);
     };
+    // Any integer type (see [`Expect::Int64`]), by its Arrow statistics.
+    let groups = meta.row_groups();
+    let Ok(stats) = StatisticsConverter::try_new("profile_id", builder.schema(), schema)
+        .map(|c| c.with_missing_null_counts_as_zero(false))
+    else {
+        return Ok(None);
+    };
+    let bounds = |a: datafusion::error::Result<_, _>| a.ok().and_then(|a| widen(&a).ok());
+    let (Ok(nulls), Some(mins), Some(maxes)) = (
+        stats.row_group_null_counts(groups.iter()),
+        bounds(stats.row_group_mins(groups.iter())),
+        bounds(stats.row_group_maxes(groups.iter())),
+    ) else {
+        return Ok(None);
+    };
+    let (mins, maxes) = (
+        mins.as_primitive::<Int64Type>(),
+        maxes.as_primitive::<Int64Type>(),
+    );
     let (mut lo, mut hi, mut rows) = (i64::MAX, i64::MIN, 0i64);
-    for rg in meta.row_groups() {
-        match rg.column(index).statistics() {
-            Some(Statistics::Int64(s)) if s.null_count_opt() == Some(0) => {
-                match (s.min_opt(), s.max_opt()) {
-                    (Some(&min), Some(&max)) => {
-                        lo = lo.min(min);
-                        hi = hi.max(max);
-                    }
-                    _ => return Ok(None),
-                }
-            }
-            _ => return Ok(None),
+    for (i, rg) in groups.iter().enumerate() {
+        let known =
+            nulls.is_valid(i) && nulls.value(i) == 0 && mins.is_valid(i) && maxes.is_valid(i);
+        if !known {
+            return Ok(None);
         }
+        lo = lo.min(mins.value(i));
+        hi = hi.max(maxes.value(i));
         rows += rg.num_rows();
     }
     if rows == 0 || hi.checked_sub(lo).and_then(|d| d.checked_add(1)) != Some(rows) {
@@ -778,12 +793,10 @@ pub(crate) fn dense_range(path: &Path) -> Result<Option<(i64, i64)>, DataError> 
     let mut next = lo;
     for batch in reader {
         let batch = batch.map_err(|e| err(&e))?;
-        let Some(ids) = batch
-            .column(0)
-            .as_primitive_opt::<datafusion::arrow::datatypes::Int64Type>()
-        else {
+        let Ok(ids) = widen(batch.column(0)) else {
             return Ok(None);
         };
+        let ids = ids.as_primitive::<Int64Type>();
         if ids.null_count() > 0 {
             return Ok(None);
         }
@@ -1091,6 +1104,58 @@ mod tests {
         // Each file keeps a schema equal to its own, shared or not.
         for (schema, name) in schemas.iter().zip(["a", "a", "b", "b", "b"]) {
             assert_eq!(schema.field(0).name(), name);
+        }
+    }
+
+    /// A profiles file of `ids`, in row groups of 3.
+    fn profiles(path: &Path, ids: datafusion::arrow::array::ArrayRef) {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "profile_id",
+            ids.data_type().clone(),
+            true,
+        )]));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![ids]).unwrap();
+        let props = datafusion::parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(3))
+            .build();
+        let mut w = ArrowWriter::try_new(File::create(path).unwrap(), schema, Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    #[test]
+    fn a_dense_range_of_profiles_of_any_integer_type() {
+        use datafusion::arrow::array::{Int32Array, UInt64Array};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profiles.parquet");
+        let cases: [(datafusion::arrow::array::ArrayRef, Option<(i64, i64)>); 7] = [
+            (
+                Arc::new(Int64Array::from_iter_values(5..=11)),
+                Some((5, 11)),
+            ),
+            (
+                Arc::new(Int32Array::from_iter_values(5..=11)),
+                Some((5, 11)),
+            ),
+            (
+                Arc::new(UInt64Array::from_iter_values(5..=11)),
+                Some((5, 11)),
+            ),
+            // A gap, one out of order, a NULL, a value past int64.
+            (Arc::new(UInt64Array::from(vec![5, 6, 8, 9])), None),
+            (Arc::new(UInt64Array::from(vec![5, 7, 6, 8])), None),
+            (
+                Arc::new(Int32Array::from(vec![Some(5), None, Some(6)])),
+                None,
+            ),
+            (
+                Arc::new(UInt64Array::from(vec![u64::MAX - 1, u64::MAX])),
+                None,
+            ),
+        ];
+        for (ids, want) in cases {
+            profiles(&path, Arc::clone(&ids));
+            assert_eq!(dense_range(&path).unwrap(), want, "{ids:?}");
         }
     }
 }
