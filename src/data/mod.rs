@@ -512,7 +512,7 @@ impl DataDir {
     }
 
     /// `Some((lo, hi))` when the profile ids are exactly the integers
-    /// `lo..=hi` (each once, in order, no NULLs): the universe is a range, and
+    /// `lo..=hi` (each once, in any order, no NULLs): the universe is a range, and
     /// no join is needed. Reads the profiles file when its footer allows it,
     /// so it is asked only when a query runs.
     pub fn profiles_range(&self) -> Result<Option<(i64, i64)>, DataError> {
@@ -730,9 +730,9 @@ pub(crate) fn widen(
 }
 
 /// `Some((lo, hi))` when the `profile_id`s of a profiles file are exactly
-/// `lo, lo + 1, …, hi` in that order. The footer's statistics decide whether
-/// that is possible (rows = hi - lo + 1, no NULLs); only then is the column
-/// read to confirm it.
+/// `lo, lo + 1, …, hi`, each once, in any order. The footer's statistics
+/// decide whether that is possible (rows = hi - lo + 1, no NULLs); only
+/// then is the column read to confirm it.
 pub(crate) fn dense_range(path: &Path) -> Result<Option<(i64, i64)>, DataError> {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::datatypes::Int64Type;
@@ -790,7 +790,10 @@ pub(crate) fn dense_range(path: &Path) -> Result<Option<(i64, i64)>, DataError> 
         .with_batch_size(65_536)
         .build()
         .map_err(|e| err(&e))?;
-    let mut next = lo;
+    // As many rows as the range has ids, so every id is in it once when
+    // no id repeats; in any order (ClickHouse writes a table's parts in
+    // the order its threads finish them).
+    let mut seen = vec![0u64; (rows as usize).div_ceil(64)];
     for batch in reader {
         let batch = batch.map_err(|e| err(&e))?;
         let Ok(ids) = widen(batch.column(0)) else {
@@ -801,10 +804,18 @@ pub(crate) fn dense_range(path: &Path) -> Result<Option<(i64, i64)>, DataError> 
             return Ok(None);
         }
         for &id in ids.values() {
-            if id != next {
+            // In the range, since the statistics bound every id.
+            let Some(off) = id.checked_sub(lo).and_then(|o| usize::try_from(o).ok()) else {
+                return Ok(None);
+            };
+            let Some(word) = seen.get_mut(off / 64) else {
+                return Ok(None);
+            };
+            let bit = 1 << (off % 64);
+            if *word & bit != 0 {
                 return Ok(None);
             }
-            next = next.wrapping_add(1);
+            *word |= bit;
         }
     }
     Ok(Some((lo, hi)))
@@ -1128,7 +1139,7 @@ mod tests {
         use datafusion::arrow::array::{Int32Array, UInt64Array};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("profiles.parquet");
-        let cases: [(datafusion::arrow::array::ArrayRef, Option<(i64, i64)>); 7] = [
+        let cases: [(datafusion::arrow::array::ArrayRef, Option<(i64, i64)>); 8] = [
             (
                 Arc::new(Int64Array::from_iter_values(5..=11)),
                 Some((5, 11)),
@@ -1141,9 +1152,11 @@ mod tests {
                 Arc::new(UInt64Array::from_iter_values(5..=11)),
                 Some((5, 11)),
             ),
-            // A gap, one out of order, a NULL, a value past int64.
+            // In any order; not with a gap, a repeat, a NULL, a value past
+            // int64.
+            (Arc::new(UInt64Array::from(vec![8, 5, 7, 6])), Some((5, 8))),
             (Arc::new(UInt64Array::from(vec![5, 6, 8, 9])), None),
-            (Arc::new(UInt64Array::from(vec![5, 7, 6, 8])), None),
+            (Arc::new(UInt64Array::from(vec![5, 7, 7, 8])), None),
             (
                 Arc::new(Int32Array::from(vec![Some(5), None, Some(6)])),
                 None,
