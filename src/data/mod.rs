@@ -11,6 +11,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::error::DataFusionError;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -693,40 +694,39 @@ fn decode_failure(path: &Path, schema: Option<&SchemaRef>) -> Option<String> {
 
 /// Converts a decoded column of an events or profiles file as the query
 /// reads it: integers widened to int64, binary checked to be UTF-8.
-fn as_read(column: &str, array: &datafusion::arrow::array::ArrayRef) -> Result<(), String> {
-    use datafusion::arrow::compute::{cast_with_options, CastOptions};
+fn as_read(column: &str, array: &ArrayRef) -> Result<(), String> {
     let expect = EVENT_COLUMNS
         .iter()
         .find(|(name, _, _)| *name == column)
         .map(|(_, expect, _)| *expect);
     match expect {
         Some(Expect::Int64) => widen(array).map(drop),
-        Some(Expect::String) => {
-            let options = CastOptions {
-                safe: false,
-                ..Default::default()
-            };
-            let text = as_text(array.data_type());
-            cast_with_options(array, &text, &options)
-                .map(drop)
-                .map_err(|e| format!("a value is not UTF-8 text (stored as binary: {e})"))
-        }
+        Some(Expect::String) => cast_strictly(array, &as_text(array.data_type()))
+            .map(drop)
+            .map_err(|e| format!("a value is not UTF-8 text (stored as binary: {e})")),
         _ => Ok(()),
     }
 }
 
 /// An integer column as int64 (see [`Expect::Int64`]); an error that names
 /// the value when one does not fit.
-pub(crate) fn widen(
-    array: &datafusion::arrow::array::ArrayRef,
-) -> Result<datafusion::arrow::array::ArrayRef, String> {
+pub(crate) fn widen(array: &ArrayRef) -> Result<ArrayRef, String> {
+    cast_strictly(array, &DataType::Int64)
+        .map_err(|e| format!("a {} value does not fit in int64 ({e})", array.data_type()))
+}
+
+/// `array` as type `to`; an error where a value does not convert (Arrow's
+/// `cast` would make it NULL).
+pub(crate) fn cast_strictly(
+    array: &ArrayRef,
+    to: &DataType,
+) -> Result<ArrayRef, datafusion::arrow::error::ArrowError> {
     use datafusion::arrow::compute::{cast_with_options, CastOptions};
     let options = CastOptions {
         safe: false,
         ..Default::default()
     };
-    cast_with_options(array, &DataType::Int64, &options)
-        .map_err(|e| format!("a {} value does not fit in int64 ({e})", array.data_type()))
+    cast_with_options(array, to, &options)
 }
 
 /// `Some((lo, hi))` when the `profile_id`s of a profiles file are exactly
@@ -1119,7 +1119,7 @@ mod tests {
     }
 
     /// A profiles file of `ids`, in row groups of 3.
-    fn profiles(path: &Path, ids: datafusion::arrow::array::ArrayRef) {
+    fn profiles(path: &Path, ids: ArrayRef) {
         let schema = Arc::new(Schema::new(vec![Field::new(
             "profile_id",
             ids.data_type().clone(),
@@ -1139,7 +1139,7 @@ mod tests {
         use datafusion::arrow::array::{Int32Array, UInt64Array};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("profiles.parquet");
-        let cases: [(datafusion::arrow::array::ArrayRef, Option<(i64, i64)>); 8] = [
+        let cases: [(ArrayRef, Option<(i64, i64)>); 8] = [
             (
                 Arc::new(Int64Array::from_iter_values(5..=11)),
                 Some((5, 11)),

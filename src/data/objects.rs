@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::compute::{cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -191,11 +190,7 @@ fn strings(
     batch: &RecordBatch,
     i: usize,
 ) -> Result<datafusion::arrow::array::StringArray, DataError> {
-    let options = CastOptions {
-        safe: false,
-        ..Default::default()
-    };
-    let array = cast_with_options(batch.column(i), &DataType::Utf8, &options).map_err(|e| {
+    let array = super::cast_strictly(batch.column(i), &DataType::Utf8).map_err(|e| {
         let name = batch.schema_ref().field(i).name().clone();
         DataError::new(format!("{}: column `{name}`: {e}", path.display()))
     })?;
