@@ -228,10 +228,12 @@ impl Engine {
             data.event_files
                 .iter()
                 .zip(&data.file_footers)
-                .map(|(path, footer)| cluster::TableFile {
+                .zip(&data.partitions.values)
+                .map(|((path, footer), partition_values)| cluster::TableFile {
                     path: path.clone(),
                     size: footer.size,
                     modified: footer.modified,
+                    partition_values: partition_values.clone(),
                 })
                 .collect(),
         ));
@@ -243,6 +245,7 @@ impl Engine {
                     path: path.clone(),
                     size,
                     modified,
+                    partition_values: vec![],
                 };
                 let table: Arc<dyn TableProvider> =
                     Arc::new(cluster::FilesTable::new(profiles_schema(), vec![file]));
@@ -550,13 +553,15 @@ fn scan_files(data: &DataDir) -> Result<Vec<events_table::EventsFile>, DataError
     data.event_files
         .iter()
         .zip(&data.file_footers)
-        .map(|(file, footer)| {
+        .enumerate()
+        .map(|(n, (file, footer))| {
             let url = file_url(file)?;
             Ok(events_table::EventsFile::new(
                 file.clone(),
                 url.object_store(),
                 url.prefix().clone(),
                 footer.clone(),
+                data.partitions.scalars(n),
             ))
         })
         .collect()
@@ -572,7 +577,11 @@ fn event_files(
         .iter()
         .zip(&data.file_read_schemas)
         .map(|(file, schema)| {
-            let facts = event_scans::EventFile::new(schema.clone(), file.footer.clone());
+            let facts = event_scans::EventFile::new(
+                schema.clone(),
+                file.footer.clone(),
+                file.partition_values.clone(),
+            );
             (file.meta.location.to_string(), facts)
         })
         .collect()

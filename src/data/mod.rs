@@ -455,8 +455,11 @@ fn missing_hint(path: &Path, schema: &Schema, name: &str) -> String {
         .filter_map(|c| c.as_os_str().to_str())
         .find(|c| c.starts_with(&key));
     match folder {
+        Some(folder) if name == "ts" => format!(
+            " (it is in the folder name `{folder}/`: Seg reads `ts` only from the files, in the unit they store it)"
+        ),
         Some(folder) => format!(
-            " (it is in the folder name `{folder}/`: Seg does not read Hive partition values as columns, so the files must hold `{name}`)"
+            " (it is in the folder name `{folder}/`: Seg reads a Hive partition value as column `{name}` only when no events file holds `{name}` and every events file is below a folder `{name}=…/`)"
         ),
         None => String::new(),
     }
@@ -482,6 +485,82 @@ pub struct DataDir {
     /// Per events file, its footer: the row groups, where they start, their
     /// statistics.
     pub file_footers: Vec<Footer>,
+    /// The Hive partition columns (see [`Partitions`]): the last fields of
+    /// `events_schema`, and per events file their values.
+    pub partitions: Partitions,
+}
+
+/// Columns of the events table that no events file holds, whose values are
+/// in the folder names above each file (`events/channel=email/event=click/
+/// part-0.parquet`), as DuckDB's `COPY … (PARTITION_BY …)` and Spark's
+/// `partitionBy` write tables. A column is one when no file holds it and
+/// every file's folders name it; `ts` never is.
+#[derive(Debug, Clone, Default)]
+pub struct Partitions {
+    /// The columns, in the order of the events table's columns.
+    pub fields: Vec<Field>,
+    /// Per events file, its value of each column as the folder name spells
+    /// it (percent-decoded); `None` for Hive's NULL,
+    /// `__HIVE_DEFAULT_PARTITION__`.
+    pub values: Vec<Vec<Option<String>>>,
+}
+
+impl Partitions {
+    /// The values of the `n`th events file, typed as the columns are.
+    pub fn scalars(&self, n: usize) -> Vec<datafusion::common::ScalarValue> {
+        self.values.get(n).map_or_else(Vec::new, |values| {
+            self.fields
+                .iter()
+                .zip(values)
+                .map(|(field, raw)| partition_scalar(field.data_type(), raw.as_deref()))
+                .collect()
+        })
+    }
+}
+
+/// Hive's name for a NULL partition value.
+const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// A partition value (`None`: NULL) as a value of type `t`: an integer
+/// type parses it (a value that does not parse is NULL: [`events_schema`]
+/// checks them all first), a dictionary wraps it.
+pub fn partition_scalar(t: &DataType, raw: Option<&str>) -> datafusion::common::ScalarValue {
+    use datafusion::common::ScalarValue;
+    match t {
+        DataType::Dictionary(key, value) => {
+            ScalarValue::Dictionary(key.clone(), Box::new(partition_scalar(value, raw)))
+        }
+        DataType::Int64 => ScalarValue::Int64(raw.and_then(|r| r.parse().ok())),
+        _ => ScalarValue::Utf8(raw.map(str::to_string)),
+    }
+}
+
+/// The `key=value` folder names above `file` (below the `events` folder),
+/// percent-decoded as DuckDB and Spark encode them, in order.
+fn hive_folders(file: &Path) -> Vec<(String, Option<String>)> {
+    let folders: Vec<&str> = file
+        .parent()
+        .into_iter()
+        .flat_map(Path::components)
+        .filter_map(|c| c.as_os_str().to_str())
+        .collect();
+    // None for `events.parquet`, which sits in the data directory.
+    let Some(events) = folders.iter().rposition(|c| *c == "events") else {
+        return Vec::new();
+    };
+    folders[events + 1..]
+        .iter()
+        .filter_map(|c| {
+            let (key, value) = c.split_once('=')?;
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            let value = (value != HIVE_NULL).then(|| decode(value));
+            Some((decode(key), value))
+        })
+        .collect()
 }
 
 impl DataDir {
@@ -496,6 +575,7 @@ impl DataDir {
             spans: file_ts_spans,
             read_schemas: file_read_schemas,
             footers: file_footers,
+            partitions,
         } = events_schema(&event_files)?;
         if let Some(profiles) = &profiles {
             let schema = parquet_schema(profiles)?;
@@ -509,6 +589,7 @@ impl DataDir {
             file_ts_spans,
             file_read_schemas,
             file_footers,
+            partitions,
         })
     }
 
@@ -980,22 +1061,31 @@ struct EventsSchema {
     read_schemas: Vec<Option<SchemaRef>>,
     /// Its footer.
     footers: Vec<Footer>,
+    /// The Hive partition columns, and their values per file.
+    partitions: Partitions,
 }
 
 /// Validates every events file and computes the one schema they are read as:
 /// `channel` and `event` are dictionaries, another column keeps its type
 /// when every file agrees, strings fall back to utf8, and `ts` takes the
-/// finest unit present so no file loses precision.
+/// finest unit present so no file loses precision. The Hive partition
+/// columns (see [`Partitions`]) come last.
 fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
-    let mut found: Vec<Vec<DataType>> = vec![Vec::new(); EVENT_COLUMNS.len()];
+    let facts = footers(files).into_iter().collect::<Result<Vec<_>, _>>()?;
+    let partitions = partitions(files, &facts)?;
+    let in_files: Vec<(&str, Expect, bool)> = EVENT_COLUMNS
+        .iter()
+        .filter(|(name, _, _)| !partitions.fields.iter().any(|f| f.name() == name))
+        .copied()
+        .collect();
+    let mut found: Vec<Vec<DataType>> = vec![Vec::new(); in_files.len()];
     let mut spans = Vec::with_capacity(files.len());
     let mut hints = Vec::with_capacity(files.len());
     let mut file_footers = Vec::with_capacity(files.len());
     // The read schema of the last file schema, shared by the files that
     // share that schema (`footers` shares them).
     let mut last_hint: Option<(SchemaRef, Option<SchemaRef>)> = None;
-    for (file, facts) in files.iter().zip(footers(files)) {
-        let (footer, span) = facts?;
+    for (file, (footer, span)) in files.iter().zip(facts) {
         let hint = match &last_hint {
             Some((schema, hint)) if Arc::ptr_eq(schema, &footer.schema) => hint.clone(),
             _ => {
@@ -1008,10 +1098,7 @@ fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
         spans.push(span);
         file_footers.push(footer);
         hints.push(hint);
-        for (i, t) in validate(file, &schema, &EVENT_COLUMNS)?
-            .into_iter()
-            .enumerate()
-        {
+        for (i, t) in validate(file, &schema, &in_files)?.into_iter().enumerate() {
             if let Some(t) = t.as_ref().map(as_text) {
                 if !found[i].contains(&t) {
                     found[i].push(t);
@@ -1019,7 +1106,7 @@ fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
             }
         }
     }
-    let fields: Vec<Field> = EVENT_COLUMNS
+    let fields: Vec<Field> = in_files
         .iter()
         .zip(found)
         .map(|((name, expect, _), types)| {
@@ -1038,21 +1125,90 @@ fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
                         .any(|t| matches!(t, DataType::Timestamp(_, Some(_))));
                     DataType::Timestamp(rank_unit(finest), zoned.then(|| "UTC".into()))
                 }
-                _ if DICTIONARY_COLUMNS.contains(name) => dictionary_type(),
-                // Narrower integers are widened as they are read.
-                (Expect::Int64, _) => DataType::Int64,
-                (_, [one]) => one.clone(),
-                _ => DataType::Utf8,
+                _ => table_type(name, *expect, &types),
             };
             Field::new(*name, t, true)
         })
+        .chain(partitions.fields.iter().cloned())
         .collect();
     Ok(EventsSchema {
         schema: Arc::new(Schema::new(fields)),
         spans,
         read_schemas: hints,
         footers: file_footers,
+        partitions,
     })
+}
+
+/// The type the events table reads a column of `name` as, given the types
+/// the files hold it as (as text, see [`as_text`]): a dictionary for
+/// [`DICTIONARY_COLUMNS`], int64 for any integer (narrower ones are
+/// widened as they are read), a string type the files agree on or utf8.
+fn table_type(name: &str, expect: Expect, types: &[DataType]) -> DataType {
+    match (expect, types) {
+        _ if DICTIONARY_COLUMNS.contains(&name) => dictionary_type(),
+        (Expect::Int64, _) => DataType::Int64,
+        (Expect::String, [one]) => one.clone(),
+        (Expect::String, _) => DataType::Utf8,
+        (Expect::Timestamp, _) => canonical_ts_type(),
+    }
+}
+
+/// The Hive partition columns of the events `files` (see [`Partitions`]),
+/// from their folder names and their footers' schemas. An integer column's
+/// values must parse as integers.
+fn partitions(files: &[PathBuf], facts: &[FooterFacts]) -> Result<Partitions, DataError> {
+    let folders: Vec<Vec<(String, Option<String>)>> =
+        files.iter().map(|f| hive_folders(f)).collect();
+    let mut partitions = Partitions {
+        fields: Vec::new(),
+        values: vec![Vec::new(); files.len()],
+    };
+    if folders.iter().all(Vec::is_empty) {
+        return Ok(partitions);
+    }
+    for (name, expect, _) in EVENT_COLUMNS {
+        let held = || {
+            facts
+                .iter()
+                .any(|(footer, _)| footer.schema.field_with_name(name).is_ok())
+        };
+        if expect == Expect::Timestamp || held() {
+            continue;
+        }
+        let values: Option<Vec<Option<String>>> = folders
+            .iter()
+            .map(|f| {
+                f.iter()
+                    .find(|(key, _)| key == name)
+                    .map(|(_, v)| v.clone())
+            })
+            .collect();
+        let Some(values) = values else {
+            continue;
+        };
+        if expect == Expect::Int64 {
+            let bad = files.iter().zip(&values).find_map(|(file, v)| {
+                v.as_ref()
+                    .filter(|v| v.parse::<i64>().is_err())
+                    .map(|v| (file, v))
+            });
+            if let Some((file, v)) = bad {
+                return Err(DataError::new(format!(
+                    "{}: the folder name `{name}={v}` gives column `{name}` the value `{v}`, which is not an integer (expected {})",
+                    file.display(),
+                    expect.describe()
+                )));
+            }
+        }
+        partitions
+            .fields
+            .push(Field::new(name, table_type(name, expect, &[]), true));
+        for (file, v) in partitions.values.iter_mut().zip(values) {
+            file.push(v);
+        }
+    }
+    Ok(partitions)
 }
 
 fn unit_rank(u: &TimeUnit) -> u8 {
@@ -1116,6 +1272,46 @@ mod tests {
         for (schema, name) in schemas.iter().zip(["a", "a", "b", "b", "b"]) {
             assert_eq!(schema.field(0).name(), name);
         }
+    }
+
+    #[test]
+    fn hive_folders_are_read_below_the_events_folder_and_decoded() {
+        let folders = |p: &str| hive_folders(Path::new(p));
+        let pair = |k: &str, v: Option<&str>| (k.to_string(), v.map(str::to_string));
+        assert_eq!(
+            folders("/d/x=1/events/channel=email/batch/event=a%3Db/part-0.parquet"),
+            [pair("channel", Some("email")), pair("event", Some("a=b"))]
+        );
+        assert_eq!(
+            folders("s3://bucket/p/events/link=https%3A%2F%2Fa.b%2Fc%20d/campaign_id=__HIVE_DEFAULT_PARTITION__/f.parquet"),
+            [pair("link", Some("https://a.b/c d")), pair("campaign_id", None)]
+        );
+        assert_eq!(folders("/d/events/part-0.parquet"), []);
+        assert_eq!(folders("/d/channel=email/events.parquet"), []);
+    }
+
+    #[test]
+    fn partition_values_take_their_columns_types() {
+        use datafusion::common::ScalarValue;
+        assert_eq!(
+            partition_scalar(&dictionary_type(), Some("email")),
+            ScalarValue::Dictionary(
+                Box::new(DataType::Int32),
+                Box::new(ScalarValue::Utf8(Some("email".into())))
+            )
+        );
+        assert_eq!(
+            partition_scalar(&DataType::Int64, Some("-17")),
+            ScalarValue::Int64(Some(-17))
+        );
+        assert_eq!(
+            partition_scalar(&DataType::Int64, None),
+            ScalarValue::Int64(None)
+        );
+        assert_eq!(
+            partition_scalar(&DataType::Utf8, Some("x")),
+            ScalarValue::Utf8(Some("x".into()))
+        );
     }
 
     /// A profiles file of `ids`, in row groups of 3.

@@ -99,6 +99,11 @@ pub struct TableFile {
     /// When it was last written, as the client saw it: with the size, what
     /// tells a footer cached on an executor from one of a rewritten file.
     pub modified: std::time::SystemTime,
+    /// Its values of the table's Hive partition columns, the last fields
+    /// of the table's schema (see `data::Partitions`): as the folder names
+    /// spell them, `None` for NULL.
+    #[serde(default)]
+    pub partition_values: Vec<Option<String>>,
 }
 
 /// How a [`FilesTable`] travels: its files (the schema travels beside).
@@ -198,12 +203,25 @@ impl TableProvider for FilesTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let partition_cols = self.files.first().map_or(0, |f| f.partition_values.len());
+        let table = super::events_table::table_schema(&self.schema, partition_cols);
         let files = self
             .files
             .iter()
-            .map(|f| self.located(f))
+            .map(|f| {
+                let mut file = self.located(f)?;
+                file.partition_values = table
+                    .table_partition_cols()
+                    .iter()
+                    .zip(&f.partition_values)
+                    .map(|(field, raw)| {
+                        crate::data::partition_scalar(field.data_type(), raw.as_deref())
+                    })
+                    .collect();
+                Ok(file)
+            })
             .collect::<Result<Vec<_>>>()?;
-        let source = ParquetSource::new(Arc::clone(&self.schema));
+        let source = ParquetSource::new(table);
         super::events_table::parquet_scan(state, self.store()?, source, files, projection, limit)
     }
 }
@@ -816,6 +834,7 @@ mod tests {
                     path,
                     size: size as u64,
                     modified,
+                    partition_values: vec![],
                 }
             })
             .collect();

@@ -67,6 +67,7 @@ use datafusion::datasource::physical_plan::{
     FileGroup, FileScanConfig, FileScanConfigBuilder, FileSource, ParquetSource,
 };
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::Result;
 use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
@@ -92,10 +93,16 @@ pub struct EventFile {
     row_groups: Vec<(usize, u64)>,
     /// Whether a column chunk has a bloom filter or a page index.
     indexed: bool,
+    /// Its values of the table's Hive partition columns, in their order.
+    partition_values: Vec<ScalarValue>,
 }
 
 impl EventFile {
-    pub fn new(read_schema: Option<SchemaRef>, footer: Footer) -> Self {
+    pub fn new(
+        read_schema: Option<SchemaRef>,
+        footer: Footer,
+        partition_values: Vec<ScalarValue>,
+    ) -> Self {
         let row_groups = row_group_starts(&footer.metadata);
         let indexed = footer
             .metadata
@@ -108,6 +115,7 @@ impl EventFile {
             footer,
             row_groups,
             indexed,
+            partition_values,
         }
     }
 }
@@ -164,19 +172,14 @@ impl EventScans {
             .any(|f| self.files.contains_key(f.object_meta.location.as_ref()))
     }
 
-    /// The scan's files, as events files with no partition values; `None`
-    /// when one is something else.
+    /// The scan's files, as events files; `None` when one is something
+    /// else.
     fn event_files<'a>(&'a self, config: &'a FileScanConfig) -> Option<Vec<&'a EventFile>> {
         config
             .file_groups
             .iter()
             .flat_map(FileGroup::iter)
-            .map(|f| {
-                f.partition_values
-                    .is_empty()
-                    .then(|| self.files.get(f.object_meta.location.as_ref()))
-                    .flatten()
-            })
+            .map(|f| self.files.get(f.object_meta.location.as_ref()))
             .collect()
     }
 
@@ -186,11 +189,12 @@ impl EventScans {
     fn kept(
         &self,
         config: &FileScanConfig,
+        table: &TableSchema,
         predicate: &Arc<dyn PhysicalExpr>,
         max_in_list_size: usize,
     ) -> Option<Kept> {
         let pruning = PruningPredicateBuilder::new()
-            .with_file_schema(Arc::clone(config.file_schema()))
+            .with_file_schema(Arc::clone(table.table_schema()))
             .with_max_in_list_size(max_in_list_size)
             .build(Arc::clone(predicate))?;
         let mut seen = HashSet::new();
@@ -204,10 +208,7 @@ impl EventScans {
                 seen.insert(location).then_some((location, file))
             })
             .collect();
-        let statistics = RowGroupStatistics::new(
-            config.file_schema(),
-            files.iter().map(|(_, f)| *f).collect(),
-        );
+        let statistics = RowGroupStatistics::new(table, files.iter().map(|(_, f)| *f).collect());
         let mut verdicts = pruning.prune(&statistics).ok()?.into_iter();
         let row_groups = files
             .iter()
@@ -287,9 +288,12 @@ impl EventScans {
             .into_iter()
             .partition(|c| !is_dynamic(c));
         let kept = match (&files, conjunction_of(&fixed)) {
-            (Some(_), Some(predicate)) if options.pruning => {
-                self.kept(config, &predicate, options.max_in_list_size)
-            }
+            (Some(_), Some(predicate)) if options.pruning => self.kept(
+                config,
+                FileSource::table_schema(source),
+                &predicate,
+                options.max_in_list_size,
+            ),
             _ => None,
         };
         if kept.is_none() && !self.touches(config) {
@@ -430,9 +434,10 @@ fn is_dynamic(expr: &Arc<dyn PhysicalExpr>) -> bool {
 /// as the containers of one pruning evaluation: each file's statistics are
 /// read with its own schema and cast to the table's type (a file whose
 /// statistics cannot be read or cast gives NULLs, which prune nothing).
+/// A Hive partition column is its file's value in every row group.
 /// A column's minimums, maximums and null counts are read together, once.
 struct RowGroupStatistics<'a> {
-    table: &'a SchemaRef,
+    table: &'a TableSchema,
     files: Vec<&'a EventFile>,
     read: RefCell<HashMap<String, Option<[ArrayRef; 3]>>>,
 }
@@ -445,7 +450,7 @@ enum Statistic {
 }
 
 impl<'a> RowGroupStatistics<'a> {
-    fn new(table: &'a SchemaRef, files: Vec<&'a EventFile>) -> Self {
+    fn new(table: &'a TableSchema, files: Vec<&'a EventFile>) -> Self {
         RowGroupStatistics {
             table,
             files,
@@ -470,11 +475,25 @@ impl<'a> RowGroupStatistics<'a> {
     /// The minimums, maximums and null counts of `name` over every
     /// container.
     fn read_column(&self, name: &str) -> Option<[ArrayRef; 3]> {
-        let value = match self.table.field_with_name(name).ok()?.data_type() {
+        let value = match self
+            .table
+            .table_schema()
+            .field_with_name(name)
+            .ok()?
+            .data_type()
+        {
             DataType::Dictionary(_, value) => value.as_ref().clone(),
             t => t.clone(),
         };
         let types = [value.clone(), value, DataType::UInt64];
+        if let Some(at) = self
+            .table
+            .table_partition_cols()
+            .iter()
+            .position(|f| f.name() == name)
+        {
+            return self.partition_column(at, &types);
+        }
         let mut parts: [Vec<ArrayRef>; 3] = Default::default();
         // Files written alike (the same Arrow and Parquet schemas) are read
         // by one converter in one pass over their row groups: a table of
@@ -519,6 +538,35 @@ impl<'a> RowGroupStatistics<'a> {
             concatenated(&parts[0])?,
             concatenated(&parts[1])?,
             concatenated(&parts[2])?,
+        ])
+    }
+}
+
+impl RowGroupStatistics<'_> {
+    /// [`Self::read_column`] of the `at`th partition column: each file's
+    /// value is the minimum and the maximum of its row groups, and counts
+    /// all their rows as NULLs when it is NULL.
+    fn partition_column(&self, at: usize, types: &[DataType; 3]) -> Option<[ArrayRef; 3]> {
+        let mut bounds = Vec::with_capacity(self.files.len());
+        let mut nulls: Vec<u64> = Vec::new();
+        for file in &self.files {
+            let value = file.partition_values.get(at)?;
+            let value = match value {
+                ScalarValue::Dictionary(_, inner) => inner.as_ref(),
+                v => v,
+            };
+            bounds.push(value.to_array_of_size(file.row_groups.len()).ok()?);
+            nulls.extend(Self::groups(file).map(|g| match value.is_null() {
+                true => u64::try_from(g.num_rows()).unwrap_or(0),
+                false => 0,
+            }));
+        }
+        let bounds: Vec<&dyn Array> = bounds.iter().map(|a| a.as_ref()).collect();
+        let bounds = cast(&concat(&bounds).ok()?, &types[0]).ok()?;
+        Some([
+            Arc::clone(&bounds),
+            bounds,
+            Arc::new(UInt64Array::from(nulls)),
         ])
     }
 }

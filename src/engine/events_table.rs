@@ -19,13 +19,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::Session;
+use datafusion::common::ScalarValue;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
@@ -46,6 +48,9 @@ pub struct EventsFile {
     pub store: ObjectStoreUrl,
     pub meta: ObjectMeta,
     pub footer: Footer,
+    /// Its values of the table's Hive partition columns (see
+    /// `data::Partitions`), in their order.
+    pub partition_values: Vec<ScalarValue>,
 }
 
 impl EventsFile {
@@ -56,6 +61,7 @@ impl EventsFile {
         store: ObjectStoreUrl,
         location: object_store::path::Path,
         footer: Footer,
+        partition_values: Vec<ScalarValue>,
     ) -> Self {
         let meta = ObjectMeta {
             location,
@@ -69,6 +75,7 @@ impl EventsFile {
             store,
             meta,
             footer,
+            partition_values,
         }
     }
 
@@ -195,14 +202,19 @@ impl TableProvider for EventsTable {
             runtime.object_store(&store)?,
             runtime.cache_manager.get_file_metadata_cache(),
         );
-        let source = ParquetSource::new(Arc::clone(&self.schema))
+        let partition_cols = self
+            .parts
+            .first()
+            .map_or(0, |(f, _)| f.partition_values.len());
+        let source = ParquetSource::new(table_schema(&self.schema, partition_cols))
             .with_parquet_file_reader_factory(Arc::new(reader));
         let files: Vec<PartitionedFile> = self
             .parts
             .iter()
             .map(|(f, range)| {
                 f.check_unchanged()?;
-                let file = PartitionedFile::new_from_meta(f.meta.clone());
+                let mut file = PartitionedFile::new_from_meta(f.meta.clone());
+                file.partition_values = f.partition_values.clone();
                 Ok(match range {
                     Some(r) => file.with_range(to_i64(r.start)?, to_i64(r.end)?),
                     None => file,
@@ -211,6 +223,20 @@ impl TableProvider for EventsTable {
             .collect::<Result<_>>()?;
         parquet_scan(state, store, source, files, projection, limit)
     }
+}
+
+/// The table `schema` whose last `partition_cols` fields are Hive
+/// partition columns (their values come with each file, not from it), as
+/// DataFusion's scans take it.
+pub fn table_schema(schema: &SchemaRef, partition_cols: usize) -> TableSchema {
+    let in_files = schema.fields().len().saturating_sub(partition_cols);
+    let file_schema = Schema::new_with_metadata(
+        schema.fields()[..in_files].to_vec(),
+        schema.metadata().clone(),
+    );
+    TableSchema::builder(Arc::new(file_schema))
+        .with_table_partition_cols(schema.fields()[in_files..].to_vec())
+        .build()
 }
 
 fn to_i64(offset: u64) -> Result<i64> {

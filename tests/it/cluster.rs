@@ -217,6 +217,40 @@ fn a_cluster_gives_the_answers_of_one_process() {
         "the same Parquet file"
     );
 
+    // Events in Hive folders, the channel and event in the folder names
+    // only (see `writers::hive_partition_values_are_read_as_columns`): the
+    // executors read the values the client found, with the answers of the
+    // unpartitioned events.
+    let hive = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(examples_dir().join("data")).unwrap() {
+        let file = entry.unwrap().path();
+        if file.is_file() {
+            std::fs::copy(&file, hive.path().join(file.file_name().unwrap())).unwrap();
+        }
+    }
+    crate::writers::partition_events(
+        &examples_dir().join("data"),
+        hive.path(),
+        &["channel", "event"],
+    );
+    let hive_args = [
+        "run",
+        path(&retargeting),
+        "--data",
+        path(hive.path()),
+        "--all",
+        "--as-of",
+        "2026-11-01",
+        "--format",
+        "csv",
+    ];
+    let mut flat_args = hive_args;
+    flat_args[3] = data;
+    let local = seg_out(&flat_args);
+    assert_eq!(local.0, 0, "{}", local.2);
+    assert!(local.1.lines().count() > 100, "{}", local.1);
+    assert_eq!(cluster.run(&hive_args), local);
+
     // SPEC §10 on generated data, whose profiles have many events each.
     let gen = tempfile::tempdir().unwrap();
     let (code, _, err) = seg_out(&[

@@ -426,17 +426,30 @@ fn a_missing_column_names_the_column_in_another_case_or_in_a_folder() {
             Some("PROFILE_ID"),
             "`PROFILE_ID` differs only in case: column names are case-sensitive",
         ),
+        // A partition column when no file holds it (see
+        // `hive_partition_values_are_read_as_columns`); here one does.
         (
             "events/channel=email/part-0.parquet",
             "channel",
             None,
-            "it is in the folder name `channel=email/`: Seg does not read Hive partition values as columns",
+            "it is in the folder name `channel=email/`: Seg reads a Hive partition value as column `channel` only when no events file holds `channel` and every events file is below a folder `channel=…/`",
+        ),
+        (
+            "events/ts=2026-10-20/part-0.parquet",
+            "ts",
+            None,
+            "it is in the folder name `ts=2026-10-20/`: Seg reads `ts` only from the files",
         ),
     ];
     for (file, column, renamed, hint) in cases {
         let data = Data::empty();
         let path = data.path().join(file);
         write_events(&path, &events[..100], PLAIN_US);
+        write_events(
+            &data.path().join("events/part-1.parquet"),
+            &events[100..200],
+            PLAIN_US,
+        );
         rename_or_drop(&path, column, renamed);
         let dir = data.path().to_string_lossy().into_owned();
         let err = refusal("click.email exists", &dir, "2026-11-01");
@@ -444,6 +457,155 @@ fn a_missing_column_names_the_column_in_another_case_or_in_a_folder() {
             err.contains(&format!("missing required column `{column}`")) && err.contains(hint),
             "{err}"
         );
+    }
+}
+
+/// Events in Hive folders, as DuckDB's `COPY … (PARTITION_BY …)` and
+/// Spark's `partitionBy` write them: the partition columns are not in the
+/// files, their values are in the folder names (percent-encoded, NULL as
+/// `__HIVE_DEFAULT_PARTITION__`). They are read as columns, with the ids of
+/// the same events unpartitioned, by string, dictionary and integer
+/// columns, NULLs among them; a segment reads only the folders of its
+/// events; a folder value that is not of its column's type is an error.
+#[test]
+fn hive_partition_values_are_read_as_columns() {
+    let mut events = varied_events();
+    // Some events of no campaign: a NULL partition value.
+    for e in events.iter_mut().step_by(7) {
+        e.camp = None;
+    }
+    let as_of = "2026-10-31T12:00:00Z";
+    let build = || {
+        Data::empty()
+            .profiles(&(1..=420).collect::<Vec<_>>())
+            .campaigns(&[
+                (1, "Sale"),
+                (2, "Digest"),
+                (3, "Sale 2"),
+                (4, "Promo"),
+                (5, "Welcome"),
+            ])
+            .tags(&[
+                ("campaign", 1, "Online store"),
+                ("campaign", 4, "Online store"),
+            ])
+    };
+    let reference = build();
+    write_events(
+        &reference.path().join("events/part-0.parquet"),
+        &events[..1700],
+        PLAIN_US,
+    );
+    write_events(
+        &reference.path().join("events/part-1.parquet"),
+        &events[1700..],
+        PLAIN_US,
+    );
+    let scripts: Vec<&str> = SCRIPTS
+        .iter()
+        .copied()
+        .chain([
+            "click.email at_least 1 in campaigns tagged \"Online store\"",
+            "opened.email at_least 1 in campaigns \"Sale\", \"Promo\"",
+            "click.email then click.email within 3d",
+            "link_click.telegram_bot at_least 1 link \"https://shop.example/p/12\"",
+        ])
+        .collect();
+    let want: Vec<Vec<i64>> = scripts.iter().map(|s| reference.ids(s, as_of)).collect();
+    for keys in [
+        &["channel", "event"][..],
+        &["campaign_id"],
+        &["link"],
+        &["event", "message_id"],
+    ] {
+        let data = build();
+        partition_events(reference.path(), data.path(), keys);
+        let dir = data.path().to_string_lossy().into_owned();
+        for (script, want) in scripts.iter().zip(&want) {
+            assert!(!want.is_empty() || script.starts_with("not"), "{script}");
+            assert_eq!(&run_ids(script, &dir, as_of), want, "{keys:?}: {script}");
+        }
+    }
+
+    // By channel and event, a segment reads its folder only.
+    let data = build();
+    partition_events(reference.path(), data.path(), &["channel", "event"]);
+    let plan = physical_plan(SCRIPTS[0], data.path(), as_of);
+    assert!(plan.contains("channel=email/event=click/"), "{plan}");
+    assert!(
+        !plan.contains("event=opened") && !plan.contains("channel=sms"),
+        "{plan}"
+    );
+
+    // A folder value that is not an integer, for an integer column.
+    let data = build();
+    partition_events(reference.path(), data.path(), &["campaign_id"]);
+    let events_dir = data.path().join("events");
+    std::fs::rename(
+        events_dir.join("campaign_id=3"),
+        events_dir.join("campaign_id=three"),
+    )
+    .unwrap();
+    let err = refusal(SCRIPTS[0], &data.path().to_string_lossy(), as_of);
+    assert!(
+        err.contains("campaign_id=three/part-0.parquet: the folder name `campaign_id=three` gives column `campaign_id` the value `three`, which is not an integer"),
+        "{err}"
+    );
+}
+
+/// Writes the events of the data directory `from` (its `events/` files)
+/// below `to/events/` in Hive folders by the values of `keys`, as DuckDB's
+/// `COPY … (PARTITION_BY …)` does: one file per folder, without the key
+/// columns; values percent-encoded, NULL as `__HIVE_DEFAULT_PARTITION__`.
+pub fn partition_events(from: &Path, to: &Path, keys: &[&str]) {
+    use datafusion::arrow::array::Array;
+    use datafusion::arrow::compute::{cast, concat_batches, take_record_batch};
+    use datafusion::arrow::datatypes::UInt32Type;
+    use std::collections::BTreeMap;
+    let mut files: Vec<_> = std::fs::read_dir(from.join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let batches: Vec<RecordBatch> = files.iter().map(|f| read_batch(f)).collect();
+    let all = concat_batches(&batches[0].schema(), &batches).unwrap();
+    let values: Vec<ArrayRef> = keys
+        .iter()
+        .map(|k| cast(all.column_by_name(k).unwrap(), &DataType::Utf8).unwrap())
+        .collect();
+    let mut folders: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for row in 0..all.num_rows() {
+        let folder: Vec<String> = keys
+            .iter()
+            .zip(&values)
+            .map(|(k, v)| {
+                let v = v.as_string::<i32>();
+                let value = match v.is_null(row) {
+                    true => "__HIVE_DEFAULT_PARTITION__".to_string(),
+                    false => percent_encoding::utf8_percent_encode(
+                        v.value(row),
+                        percent_encoding::NON_ALPHANUMERIC,
+                    )
+                    .to_string(),
+                };
+                format!("{k}={value}")
+            })
+            .collect();
+        folders
+            .entry(folder.join("/"))
+            .or_default()
+            .push(row as u32);
+    }
+    assert!(folders.len() > 1, "{keys:?}");
+    for (folder, rows) in folders {
+        let rows = datafusion::arrow::array::PrimitiveArray::<UInt32Type>::from(rows);
+        let batch = take_record_batch(&all, &rows).unwrap();
+        let path = to.join("events").join(folder).join("part-0.parquet");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        write_batch(&path, batch);
+        for k in keys {
+            rename_or_drop(&path, k, None);
+        }
     }
 }
 
