@@ -205,7 +205,10 @@ def spec10(d, window_sql, universe):
 
 # --- Layouts: the same events as other writers would have written them. ---
 
-LAYOUTS = ["seg", "duckdb", "pyarrow", "spark", "unsorted", "small-files", "clickhouse"]
+LAYOUTS = ["seg", "duckdb", "pyarrow", "spark", "unsorted", "small-files", "clickhouse", "hive"]
+# Layouts whose folder names hold columns (`channel=email/`), which every
+# engine is told to read as such.
+PARTITIONED = {"hive": ["channel", "event"]}
 DIMENSIONS = ["profiles", "campaigns", "templates", "tags", "attributes"]
 
 LAYOUT_NOTES = {
@@ -215,6 +218,7 @@ LAYOUT_NOTES = {
     "spark": "as Spark writes: INT96 `ts`, plain strings, Snappy, 200 `part-…` files of uneven size (hash-distributed by profile, no time locality), one row group each, `_SUCCESS`",
     "unsorted": "the events in random order in 4 files (pyarrow defaults): no time locality at all",
     "small-files": "files of 5 000 events in Hive folders `date=YYYY-MM-DD/` (pyarrow defaults)",
+    "hive": "DuckDB `COPY … (FORMAT parquet, PARTITION_BY (channel, event))`: a Hive folder per channel and event (`channel=email/event=click/data_0.parquet`), the two columns in the folder names only, otherwise DuckDB's defaults as in `duckdb`",
     "clickhouse": "chDB (ClickHouse) exporting tables typed as ClickHouse users type them, events ordered as a MergeTree `ORDER BY (profile_id, ts)` keeps them: `UInt64` profile and message ids, `UInt32` campaign, template and object ids (in the small tables too), ZSTD, 1 M-row groups, one events file sorted by profile (no time locality)",
 }
 
@@ -308,6 +312,14 @@ def make_layout(layout, seg_data, path):
         # Naive timestamps (wall time in UTC), as many pipelines write them.
         con.execute(f"COPY (SELECT * REPLACE (CAST(ts AS TIMESTAMP) AS ts) FROM {src}) "
                     f"TO '{tmp}/events/data_0.parquet' (FORMAT parquet)")
+        for t in DIMENSIONS:
+            if os.path.exists(f"{seg_data}/{t}.parquet"):
+                con.execute(f"COPY (SELECT * FROM read_parquet('{seg_data}/{t}.parquet')) TO '{tmp}/{t}.parquet' (FORMAT parquet)")
+    elif layout == "hive":
+        # As `duckdb`, partitioned by channel and event as a table kept
+        # for per-channel jobs is.
+        con.execute(f"COPY (SELECT * REPLACE (CAST(ts AS TIMESTAMP) AS ts) FROM {src}) "
+                    f"TO '{tmp}/events' (FORMAT parquet, PARTITION_BY (channel, event), OVERWRITE_OR_IGNORE)")
         for t in DIMENSIONS:
             if os.path.exists(f"{seg_data}/{t}.parquet"):
                 con.execute(f"COPY (SELECT * FROM read_parquet('{seg_data}/{t}.parquet')) TO '{tmp}/{t}.parquet' (FORMAT parquet)")
@@ -469,7 +481,9 @@ def run_layout(args, layout, data, script_dir):
     con = duckdb.connect()
     con.execute(f"SET threads = {args.threads}")
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/events/**/*.parquet', hive_partitioning = false)")
+    partitioned = PARTITIONED.get(layout, [])
+    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/events/**/*.parquet', "
+                f"hive_partitioning = {'true' if partitioned else 'false'})")
     for t in DIMENSIONS:
         if os.path.exists(f"{data}/{t}.parquet"):
             con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{data}/{t}.parquet')")
@@ -479,7 +493,8 @@ def run_layout(args, layout, data, script_dir):
 
         config = datafusion.SessionConfig().with_target_partitions(args.threads).set("datafusion.execution.time_zone", "+00:00")
         dfx = datafusion.SessionContext(config)
-        dfx.register_parquet("events", f"{data}/events/", file_extension=".parquet")
+        dfx.register_parquet("events", f"{data}/events/", file_extension=".parquet",
+                             table_partition_cols=[(c, "string") for c in partitioned])
         for t in DIMENSIONS:
             if os.path.exists(f"{data}/{t}.parquet"):
                 dfx.register_parquet(t, f"{data}/{t}.parquet")
@@ -495,7 +510,8 @@ def run_layout(args, layout, data, script_dir):
         # profile_id as Int64 whatever the file's type: ClickHouse's EXCEPT
         # takes a UInt64 and an Int64 column for different values.
         as_int64 = "* REPLACE (CAST(profile_id AS Int64) AS profile_id)"
-        chdb_session.query(f"CREATE VIEW events AS SELECT {as_int64} FROM file('{data}/events/**/*.parquet', Parquet)")
+        hive = " SETTINGS use_hive_partitioning = 1" if partitioned else ""
+        chdb_session.query(f"CREATE VIEW events AS SELECT {as_int64} FROM file('{data}/events/**/*.parquet', Parquet){hive}")
         for t in DIMENSIONS:
             if os.path.exists(f"{data}/{t}.parquet"):
                 columns = as_int64 if t == "profiles" else "*"

@@ -2,7 +2,8 @@
 //! binary under test, so the harness cannot rot. It generates the data,
 //! rewrites it in every layout (DuckDB's COPY, pyarrow's defaults, Spark's
 //! INT96 and uneven files, random order, small Hive-partitioned files, a
-//! ClickHouse export with unsigned ids sorted by profile), runs
+//! ClickHouse export with unsigned ids sorted by profile, DuckDB's
+//! partitioned by channel and event into Hive folders), runs
 //! the whole suite over each through `seg run`, hand-written SQL on DuckDB
 //! and Seg's own SQL on DuckDB, and fails (`--check`) if any count
 //! disagrees: Seg must read every layout DuckDB reads, with the same ids. Timings at
@@ -81,6 +82,7 @@ fn benchmark_harness_runs_and_every_count_agrees() {
         "unsorted",
         "small-files",
         "clickhouse",
+        "hive",
     ] {
         assert!(
             stdout.contains(&format!("## Layout `{layout}`")),
