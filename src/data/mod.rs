@@ -536,16 +536,25 @@ pub fn partition_scalar(t: &DataType, raw: Option<&str>) -> datafusion::common::
 }
 
 /// The `key=value` folder names above `file` (below the `events` folder),
-/// percent-decoded as DuckDB and Spark encode them, in order.
+/// percent-decoded as DuckDB and Spark encode them, in order. In a URL, a
+/// folder's name is first decoded from the URL's encoding to the object's
+/// key (see [`remote::Object::url_of_location`]).
 fn hive_folders(file: &Path) -> Vec<(String, Option<String>)> {
-    let folders: Vec<&str> = file
+    let in_url = remote::url_of(file).is_some();
+    let folders: Vec<String> = file
         .parent()
         .into_iter()
         .flat_map(Path::components)
         .filter_map(|c| c.as_os_str().to_str())
+        .map(|c| match in_url {
+            true => percent_encoding::percent_decode_str(c)
+                .decode_utf8_lossy()
+                .into_owned(),
+            false => c.to_string(),
+        })
         .collect();
     // None for `events.parquet`, which sits in the data directory.
-    let Some(events) = folders.iter().rposition(|c| *c == "events") else {
+    let Some(events) = folders.iter().rposition(|c| c == "events") else {
         return Vec::new();
     };
     folders[events + 1..]
@@ -1283,7 +1292,7 @@ mod tests {
             [pair("channel", Some("email")), pair("event", Some("a=b"))]
         );
         assert_eq!(
-            folders("s3://bucket/p/events/link=https%3A%2F%2Fa.b%2Fc%20d/campaign_id=__HIVE_DEFAULT_PARTITION__/f.parquet"),
+            folders("s3://bucket/p/events/link=https%253A%252F%252Fa.b%252Fc%2520d/campaign_id=__HIVE_DEFAULT_PARTITION__/f.parquet"),
             [pair("link", Some("https://a.b/c d")), pair("campaign_id", None)]
         );
         assert_eq!(folders("/d/events/part-0.parquet"), []);

@@ -175,15 +175,37 @@ impl Object {
         )
     }
 
-    /// The location of `name` (`events/part-0.parquet`) below this prefix.
+    /// The location of `name` (`events/part-0.parquet`) below this prefix,
+    /// the name kept as it is: a folder `channel=max%5Fbot` (as DuckDB and
+    /// Spark encode partition values) is not encoded again. A part that
+    /// cannot be a key as it is (a control character) is encoded.
     pub fn location_of(&self, name: &str) -> ObjectPath {
-        name.split('/')
-            .fold(self.location.clone(), |path, part| path.join(part))
+        name.split('/').fold(self.location.clone(), |path, part| {
+            match object_store::path::PathPart::parse(part) {
+                Ok(kept) if !part.is_empty() => path.join(kept),
+                _ => path.join(part),
+            }
+        })
     }
 
-    /// The URL of `location`, an object of the same store.
+    /// The URL of `location`, an object of the same store: its key
+    /// percent-encoded where a URL would read it otherwise (`%`, `#`, `?`,
+    /// spaces), so that parsing the URL gives the key back.
     pub fn url_of_location(&self, location: &ObjectPath) -> PathBuf {
-        PathBuf::from(format!("{}/{location}", store_key(&self.url)))
+        use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+        const IN_URL: &AsciiSet = &CONTROLS
+            .add(b' ')
+            .add(b'"')
+            .add(b'#')
+            .add(b'%')
+            .add(b'<')
+            .add(b'>')
+            .add(b'?')
+            .add(b'`')
+            .add(b'{')
+            .add(b'}');
+        let key = utf8_percent_encode(location.as_ref(), IN_URL);
+        PathBuf::from(format!("{}/{key}", store_key(&self.url)))
     }
 
     /// A store's error about this object, as Seg reports it: the URL, then

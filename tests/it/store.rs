@@ -184,6 +184,27 @@ fn data_in_s3_gives_the_answers_of_the_local_copy() {
     assert_eq!(there.0, 0, "{}", there.2);
     assert_eq!(there, run(local));
 
+    // Channel and event only in the folder names (percent-encoded:
+    // `channel=max%5Fbot/`), read from the object names as from local
+    // folders (see `writers::hive_partition_values_are_read_as_columns`).
+    let partitioned = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(local_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, partitioned.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    crate::writers::partition_events(&local_dir(), partitioned.path(), &["channel", "event"]);
+    assert!(partitioned.path().join("events/channel=max%5Fbot").is_dir());
+    let there = run(&upload(
+        moto,
+        partitioned.path(),
+        "examples",
+        "partitioned/v1",
+    ));
+    assert_eq!(there.0, 0, "{}", there.2);
+    assert_eq!(there, run(local));
+
     // The differential corpus over the SQL tests' data (edge cases of
     // every kind), from the library.
     let corpus = crate::sql_diff::data(7, crate::sql_diff::Universe::Listed);
