@@ -4,6 +4,7 @@
 //! error that names the file, the column, and the expected and found types.
 
 mod objects;
+mod range_cache;
 pub mod remote;
 
 use std::fmt;
@@ -822,16 +823,17 @@ pub(crate) fn cast_strictly(
 /// `Some((lo, hi))` when the `profile_id`s of a profiles file are exactly
 /// `lo, lo + 1, …, hi`, each once, in any order. The footer's statistics
 /// decide whether that is possible (rows = hi - lo + 1, no NULLs); only
-/// then is the column read to confirm it.
+/// then is the column read to confirm it, once per version of the file
+/// (see [`range_cache`]).
 pub(crate) fn dense_range(path: &Path) -> Result<Option<(i64, i64)>, DataError> {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::datatypes::Int64Type;
     use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use datafusion::parquet::arrow::ProjectionMask;
 
     let err = |e: &dyn std::fmt::Display| DataError::new(format!("{}: {e}", path.display()));
-    let builder = ParquetRecordBatchReaderBuilder::try_new(open(path)?).map_err(|e| err(&e))?;
+    let (file, size, modified) = open_stat(path)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| err(&e))?;
     let meta = builder.metadata().clone();
     let schema = builder.parquet_schema();
     let Some(index) = schema
@@ -874,41 +876,63 @@ pub(crate) fn dense_range(path: &Path) -> Result<Option<(i64, i64)>, DataError> 
     if rows == 0 || hi.checked_sub(lo).and_then(|d| d.checked_add(1)) != Some(rows) {
         return Ok(None);
     }
-    let mask = ProjectionMask::leaves(schema, [index]);
+    let summary = format!("{rows} {lo} {hi} {}", groups.len());
+    let key = range_cache::Key::new(path, size, modified, &summary);
+    if let Some(known) = range_cache::get(&key) {
+        return Ok(known);
+    }
+    let range = ids_are_range(builder, index, lo, rows).map_err(|e| err(&e))?;
+    range_cache::put(&key, range.then_some((lo, hi)));
+    Ok(range.then_some((lo, hi)))
+}
+
+/// Whether the `rows` ids of column `index` of the file `builder` reads
+/// (all of them at least `lo`, as its statistics say) are `lo, lo + 1, …`,
+/// each once, in any order.
+fn ids_are_range(
+    builder: ParquetRecordBatchReaderBuilder<Reader>,
+    index: usize,
+    lo: i64,
+    rows: i64,
+) -> Result<bool, datafusion::parquet::errors::ParquetError> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+    use datafusion::parquet::arrow::ProjectionMask;
+
+    let mask = ProjectionMask::leaves(builder.parquet_schema(), [index]);
     let reader = builder
         .with_projection(mask)
         .with_batch_size(65_536)
-        .build()
-        .map_err(|e| err(&e))?;
+        .build()?;
     // As many rows as the range has ids, so every id is in it once when
     // no id repeats; in any order (ClickHouse writes a table's parts in
     // the order its threads finish them).
     let mut seen = vec![0u64; (rows as usize).div_ceil(64)];
     for batch in reader {
-        let batch = batch.map_err(|e| err(&e))?;
+        let batch = batch?;
         let Ok(ids) = widen(batch.column(0)) else {
-            return Ok(None);
+            return Ok(false);
         };
         let ids = ids.as_primitive::<Int64Type>();
         if ids.null_count() > 0 {
-            return Ok(None);
+            return Ok(false);
         }
         for &id in ids.values() {
             // In the range, since the statistics bound every id.
             let Some(off) = id.checked_sub(lo).and_then(|o| usize::try_from(o).ok()) else {
-                return Ok(None);
+                return Ok(false);
             };
             let Some(word) = seen.get_mut(off / 64) else {
-                return Ok(None);
+                return Ok(false);
             };
             let bit = 1 << (off % 64);
             if *word & bit != 0 {
-                return Ok(None);
+                return Ok(false);
             }
             *word |= bit;
         }
     }
-    Ok(Some((lo, hi)))
+    Ok(true)
 }
 
 /// Every `*.parquet` below `dir`, skipping names that start with `_` or `.`.

@@ -95,6 +95,97 @@ fn a_consecutive_universe_is_a_range_and_others_are_joined() {
     }
 }
 
+/// Whether a profiles file is a range is read once per version of the
+/// file, then kept in the cache directory (`SEG_CACHE_DIR`): a file
+/// rewritten since is another version, checked again, and the answers
+/// follow the file. `SEG_CACHE_DIR=off` keeps nothing.
+#[test]
+fn a_profiles_range_is_checked_once_per_version_of_the_file() {
+    let events = [
+        ev("click.email", 1, "2026-01-01"),
+        ev("click.email", 3, "2026-01-01"),
+        ev("click.email", 4, "2026-01-01"),
+    ];
+    let cache = tempfile::tempdir().unwrap();
+    let entries = |dir: &std::path::Path| -> Vec<String> {
+        let mut texts: Vec<String> = std::fs::read_dir(dir.join("profile-ranges"))
+            .map(|d| {
+                d.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        texts.sort();
+        texts
+    };
+    let run = |data: &Data, cache_dir: &std::path::Path| {
+        let data = data.path().to_string_lossy().into_owned();
+        let out = seg()
+            .env("SEG_CACHE_DIR", cache_dir)
+            .args(["run", "-e", "click.email exists", "--data", &data])
+            .args(["--as-of", AS_OF, "--format", "csv"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().replace('\n', " ")
+    };
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let age = |data: &Data, modified| {
+        std::fs::File::options()
+            .write(true)
+            .open(data.path().join("profiles.parquet"))
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+    };
+    let d = Data::new(&events).profiles(&[1, 2, 3, 4]);
+    age(&d, hour_ago);
+    assert_eq!(run(&d, cache.path()), "profile_id 1 3 4 ");
+    let kept = entries(cache.path());
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        kept[0].contains("profiles.parquet") && kept[0].ends_with("\n1 4\n"),
+        "{kept:?}"
+    );
+    // The same version again: the same answer, nothing new kept.
+    assert_eq!(run(&d, cache.path()), "profile_id 1 3 4 ");
+    assert_eq!(entries(cache.path()), kept);
+    // Rewritten with the same bounds and count but a repeat: not a
+    // range, so profile 3 is not a profile.
+    let d2 = Data::new(&events).profiles(&[1, 2, 2, 4]);
+    std::fs::copy(
+        d2.path().join("profiles.parquet"),
+        d.path().join("profiles.parquet"),
+    )
+    .unwrap();
+    age(&d, hour_ago + std::time::Duration::from_secs(1));
+    assert_eq!(run(&d, cache.path()), "profile_id 1 4 ");
+    let kept = entries(cache.path());
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept.iter().any(|k| k.ends_with("\nnone\n")), "{kept:?}");
+    // Off: the same answer, nothing kept.
+    let off = tempfile::tempdir().unwrap();
+    let out = seg()
+        .env("SEG_CACHE_DIR", "off")
+        .env("XDG_CACHE_HOME", off.path())
+        .env("HOME", off.path())
+        .args([
+            "run",
+            "-e",
+            "click.email exists",
+            "--data",
+            &d.path().to_string_lossy(),
+        ])
+        .args(["--as-of", AS_OF, "--format", "count"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+    assert_eq!(std::fs::read_dir(off.path()).unwrap().count(), 0);
+}
+
 #[test]
 fn at_least_at_most_exactly_compare_the_count() {
     let mut rows = Vec::new();
