@@ -947,7 +947,13 @@ fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> 
             continue;
         }
         let path = entry.path();
-        if path.is_dir() {
+        // The entry's type as the directory listing gives it (no call per
+        // entry), following a symbolic link.
+        let is_dir = match entry.file_type() {
+            Ok(kind) if !kind.is_symlink() => kind.is_dir(),
+            _ => path.is_dir(),
+        };
+        if is_dir {
             collect_parquet(&path, out)?;
         } else if name.ends_with(".parquet") {
             out.push(path);
