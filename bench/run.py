@@ -308,18 +308,16 @@ def make_layout(layout, seg_data, path):
         return (getattr(relation, "to_arrow_table", None) or relation.arrow)()
 
     start = time.perf_counter()
-    if layout == "duckdb":
-        # Naive timestamps (wall time in UTC), as many pipelines write them.
+    if layout in ("duckdb", "hive"):
+        # Naive timestamps (wall time in UTC), as many pipelines write them;
+        # `hive` partitioned by channel and event, as a table kept for
+        # per-channel jobs is.
+        target, options = {
+            "duckdb": (f"{tmp}/events/data_0.parquet", ""),
+            "hive": (f"{tmp}/events", ", PARTITION_BY (channel, event), OVERWRITE_OR_IGNORE"),
+        }[layout]
         con.execute(f"COPY (SELECT * REPLACE (CAST(ts AS TIMESTAMP) AS ts) FROM {src}) "
-                    f"TO '{tmp}/events/data_0.parquet' (FORMAT parquet)")
-        for t in DIMENSIONS:
-            if os.path.exists(f"{seg_data}/{t}.parquet"):
-                con.execute(f"COPY (SELECT * FROM read_parquet('{seg_data}/{t}.parquet')) TO '{tmp}/{t}.parquet' (FORMAT parquet)")
-    elif layout == "hive":
-        # As `duckdb`, partitioned by channel and event as a table kept
-        # for per-channel jobs is.
-        con.execute(f"COPY (SELECT * REPLACE (CAST(ts AS TIMESTAMP) AS ts) FROM {src}) "
-                    f"TO '{tmp}/events' (FORMAT parquet, PARTITION_BY (channel, event), OVERWRITE_OR_IGNORE)")
+                    f"TO '{target}' (FORMAT parquet{options})")
         for t in DIMENSIONS:
             if os.path.exists(f"{seg_data}/{t}.parquet"):
                 con.execute(f"COPY (SELECT * FROM read_parquet('{seg_data}/{t}.parquet')) TO '{tmp}/{t}.parquet' (FORMAT parquet)")

@@ -206,6 +206,38 @@ fn narrow(path: &Path, columns: &[(&str, DataType)]) {
     );
 }
 
+/// Profiles 1–420 and five campaigns, two of them tagged "Online store".
+fn shop() -> Data {
+    Data::empty()
+        .profiles(&(1..=420).collect::<Vec<_>>())
+        .campaigns(&[
+            (1, "Sale"),
+            (2, "Digest"),
+            (3, "Sale 2"),
+            (4, "Promo"),
+            (5, "Welcome"),
+        ])
+        .tags(&[
+            ("campaign", 1, "Online store"),
+            ("campaign", 4, "Online store"),
+        ])
+}
+
+/// `data` with `events` in two files (1 700 events, then the rest).
+fn with_events(data: Data, events: &[Ev]) -> Data {
+    write_events(
+        &data.path().join("events/part-0.parquet"),
+        &events[..1700],
+        PLAIN_US,
+    );
+    write_events(
+        &data.path().join("events/part-1.parquet"),
+        &events[1700..],
+        PLAIN_US,
+    );
+    data
+}
+
 /// Spark's `int` and other narrower integers in the id columns, in one of
 /// two event files and in every small table: widened as they are read, the
 /// ids of int64 files. ClickHouse's `UInt64` too, until a value does not
@@ -214,32 +246,7 @@ fn narrow(path: &Path, columns: &[(&str, DataType)]) {
 fn other_integer_types_are_read_as_int64_and_a_value_past_it_is_an_error() {
     let events = varied_events();
     let as_of = "2026-10-31T12:00:00Z";
-    let build = || {
-        let data = Data::empty()
-            .profiles(&(1..=420).collect::<Vec<_>>())
-            .campaigns(&[
-                (1, "Sale"),
-                (2, "Digest"),
-                (3, "Sale 2"),
-                (4, "Promo"),
-                (5, "Welcome"),
-            ])
-            .tags(&[
-                ("campaign", 1, "Online store"),
-                ("campaign", 4, "Online store"),
-            ]);
-        write_events(
-            &data.path().join("events/part-0.parquet"),
-            &events[..1700],
-            PLAIN_US,
-        );
-        write_events(
-            &data.path().join("events/part-1.parquet"),
-            &events[1700..],
-            PLAIN_US,
-        );
-        data
-    };
+    let build = || with_events(shop(), &events);
     let reference = build();
     let narrowed = build();
     let root = narrowed.path();
@@ -475,32 +482,7 @@ fn hive_partition_values_are_read_as_columns() {
         e.camp = None;
     }
     let as_of = "2026-10-31T12:00:00Z";
-    let build = || {
-        Data::empty()
-            .profiles(&(1..=420).collect::<Vec<_>>())
-            .campaigns(&[
-                (1, "Sale"),
-                (2, "Digest"),
-                (3, "Sale 2"),
-                (4, "Promo"),
-                (5, "Welcome"),
-            ])
-            .tags(&[
-                ("campaign", 1, "Online store"),
-                ("campaign", 4, "Online store"),
-            ])
-    };
-    let reference = build();
-    write_events(
-        &reference.path().join("events/part-0.parquet"),
-        &events[..1700],
-        PLAIN_US,
-    );
-    write_events(
-        &reference.path().join("events/part-1.parquet"),
-        &events[1700..],
-        PLAIN_US,
-    );
+    let reference = with_events(shop(), &events);
     let scripts: Vec<&str> = SCRIPTS
         .iter()
         .copied()
@@ -518,7 +500,7 @@ fn hive_partition_values_are_read_as_columns() {
         &["link"],
         &["event", "message_id"],
     ] {
-        let data = build();
+        let data = shop();
         partition_events(reference.path(), data.path(), keys);
         let dir = data.path().to_string_lossy().into_owned();
         for (script, want) in scripts.iter().zip(&want) {
@@ -528,7 +510,7 @@ fn hive_partition_values_are_read_as_columns() {
     }
 
     // By channel and event, a segment reads its folder only.
-    let data = build();
+    let data = shop();
     partition_events(reference.path(), data.path(), &["channel", "event"]);
     let plan = physical_plan(SCRIPTS[0], data.path(), as_of);
     assert!(plan.contains("channel=email/event=click/"), "{plan}");
@@ -538,7 +520,7 @@ fn hive_partition_values_are_read_as_columns() {
     );
 
     // A folder value that is not an integer, for an integer column.
-    let data = build();
+    let data = shop();
     partition_events(reference.path(), data.path(), &["campaign_id"]);
     let events_dir = data.path().join("events");
     std::fs::rename(
