@@ -509,14 +509,22 @@ pub struct Partitions {
 impl Partitions {
     /// The values of the `n`th events file, typed as the columns are.
     pub fn scalars(&self, n: usize) -> Vec<datafusion::common::ScalarValue> {
-        self.values.get(n).map_or_else(Vec::new, |values| {
-            self.fields
-                .iter()
-                .zip(values)
-                .map(|(field, raw)| partition_scalar(field.data_type(), raw.as_deref()))
-                .collect()
-        })
+        let values = self.values.get(n).map_or(&[][..], Vec::as_slice);
+        partition_scalars(self.fields.iter(), values)
     }
+}
+
+/// Partition values as the folder names spell them (`None`: NULL), typed
+/// as their `fields` are (see [`partition_scalar`]).
+pub fn partition_scalars<'a>(
+    fields: impl IntoIterator<Item = &'a Field>,
+    values: &[Option<String>],
+) -> Vec<datafusion::common::ScalarValue> {
+    fields
+        .into_iter()
+        .zip(values)
+        .map(|(field, raw)| partition_scalar(field.data_type(), raw.as_deref()))
+        .collect()
 }
 
 /// Hive's name for a NULL partition value.
@@ -541,18 +549,18 @@ pub fn partition_scalar(t: &DataType, raw: Option<&str>) -> datafusion::common::
 /// folder's name is first decoded from the URL's encoding to the object's
 /// key (see [`remote::Object::url_of_location`]).
 fn hive_folders(file: &Path) -> Vec<(String, Option<String>)> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     let in_url = remote::url_of(file).is_some();
     let folders: Vec<String> = file
         .parent()
         .into_iter()
         .flat_map(Path::components)
         .filter_map(|c| c.as_os_str().to_str())
-        .map(|c| match in_url {
-            true => percent_encoding::percent_decode_str(c)
-                .decode_utf8_lossy()
-                .into_owned(),
-            false => c.to_string(),
-        })
+        .map(|c| if in_url { decode(c) } else { c.to_string() })
         .collect();
     // None for `events.parquet`, which sits in the data directory.
     let Some(events) = folders.iter().rposition(|c| c == "events") else {
@@ -562,11 +570,6 @@ fn hive_folders(file: &Path) -> Vec<(String, Option<String>)> {
         .iter()
         .filter_map(|c| {
             let (key, value) = c.split_once('=')?;
-            let decode = |s: &str| {
-                percent_encoding::percent_decode_str(s)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
             let value = (value != HIVE_NULL).then(|| decode(value));
             Some((decode(key), value))
         })
@@ -1149,24 +1152,7 @@ fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
         .iter()
         .zip(found)
         .map(|((name, expect, _), types)| {
-            let t = match (expect, types.as_slice()) {
-                (Expect::Timestamp, types) => {
-                    let finest = types
-                        .iter()
-                        .filter_map(|t| match t {
-                            DataType::Timestamp(u, _) => Some(unit_rank(u)),
-                            _ => None,
-                        })
-                        .max()
-                        .unwrap_or(2);
-                    let zoned = types
-                        .iter()
-                        .any(|t| matches!(t, DataType::Timestamp(_, Some(_))));
-                    DataType::Timestamp(rank_unit(finest), zoned.then(|| "UTC".into()))
-                }
-                _ => table_type(name, *expect, &types),
-            };
-            Field::new(*name, t, true)
+            Field::new(*name, table_type(name, *expect, &types), true)
         })
         .chain(partitions.fields.iter().cloned())
         .collect();
@@ -1182,14 +1168,29 @@ fn events_schema(files: &[PathBuf]) -> Result<EventsSchema, DataError> {
 /// The type the events table reads a column of `name` as, given the types
 /// the files hold it as (as text, see [`as_text`]): a dictionary for
 /// [`DICTIONARY_COLUMNS`], int64 for any integer (narrower ones are
-/// widened as they are read), a string type the files agree on or utf8.
+/// widened as they are read), a string type the files agree on or utf8,
+/// and for `ts` the finest unit present, so no file loses precision (UTC
+/// when a file has a zone).
 fn table_type(name: &str, expect: Expect, types: &[DataType]) -> DataType {
     match (expect, types) {
         _ if DICTIONARY_COLUMNS.contains(&name) => dictionary_type(),
         (Expect::Int64, _) => DataType::Int64,
         (Expect::String, [one]) => one.clone(),
         (Expect::String, _) => DataType::Utf8,
-        (Expect::Timestamp, _) => canonical_ts_type(),
+        (Expect::Timestamp, types) => {
+            let finest = types
+                .iter()
+                .filter_map(|t| match t {
+                    DataType::Timestamp(u, _) => Some(unit_rank(u)),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(2);
+            let zoned = types
+                .iter()
+                .any(|t| matches!(t, DataType::Timestamp(_, Some(_))));
+            DataType::Timestamp(rank_unit(finest), zoned.then(|| "UTC".into()))
+        }
     }
 }
 

@@ -182,8 +182,8 @@ impl Object {
     pub fn location_of(&self, name: &str) -> ObjectPath {
         name.split('/').fold(self.location.clone(), |path, part| {
             match object_store::path::PathPart::parse(part) {
-                Ok(kept) if !part.is_empty() => path.join(kept),
-                _ => path.join(part),
+                Ok(kept) => path.join(kept),
+                Err(_) => path.join(part),
             }
         })
     }

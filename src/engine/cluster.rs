@@ -210,14 +210,10 @@ impl TableProvider for FilesTable {
             .iter()
             .map(|f| {
                 let mut file = self.located(f)?;
-                file.partition_values = table
-                    .table_partition_cols()
-                    .iter()
-                    .zip(&f.partition_values)
-                    .map(|(field, raw)| {
-                        crate::data::partition_scalar(field.data_type(), raw.as_deref())
-                    })
-                    .collect();
+                file.partition_values = crate::data::partition_scalars(
+                    table.table_partition_cols().iter().map(AsRef::as_ref),
+                    &f.partition_values,
+                );
                 Ok(file)
             })
             .collect::<Result<Vec<_>>>()?;
