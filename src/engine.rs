@@ -543,9 +543,17 @@ fn file_url(f: &std::path::Path) -> Result<ListingTableUrl, DataError> {
     if remote::url_of(f).is_some() {
         return ListingTableUrl::parse(f.to_string_lossy()).map_err(DataError::from);
     }
+    // Straight to a `file://` URL: `ListingTableUrl::parse` would also ask
+    // the file system whether each path is a folder (two `stat`s a file),
+    // and read `*`, `?` or `[` in a folder's name as a glob.
     let abs =
         std::path::absolute(f).map_err(|e| DataError::new(format!("{}: {e}", f.display())))?;
-    ListingTableUrl::parse(abs.to_string_lossy()).map_err(DataError::from)
+    let url = url::Url::from_file_path(&abs)
+        .ok()
+        // Parsed again to resolve `.` and `..`, as `ListingTableUrl` does.
+        .and_then(|u| url::Url::parse(u.as_str()).ok())
+        .ok_or_else(|| DataError::new(format!("{}: not a path Seg can read", f.display())))?;
+    ListingTableUrl::try_new(url, None).map_err(DataError::from)
 }
 
 /// The events files as the scans name them, with their footers.

@@ -535,6 +535,27 @@ fn hive_partition_values_are_read_as_columns() {
     );
 }
 
+/// Paths are names, never patterns: a data directory and events files whose
+/// names hold `*`, `?`, `[` or a space give the ids of plain names.
+/// (DataFusion's own path parsing read them as globs, and the run failed
+/// reading `/tmp` as a Parquet file.)
+#[test]
+fn names_with_glob_characters_are_read_as_names() {
+    let as_of = "2026-10-31T12:00:00Z";
+    let reference = with_events(shop(), &varied_events());
+    let root = tempfile::tempdir().unwrap();
+    let odd = root.path().join("shop [eu] *?");
+    copy_dir(reference.path(), &odd);
+    let events = odd.join("events");
+    std::fs::rename(events.join("part-0.parquet"), events.join("part [0]*?.parquet")).unwrap();
+    let dir = odd.to_string_lossy().into_owned();
+    for script in SCRIPTS {
+        let want = reference.ids(script, as_of);
+        assert!(!want.is_empty() || script.starts_with("not"), "{script}");
+        assert_eq!(run_ids(script, &dir, as_of), want, "{script}");
+    }
+}
+
 /// Writes the events of the data directory `from` (its `events/` files)
 /// below `to/events/` in Hive folders by the values of `keys`, as DuckDB's
 /// `COPY … (PARTITION_BY …)` does: one file per folder, without the key
