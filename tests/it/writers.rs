@@ -547,7 +547,11 @@ fn names_with_glob_characters_are_read_as_names() {
     let odd = root.path().join("shop [eu] *?");
     copy_dir(reference.path(), &odd);
     let events = odd.join("events");
-    std::fs::rename(events.join("part-0.parquet"), events.join("part [0]*?.parquet")).unwrap();
+    std::fs::rename(
+        events.join("part-0.parquet"),
+        events.join("part [0]*?.parquet"),
+    )
+    .unwrap();
     let dir = odd.to_string_lossy().into_owned();
     for script in SCRIPTS {
         let want = reference.ids(script, as_of);
