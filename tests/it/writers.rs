@@ -1,8 +1,8 @@
 //! Event tables as other writers leave them: Spark's INT96 timestamps, plain
 //! string columns with and without dictionary pages (and pages that fall
 //! back from dictionary to plain mid-column), id columns of other integer
-//! types (Spark's `int`, ClickHouse's `UInt64`), and files that fail to
-//! decode.
+//! types (Spark's `int`, ClickHouse's `UInt64`), Polars', fastparquet's and
+//! pyarrow's files with uncommon options, and files that fail to decode.
 //! Whatever the writer, the same events give the same ids; a file that does
 //! not decode is named with its column and row group.
 
@@ -533,6 +533,58 @@ fn hive_partition_values_are_read_as_columns() {
         err.contains("campaign_id=three/part-0.parquet: the folder name `campaign_id=three` gives column `campaign_id` the value `three`, which is not an integer"),
         "{err}"
     );
+}
+
+/// The bundled example data rewritten by Polars, fastparquet and pyarrow
+/// with options Seg's files never use (`tests/fixtures/other_writers.py`:
+/// string views, large strings, v2 pages with DELTA and BYTE_STREAM_SPLIT
+/// encodings, INT96, millisecond and nanosecond `ts`, a zone other than
+/// UTC, five codecs, no statistics, fastparquet's Hive folders beside their
+/// `_metadata` files): every example script gives the ids, segment by
+/// segment, of the bundled files.
+#[test]
+fn other_writers_and_their_options_give_the_ids_of_the_bundled_data() {
+    let python = python();
+    let modules = "polars, fastparquet, pyarrow";
+    if !python_has(&python, modules, "the other writers' layouts") {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let written = std::process::Command::new(&python)
+        .arg(fixture("other_writers.py"))
+        .arg(examples_dir().join("data"))
+        .arg(out.path())
+        .output()
+        .expect("run python");
+    assert!(
+        written.status.success(),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+    let layouts: Vec<String> = String::from_utf8_lossy(&written.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(layouts.len(), 10, "{layouts:?}");
+    let as_of = "2026-11-01";
+    let ids = |script: &str, data: &Path| {
+        let data = data.to_string_lossy();
+        let args = [
+            "run", script, "--data", &data, "--all", "--as-of", as_of, "--format", "csv",
+        ];
+        let (code, stdout, stderr) = seg_out(&args);
+        assert_eq!(code, 0, "{script} on {data}: {stderr}");
+        stdout
+    };
+    let bundled = examples_dir().join("data");
+    for script in example_scripts() {
+        let want = ids(&script, &bundled);
+        assert!(want.lines().count() > 1, "{script} selects someone");
+        for layout in &layouts {
+            let got = ids(&script, &out.path().join(layout));
+            assert!(got == want, "{script} on the {layout} layout");
+        }
+    }
 }
 
 /// Paths are names, never patterns: a data directory and events files whose
