@@ -81,18 +81,24 @@ impl Engine {
 
     /// Opens and validates `root` (SPEC §5).
     pub fn open(root: &std::path::Path) -> Result<Engine, DataError> {
-        // The small tables are read while the events' footers are: on a
+        // Local small tables are read while the events' footers are: on a
         // one-folder segment of a Hive table, reading them after took a
-        // millisecond of a 17 ms run.
-        let (data, objects) = std::thread::scope(|scope| {
-            let objects = scope.spawn(|| load_objects(root));
-            let data = DataDir::open(root);
-            let objects = objects
-                .join()
-                .unwrap_or_else(|_| Err(DataError::new("reading the small tables failed")));
-            (data, objects)
-        });
-        let (data, objects) = (data?, objects?);
+        // millisecond of a 17 ms run. In a store, after: the data
+        // directory's listing (kept) then answers both.
+        let (data, objects) = if remote::url_of(root).is_some() {
+            let data = DataDir::open(root)?;
+            (data, load_objects(root)?)
+        } else {
+            let (data, objects) = std::thread::scope(|scope| {
+                let objects = scope.spawn(|| load_objects(root));
+                let data = DataDir::open(root);
+                let objects = objects
+                    .join()
+                    .unwrap_or_else(|_| Err(DataError::new("reading the small tables failed")));
+                (data, objects)
+            });
+            (data?, objects?)
+        };
         let memory_limit = memory_limit()?;
         let config = session_config()?;
         // A bounded memory pool: past it, aggregation emits early and spills

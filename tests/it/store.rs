@@ -30,16 +30,18 @@ impl Moto {
             return None;
         }
         let port = free_port();
+        // The process's server is a static, never dropped: it ends when
+        // its standard input does, as the test binary exits.
+        let serve = format!(
+            "import os, sys, threading\n\
+             threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()\n\
+             from moto.server import main\n\
+             main(['-H', '127.0.0.1', '-p', '{port}'])"
+        );
         let mut child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
+            .args(["-c", &serve])
             .envs(env.iter().copied())
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
