@@ -267,6 +267,36 @@ impl EventScans {
         Some(units)
     }
 
+    /// A partition's `files` (as [`deal`] gives them, a row group or a part
+    /// of one each) with the neighbours from one file made one: its byte
+    /// range spans theirs and an access plan names their row groups (and
+    /// the rows of a part). DataFusion opens each file it is given anew:
+    /// it adapts the predicate, builds its pruning predicates and prunes
+    /// the row groups again, which on DuckDB's files (163 row groups of
+    /// 122 880 rows in a file at 20 M events) cost more than a segment that
+    /// reads few rows.
+    fn merged(&self, files: Vec<PartitionedFile>) -> Vec<PartitionedFile> {
+        let mut merged: Vec<PartitionedFile> = Vec::with_capacity(files.len());
+        let mut runs: Vec<Vec<PartitionedFile>> = Vec::new();
+        for f in files {
+            match runs.last_mut() {
+                Some(run) if run[0].object_meta.location == f.object_meta.location => run.push(f),
+                _ => runs.push(vec![f]),
+            }
+        }
+        for run in runs {
+            let file = self.files.get(run[0].object_meta.location.as_ref());
+            match (run.len(), file) {
+                (2.., Some(file)) => match merge(&run, file) {
+                    Some(one) => merged.push(one),
+                    None => merged.extend(run),
+                },
+                _ => merged.extend(run),
+            }
+        }
+        merged
+    }
+
     /// A scan of events files with its row groups pruned and dealt to its
     /// partitions, its predicate's static part taken off where nothing else
     /// uses it (see the module documentation); `None` when the rule leaves
@@ -314,7 +344,7 @@ impl EventScans {
         let groups: Vec<FileGroup> = match units {
             Some(units) => deal(units, partitions)
                 .into_iter()
-                .map(FileGroup::new)
+                .map(|files| FileGroup::new(self.merged(files)))
                 .collect(),
             // Not only events files: the schemas alone.
             None => config
@@ -417,6 +447,37 @@ fn deal(units: Vec<Unit>, partitions: usize) -> Vec<Vec<PartitionedFile>> {
         }
     }
     dealt
+}
+
+/// `run` (parts of one `file`, each a row group or part of one named by its
+/// byte range, in the file's order) as one part: its range spans theirs,
+/// and its access plan reads what each of them reads. `None` when a part
+/// is not one that [`deal`] makes.
+fn merge(run: &[PartitionedFile], file: &EventFile) -> Option<PartitionedFile> {
+    let row_groups = file.footer.metadata.num_row_groups();
+    let mut plan = ParquetAccessPlan::new_none(row_groups);
+    for part in run {
+        let start = u64::try_from(part.range.as_ref()?.start).ok()?;
+        let &(index, _) = file.row_groups.iter().find(|&&(_, s)| s == start)?;
+        let access = match part.extension::<ParquetAccessPlan>() {
+            Some(own) => own.inner().get(index)?.clone(),
+            None => RowGroupAccess::Scan,
+        };
+        if !matches!(plan.inner()[index], RowGroupAccess::Skip) {
+            return None;
+        }
+        plan.set(index, access);
+    }
+    let (first, last) = (run.first()?.range.as_ref()?, run.last()?.range.as_ref()?);
+    if first.start >= last.end {
+        return None;
+    }
+    Some(
+        run[0]
+            .clone()
+            .with_range(first.start, last.end)
+            .with_extension(plan),
+    )
 }
 
 /// `a AND b AND …`, or `None` for no conjunct.
@@ -718,6 +779,127 @@ mod tests {
             .iter()
             .flatten()
             .all(|f| f.extension::<ParquetAccessPlan>().is_none()));
+    }
+
+    /// The footer of a Parquet file of `groups` row groups of 40 000 rows
+    /// (one `Int64` column), and the file's size.
+    fn footer_of(groups: usize) -> (Footer, u64) {
+        use datafusion::arrow::array::Int64Array;
+        use datafusion::arrow::datatypes::Field;
+        use datafusion::arrow::record_batch::RecordBatch;
+        use datafusion::parquet::arrow::ArrowWriter;
+        use datafusion::parquet::file::properties::WriterProperties;
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "profile_id",
+            DataType::Int64,
+            false,
+        )]));
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(40_000))
+            .build();
+        let mut bytes = Vec::new();
+        let mut writer =
+            ArrowWriter::try_new(&mut bytes, Arc::clone(&schema), Some(props)).unwrap();
+        let ids = Int64Array::from_iter_values(0..(groups * 40_000) as i64);
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(ids)]).unwrap();
+        writer.write(&batch).unwrap();
+        let metadata = writer.close().unwrap();
+        assert_eq!(metadata.num_row_groups(), groups);
+        let metadata = datafusion::parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&bytes::Bytes::from(bytes.clone()))
+            .unwrap();
+        let footer = Footer {
+            schema,
+            metadata: Arc::new(metadata),
+            size: bytes.len() as u64,
+            modified: std::time::SystemTime::UNIX_EPOCH,
+        };
+        (footer, bytes.len() as u64)
+    }
+
+    #[test]
+    fn neighbouring_row_groups_of_a_file_are_read_as_one_part() {
+        let (footer, size) = footer_of(6);
+        let file = EventFile::new(None, footer, Vec::new());
+        let scans = EventScans::new(
+            HashMap::from([("e.parquet".to_string(), file.clone())]),
+            true,
+        );
+        // Row groups 0, 1, 2, 4 and 5 kept (3 pruned), in two partitions;
+        // row group 2 cut between them.
+        let whole = |n: usize| {
+            let range = row_group_range(&file.row_groups, n, size);
+            PartitionedFile::new("e.parquet", size).with_range(range.start as i64, range.end as i64)
+        };
+        let cut_plan = |skip: usize, select: usize| {
+            let mut plan = ParquetAccessPlan::new_none(6);
+            let selectors: Vec<RowSelector> =
+                [RowSelector::skip(skip), RowSelector::select(select)]
+                    .into_iter()
+                    .filter(|s| s.row_count > 0)
+                    .collect();
+            plan.set(2, RowGroupAccess::Selection(RowSelection::from(selectors)));
+            plan
+        };
+        let first = vec![
+            whole(0),
+            whole(1),
+            whole(2).with_extension(cut_plan(0, 15_000)),
+        ];
+        let second = vec![
+            whole(2).with_extension(cut_plan(15_000, 25_000)),
+            whole(4),
+            whole(5),
+        ];
+        let merged: Vec<Vec<PartitionedFile>> = [first, second]
+            .into_iter()
+            .map(|files| scans.merged(files))
+            .collect();
+        let described: Vec<Vec<(std::ops::Range<i64>, Vec<String>)>> = merged
+            .iter()
+            .map(|files| {
+                files
+                    .iter()
+                    .map(|f| {
+                        let range = f.range.as_ref().unwrap();
+                        let plan = f.extension::<ParquetAccessPlan>().unwrap();
+                        let access = plan
+                            .inner()
+                            .iter()
+                            .map(|a| match a {
+                                RowGroupAccess::Skip => "skip".to_string(),
+                                RowGroupAccess::Scan => "scan".to_string(),
+                                RowGroupAccess::Selection(s) => {
+                                    format!("rows {}", s.row_count())
+                                }
+                            })
+                            .collect();
+                        (range.start..range.end, access)
+                    })
+                    .collect()
+            })
+            .collect();
+        let start = |n: usize| row_group_range(&file.row_groups, n, size).start as i64;
+        let end = |n: usize| row_group_range(&file.row_groups, n, size).end as i64;
+        let plan = |a: [&str; 6]| a.map(String::from).to_vec();
+        assert_eq!(
+            described,
+            [
+                vec![(
+                    start(0)..end(2),
+                    plan(["scan", "scan", "rows 15000", "skip", "skip", "skip"])
+                )],
+                vec![(
+                    start(2)..end(5),
+                    plan(["skip", "skip", "rows 25000", "skip", "scan", "scan"])
+                )],
+            ]
+        );
+        // A lone part, and a file the rule does not know, stay as they are.
+        let lone = scans.merged(vec![whole(3)]);
+        assert!(lone[0].extension::<ParquetAccessPlan>().is_none());
+        let other = PartitionedFile::new("other.parquet", 10);
+        assert_eq!(scans.merged(vec![other.clone(), other]).len(), 2);
     }
 
     proptest! {
