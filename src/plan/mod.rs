@@ -50,7 +50,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::TableReference;
 use datafusion::common::{Column, JoinType, ScalarValue};
 use datafusion::functions::core::expr_fn::coalesce;
-use datafusion::functions_aggregate::expr_fn::{count, count_distinct, max, min};
+use datafusion::functions_aggregate::expr_fn::{count, count_distinct, max, min, sum};
 use datafusion::logical_expr::utils::split_conjunction_owned;
 use datafusion::logical_expr::{
     binary_expr, cast, lit, not, when, Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder,
@@ -591,7 +591,15 @@ impl<'a, 'e> Lowering<'a, 'e> {
         // when they can compute every aggregate: one per count, the head of
         // a list of rows per sequence.
         let mut dense_bytes = Some(0);
+        // Each aggregate's shape, while all are counts: its column, what it
+        // counts the distinct values of, and the rows it counts.
+        let mut shapes: Option<Vec<CountShape>> = Some(Vec::new());
         for (name, measure, pred) in measures {
+            let shape = match &measure {
+                Measure::Count(a) => Some(self.distinct_of(a)),
+                Measure::Rows => Some(None),
+                Measure::Seen(_) | Measure::Seq(..) => None,
+            };
             let bytes = match &measure {
                 Measure::Count(a) if self.distinct_of(a).is_some() => None,
                 Measure::Count(_) | Measure::Rows => Some(1),
@@ -617,20 +625,85 @@ impl<'a, 'e> Lowering<'a, 'e> {
             if let (true, None, Measure::Count(a)) = (lone, &pred, &measure) {
                 lone_distinct = self.distinct_of(a);
             }
+            let counted = pred.clone();
             let aggregate = self.measure(measure, pred, universe.with_profiles.is_some())?;
+            let mut new = false;
             let column = distinct.entry(aggregate).or_insert_with_key(|aggregate| {
                 exprs.push(aggregate.clone().alias(name.as_str()));
                 dense_bytes = dense_bytes.zip(bytes).map(|(a, b)| a + b);
+                new = true;
                 name.clone()
             });
+            if new {
+                shapes = shapes.zip(shape).map(|(mut shapes, distinct_of)| {
+                    shapes.push(CountShape {
+                        column: column.clone(),
+                        distinct_of,
+                        pred: counted,
+                    });
+                    shapes
+                });
+            }
             columns.insert(name, column.clone());
         }
+        let twice = match (&lone_distinct, self.env.form.portable(), shapes) {
+            (None, None, Some(shapes)) if universe.with_profiles.is_none() => {
+                self.grouped_twice(shapes)?
+            }
+            _ => None,
+        };
         Ok(Aggregates {
             exprs,
             columns,
             lone_distinct,
+            twice,
             dense_bytes,
         })
+    }
+
+    /// The counts of `shapes` as two groupings, when some count distinct
+    /// values and all of those count the same thing (days, campaigns …):
+    /// first by profile and that value (NULL for a row no distinct count
+    /// takes), each count the rows of its condition in the group; then by
+    /// profile, a distinct count the groups with a value where its rows
+    /// were, another count the sum of its rows. A distinct count beside
+    /// other conditions was otherwise DataFusion's `count(DISTINCT …)`,
+    /// which keeps a set of values per profile: `days last 90d and … in
+    /// campaigns tagged …` took 1.8× DuckDB's time on 20 M events.
+    fn grouped_twice(&self, shapes: Vec<CountShape>) -> Result<Option<GroupedTwice>, DataError> {
+        let mut values = shapes.iter().filter_map(|s| s.distinct_of.as_ref());
+        let Some(value) = values.next() else {
+            return Ok(None);
+        };
+        if values.any(|other| other != value) {
+            return Ok(None);
+        }
+        // The rows whose value is counted: those of some distinct count.
+        let mut taken = Some(Vec::new());
+        for shape in shapes.iter().filter(|s| s.distinct_of.is_some()) {
+            taken = taken.zip(shape.pred.clone()).map(|(mut all, p)| {
+                all.push(p);
+                all
+            });
+        }
+        let d = match taken.and_then(|preds| preds.into_iter().reduce(Expr::or)) {
+            Some(taken) => when(taken, value.clone()).end()?,
+            None => value.clone(),
+        };
+        let mut first = Vec::with_capacity(shapes.len());
+        let mut second = Vec::with_capacity(shapes.len());
+        for shape in shapes {
+            let rows = col(shape.column.as_str());
+            first.push(self.count_if(shape.pred, false)?.alias(shape.column.as_str()));
+            second.push(
+                match shape.distinct_of {
+                    Some(_) => self.count_if(Some(col("d").is_not_null().and(rows.gt(lit(0)))), false)?,
+                    None => sum(rows),
+                }
+                .alias(shape.column.as_str()),
+            );
+        }
+        Ok(Some(GroupedTwice { d, first, second }))
     }
 
     /// The filter of the events before the aggregate: the prefilter's
@@ -687,6 +760,16 @@ impl<'a, 'e> Lowering<'a, 'e> {
             .filter(filter)?;
         if let Some(profiles) = &universe.with_profiles {
             counted = self.with_profile_rows(counted, profiles)?;
+        }
+        if let (None, Some(twice)) = (&aggregates.lone_distinct, &aggregates.twice) {
+            return Ok(counted
+                .aggregate(
+                    vec![col("profile_id"), twice.d.clone().alias("d")],
+                    twice.first.clone(),
+                )?
+                .aggregate(vec![col("profile_id")], twice.second.clone())?
+                .alias("counts")?
+                .build()?);
         }
         Ok(match &aggregates.lone_distinct {
             // `count(DISTINCT x)` per profile as two plain groupings, by
@@ -1533,9 +1616,30 @@ struct Aggregates {
     columns: HashMap<String, String>,
     /// A lone distinct count, grouped twice instead.
     lone_distinct: Option<Expr>,
+    /// Counts with distinct counts among them, grouped twice instead
+    /// ([`Lowering::grouped_twice`]).
+    twice: Option<GroupedTwice>,
     /// The bytes per profile the dense counters need, when they can compute
     /// every aggregate.
     dense_bytes: Option<usize>,
+}
+
+/// One count of the aggregates: its column, what it counts the distinct
+/// values of (nothing for rows), and the rows it counts (all that the filter
+/// passes without one).
+struct CountShape {
+    column: String,
+    distinct_of: Option<Expr>,
+    pred: Option<Expr>,
+}
+
+/// Counts grouped twice ([`Lowering::grouped_twice`]): the value `d` the
+/// first grouping groups by beside the profile, and each grouping's
+/// aggregates.
+struct GroupedTwice {
+    d: Expr,
+    first: Vec<Expr>,
+    second: Vec<Expr>,
 }
 
 /// What one aggregate of the counts computes.

@@ -245,6 +245,44 @@ fn units_count_distinct_messages_campaigns_templates_and_days() {
     assert_eq!(d.ids("click.email at_least 3 times", AS_OF), vec![1]);
 }
 
+/// Distinct counts beside other conditions: counted by a grouping by profile
+/// and value, then by profile, when they all count the same thing (days
+/// here, of clicks and of opens); DataFusion's distinct count otherwise
+/// (campaigns and days).
+#[test]
+fn distinct_counts_beside_other_conditions() {
+    let d = Data::new(&[
+        ev("click.email", 1, "2026-01-01T10:00:00Z").camp(10),
+        ev("click.email", 1, "2026-01-01T11:00:00Z").camp(10),
+        ev("click.email", 1, "2026-01-02T10:00:00Z").camp(11),
+        ev("opened.email", 1, "2026-01-03"),
+        ev("click.email", 2, "2026-01-01T10:00:00Z").camp(10),
+        ev("click.email", 2, "2026-01-01T11:00:00Z").camp(10),
+        ev("click.email", 2, "2026-01-01T12:00:00Z").camp(10),
+        ev("opened.email", 2, "2026-01-01"),
+        ev("opened.email", 2, "2026-01-02"),
+        ev("opened.email", 3, "2026-01-05"),
+        ev("opened.email", 3, "2026-01-06"),
+        ev("opened.email", 3, "2026-01-07"),
+        // Clicks on two days without a campaign.
+        ev("click.email", 4, "2026-01-01"),
+        ev("click.email", 4, "2026-01-02"),
+    ]);
+    for (expr, want, twice) in [
+        ("click.email at_least 2 days and click.email at_least 3", vec![1], true),
+        ("click.email at_least 2 days and opened.email at_most 1 days", vec![1, 4], true),
+        ("opened.email at_least 2 days or click.email at_least 3", vec![1, 2, 3], true),
+        ("not click.email at_least 2 days and opened.email exists", vec![2, 3], true),
+        ("click.email at_least 2 days last 60d and opened.email exists", vec![1], true),
+        ("click.email at_least 2 campaigns or click.email at_least 2 days", vec![1, 4], false),
+    ] {
+        assert_eq!(d.ids(expr, AS_OF), want, "{expr}");
+        let plan = d.optimized_plan(expr, AS_OF);
+        assert_eq!(plan.contains(" AS d]]"), twice, "{expr}: {plan}");
+        assert_eq!(plan.contains("count(DISTINCT"), !twice, "{expr}: {plan}");
+    }
+}
+
 #[test]
 fn days_are_utc_dates() {
     let d = Data::new(&[
