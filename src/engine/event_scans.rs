@@ -268,20 +268,33 @@ impl EventScans {
     }
 
     /// A partition's `files` (as [`deal`] gives them, a row group or a part
-    /// of one each) with the neighbours from one file made one: its byte
-    /// range spans theirs and an access plan names their row groups (and
-    /// the rows of a part). DataFusion opens each file it is given anew:
-    /// it adapts the predicate, builds its pruning predicates and prunes
-    /// the row groups again, which on DuckDB's files (163 row groups of
-    /// 122 880 rows in a file at 20 M events) cost more than a segment that
-    /// reads few rows.
+    /// of one each) with the neighbours from one file made one, up to
+    /// [`MERGED_ROWS`] rows: its byte range spans theirs and an access plan
+    /// names their row groups (and the rows of a part). DataFusion opens
+    /// each file it is given anew: it adapts the predicate, builds its
+    /// pruning predicates and prunes the row groups again, which on DuckDB's
+    /// files (163 row groups of 122 880 rows in a file at 20 M events) cost
+    /// more than a segment that reads few rows.
     fn merged(&self, files: Vec<PartitionedFile>) -> Vec<PartitionedFile> {
         let mut merged: Vec<PartitionedFile> = Vec::with_capacity(files.len());
+        // Runs of parts of one file, and the rows of the last run.
         let mut runs: Vec<Vec<PartitionedFile>> = Vec::new();
+        let mut rows = 0;
         for f in files {
+            let file = self.files.get(f.object_meta.location.as_ref());
+            let own = file.map_or(MERGED_ROWS, |file| part_rows(&f, file));
             match runs.last_mut() {
-                Some(run) if run[0].object_meta.location == f.object_meta.location => run.push(f),
-                _ => runs.push(vec![f]),
+                Some(run)
+                    if run[0].object_meta.location == f.object_meta.location
+                        && rows + own <= MERGED_ROWS =>
+                {
+                    rows += own;
+                    run.push(f);
+                }
+                _ => {
+                    rows = own;
+                    runs.push(vec![f]);
+                }
             }
         }
         for run in runs {
@@ -447,6 +460,36 @@ fn deal(units: Vec<Unit>, partitions: usize) -> Vec<Vec<PartitionedFile>> {
         }
     }
     dealt
+}
+
+/// The most rows of row groups of one file read as one part
+/// ([`EventScans::merged`]). DataFusion's partitions take the parts of a scan
+/// from one queue as they finish the last, so parts no longer than this
+/// keep them finishing together (a part of half a million rows is a few
+/// milliseconds of decoding) while a file of 163 row groups is opened 41
+/// times, not 163.
+const MERGED_ROWS: usize = 1 << 19;
+
+/// The rows of row groups `part` (a row group or a part of one of `file`,
+/// named by its byte range) reads.
+fn part_rows(part: &PartitionedFile, file: &EventFile) -> usize {
+    let index = part.range.as_ref().and_then(|r| {
+        let start = u64::try_from(r.start).ok()?;
+        file.row_groups
+            .iter()
+            .find(|&&(_, s)| s == start)
+            .map(|&(i, _)| i)
+    });
+    let Some(index) = index else {
+        return MERGED_ROWS;
+    };
+    match part
+        .extension::<ParquetAccessPlan>()
+        .and_then(|plan| plan.inner().get(index))
+    {
+        Some(RowGroupAccess::Selection(selection)) => selection.row_count(),
+        _ => usize::try_from(file.footer.metadata.row_group(index).num_rows()).unwrap_or(0),
+    }
 }
 
 /// `run` (parts of one `file`, each a row group or part of one named by its
@@ -895,6 +938,32 @@ mod tests {
                 )],
             ]
         );
+        // Twenty row groups of 40 000 rows: parts of at most MERGED_ROWS.
+        let (footer, size) = footer_of(20);
+        let file = EventFile::new(None, footer, Vec::new());
+        let scans = EventScans::new(
+            HashMap::from([("e.parquet".to_string(), file.clone())]),
+            true,
+        );
+        let all = (0..20)
+            .map(|n| {
+                let range = row_group_range(&file.row_groups, n, size);
+                PartitionedFile::new("e.parquet", size)
+                    .with_range(range.start as i64, range.end as i64)
+            })
+            .collect();
+        let scanned: Vec<usize> = scans
+            .merged(all)
+            .iter()
+            .map(|f| {
+                let plan = f.extension::<ParquetAccessPlan>().unwrap();
+                plan.inner()
+                    .iter()
+                    .filter(|a| matches!(a, RowGroupAccess::Scan))
+                    .count()
+            })
+            .collect();
+        assert_eq!(scanned, [MERGED_ROWS / 40_000, 20 - MERGED_ROWS / 40_000]);
         // A lone part, and a file the rule does not know, stay as they are.
         let lone = scans.merged(vec![whole(3)]);
         assert!(lone[0].extension::<ParquetAccessPlan>().is_none());

@@ -694,10 +694,15 @@ impl<'a, 'e> Lowering<'a, 'e> {
         let mut second = Vec::with_capacity(shapes.len());
         for shape in shapes {
             let rows = col(shape.column.as_str());
-            first.push(self.count_if(shape.pred, false)?.alias(shape.column.as_str()));
+            first.push(
+                self.count_if(shape.pred, false)?
+                    .alias(shape.column.as_str()),
+            );
             second.push(
                 match shape.distinct_of {
-                    Some(_) => self.count_if(Some(col("d").is_not_null().and(rows.gt(lit(0)))), false)?,
+                    Some(_) => {
+                        self.count_if(Some(col("d").is_not_null().and(rows.gt(lit(0)))), false)?
+                    }
                     None => sum(rows),
                 }
                 .alias(shape.column.as_str()),

@@ -269,12 +269,36 @@ fn distinct_counts_beside_other_conditions() {
         ev("click.email", 4, "2026-01-02"),
     ]);
     for (expr, want, twice) in [
-        ("click.email at_least 2 days and click.email at_least 3", vec![1], true),
-        ("click.email at_least 2 days and opened.email at_most 1 days", vec![1, 4], true),
-        ("opened.email at_least 2 days or click.email at_least 3", vec![1, 2, 3], true),
-        ("not click.email at_least 2 days and opened.email exists", vec![2, 3], true),
-        ("click.email at_least 2 days last 60d and opened.email exists", vec![1], true),
-        ("click.email at_least 2 campaigns or click.email at_least 2 days", vec![1, 4], false),
+        (
+            "click.email at_least 2 days and click.email at_least 3",
+            vec![1],
+            true,
+        ),
+        (
+            "click.email at_least 2 days and opened.email at_most 1 days",
+            vec![1, 4],
+            true,
+        ),
+        (
+            "opened.email at_least 2 days or click.email at_least 3",
+            vec![1, 2, 3],
+            true,
+        ),
+        (
+            "not click.email at_least 2 days and opened.email exists",
+            vec![2, 3],
+            true,
+        ),
+        (
+            "click.email at_least 2 days last 60d and opened.email exists",
+            vec![1],
+            true,
+        ),
+        (
+            "click.email at_least 2 campaigns or click.email at_least 2 days",
+            vec![1, 4],
+            false,
+        ),
     ] {
         assert_eq!(d.ids(expr, AS_OF), want, "{expr}");
         let plan = d.optimized_plan(expr, AS_OF);
