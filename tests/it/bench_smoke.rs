@@ -137,3 +137,31 @@ fn benchmark_harness_over_s3_agrees_with_local_runs() {
         assert!(stdout.contains(row), "no {row}:\n{stdout}");
     }
 }
+
+/// `bench/examples.py` over the bundled data, once each: every segment of
+/// every example script through `seg run` and as Seg's SQL on DuckDB, the
+/// counts compared (it exits non-zero when one disagrees or fails).
+#[test]
+fn example_segments_harness_runs_and_every_count_agrees() {
+    let Some(python) = python("the example segments' benchmark smoke run") else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(python)
+        .arg(root.join("bench/examples.py"))
+        .arg("--data")
+        .arg(root.join("examples/data"))
+        .args(["--runs", "1", "--seg", env!("CARGO_BIN_EXE_seg")])
+        .output()
+        .expect("run bench/examples.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let rows = stdout
+        .lines()
+        .filter(|l| l.ends_with(" |") && !l.starts_with("|---"))
+        .count();
+    // A header and one row per segment of the example scripts.
+    assert!(rows > 50, "{stdout}");
+    assert!(stdout.contains("Geometric mean Seg/DuckDB"), "{stdout}");
+}
