@@ -6,8 +6,9 @@
 //! zeroes the new pages and then copies the file into them. On a
 //! tag-and-window segment that was a fifth of the run. Here the ranges of a
 //! request are slices of one memory map of the file: no copy, no zeroing,
-//! the page cache's pages themselves. Everything else (listing, metadata, writes)
-//! goes to `LocalFileSystem`.
+//! the page cache's pages themselves (short spans are read, on the calling
+//! thread, without `LocalFileSystem`'s hop to a blocking one). Everything
+//! else (listing, `head`, writes) goes to `LocalFileSystem`.
 //!
 //! A file truncated by another process while it is mapped makes reads past
 //! its new end fault (SIGBUS). [`MmapStore::new`] installs a handler for
