@@ -120,6 +120,18 @@ impl EventFile {
     }
 }
 
+impl EventFile {
+    /// The index of the row group `part` of this file starts with, when its
+    /// byte range starts where one does (as the parts of [`deal`] do).
+    fn row_group_of(&self, part: &PartitionedFile) -> Option<usize> {
+        let start = u64::try_from(part.range.as_ref()?.start).ok()?;
+        self.row_groups
+            .iter()
+            .find(|&&(_, s)| s == start)
+            .map(|&(index, _)| index)
+    }
+}
+
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct EventScans {
@@ -475,14 +487,7 @@ const MERGED_ROWS: usize = 1 << 19;
 /// The rows of row groups `part` (a row group or a part of one of `file`,
 /// named by its byte range) reads.
 fn part_rows(part: &PartitionedFile, file: &EventFile) -> usize {
-    let index = part.range.as_ref().and_then(|r| {
-        let start = u64::try_from(r.start).ok()?;
-        file.row_groups
-            .iter()
-            .find(|&&(_, s)| s == start)
-            .map(|&(i, _)| i)
-    });
-    let Some(index) = index else {
+    let Some(index) = file.row_group_of(part) else {
         return MERGED_ROWS;
     };
     match part
@@ -502,8 +507,7 @@ fn merge(run: &[PartitionedFile], file: &EventFile) -> Option<PartitionedFile> {
     let row_groups = file.footer.metadata.num_row_groups();
     let mut plan = ParquetAccessPlan::new_none(row_groups);
     for part in run {
-        let start = u64::try_from(part.range.as_ref()?.start).ok()?;
-        let &(index, _) = file.row_groups.iter().find(|&&(_, s)| s == start)?;
+        let index = file.row_group_of(part)?;
         let access = match part.extension::<ParquetAccessPlan>() {
             Some(own) => own.inner().get(index)?.clone(),
             None => RowGroupAccess::Scan,

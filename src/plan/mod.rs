@@ -679,13 +679,11 @@ impl<'a, 'e> Lowering<'a, 'e> {
             return Ok(None);
         }
         // The rows whose value is counted: those of some distinct count.
-        let mut taken = Some(Vec::new());
-        for shape in shapes.iter().filter(|s| s.distinct_of.is_some()) {
-            taken = taken.zip(shape.pred.clone()).map(|(mut all, p)| {
-                all.push(p);
-                all
-            });
-        }
+        let taken: Option<Vec<Expr>> = shapes
+            .iter()
+            .filter(|s| s.distinct_of.is_some())
+            .map(|s| s.pred.clone())
+            .collect();
         let d = match taken.and_then(|preds| preds.into_iter().reduce(Expr::or)) {
             Some(taken) => when(taken, value.clone()).end()?,
             None => value.clone(),
