@@ -330,8 +330,26 @@ fn render(
 }
 
 /// Writes through a temporary file in the same directory, then renames: a
-/// failed run never leaves a half-written file.
+/// failed run never leaves a half-written file. A device or a pipe
+/// (`-o /dev/null`, `-o /dev/stdout`, a FIFO) is written as it is, since a
+/// rename would put a regular file in its place; through a symbolic link,
+/// the file it names is replaced and the link kept.
 pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let cannot = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !meta.is_file() && !meta.is_dir() {
+            let mut special = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(cannot)?;
+            return special.write_all(bytes).map_err(cannot);
+        }
+    }
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path).map_err(cannot)?,
+        _ => path.to_path_buf(),
+    };
+    let path = target.as_path();
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

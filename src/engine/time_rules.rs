@@ -46,15 +46,14 @@ use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{
-    cast as cast_expr, col, lit, BinaryExpr, Expr, LogicalPlan, LogicalPlanBuilder, Operator,
-    TableScan,
+    col, lit, BinaryExpr, Expr, LogicalPlan, LogicalPlanBuilder, Operator, TableScan,
 };
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 
 use super::events_table::{row_group_range, row_group_starts, EventsFile, EventsTable};
 use crate::data::{row_group_ts_spans, FileSpan};
-use crate::plan::{month_key, ts_scalar, unit_nanos, week_key};
+use crate::plan::{day_key, month_key, ts_scalar, unit_nanos, week_key};
 
 /// Comparisons of `ts` that every event meets, by the span of the whole
 /// events table, become `true` (see the module documentation).
@@ -333,7 +332,7 @@ impl Uses {
     /// `None` when `plan` uses `ts` another way (so no constant may stand
     /// for it) or not at all.
     fn of(plan: &LogicalPlan, ts_type: &DataType) -> Result<Option<Uses>> {
-        let Some((bounds, periods)) = uses_of_ts(plan) else {
+        let Some((bounds, periods)) = uses_of_ts(plan, ts_type) else {
             return Ok(None);
         };
         let ts_field = Arc::new(Field::new("ts", ts_type.clone(), true));
@@ -433,7 +432,7 @@ fn answer(op: Operator, n: i128, lo: i128, hi: i128) -> Option<bool> {
 /// in nanoseconds), and every period key of `ts`; `None` when `ts` is used
 /// any other way (in arithmetic, or in the output), so no constant may stand
 /// for it, or not at all.
-fn uses_of_ts(plan: &LogicalPlan) -> Option<(Vec<Bound>, Vec<Expr>)> {
+fn uses_of_ts(plan: &LogicalPlan, ts_type: &DataType) -> Option<(Vec<Bound>, Vec<Expr>)> {
     let mut found = Vec::new();
     let mut periods = Vec::new();
     let mut other = false;
@@ -449,7 +448,7 @@ fn uses_of_ts(plan: &LogicalPlan) -> Option<(Vec<Bound>, Vec<Expr>)> {
             if passes_through && is_ts(bare) {
                 return Ok(TreeNodeRecursion::Continue);
             }
-            uses(e, &mut found, &mut periods, &mut other);
+            uses(e, ts_type, &mut found, &mut periods, &mut other);
             Ok(TreeNodeRecursion::Continue)
         });
         Ok(if other {
@@ -463,13 +462,19 @@ fn uses_of_ts(plan: &LogicalPlan) -> Option<(Vec<Bound>, Vec<Expr>)> {
     (!other && !output_has_ts && used).then_some((found, periods))
 }
 
-fn uses(e: &Expr, found: &mut Vec<Bound>, periods: &mut Vec<Expr>, other: &mut bool) {
+fn uses(
+    e: &Expr,
+    ts_type: &DataType,
+    found: &mut Vec<Bound>,
+    periods: &mut Vec<Expr>,
+    other: &mut bool,
+) {
     let _ = e.apply(|x| {
         if let Some(b) = bound(x) {
             found.push(b);
             return Ok(TreeNodeRecursion::Jump);
         }
-        if is_period(x) {
+        if is_period(x, ts_type) {
             if !periods.contains(x) {
                 periods.push(x.clone());
             }
@@ -484,10 +489,11 @@ fn uses(e: &Expr, found: &mut Vec<Bound>, periods: &mut Vec<Expr>, other: &mut b
 }
 
 /// Whether `e` is the key of the UTC day, week or month of the events'
-/// `ts`, as the planner writes them: each is the same for two instants of a
-/// day, week or month, and for every instant between them.
-fn is_period(e: &Expr) -> bool {
-    if !matches!(e, Expr::Cast(_) | Expr::BinaryExpr(_)) {
+/// `ts` (of type `ts_type`), as the planner writes them: each is the same
+/// for two instants of a day, week or month, and for every instant between
+/// them.
+fn is_period(e: &Expr, ts_type: &DataType) -> bool {
+    if !matches!(e, Expr::BinaryExpr(_)) {
         return false;
     }
     let mut ts = None;
@@ -499,9 +505,8 @@ fn is_period(e: &Expr) -> bool {
         Ok(TreeNodeRecursion::Continue)
     });
     ts.is_some_and(|ts| {
-        *e == cast_expr(ts.clone(), DataType::Date32)
-            || *e == week_key(ts.clone())
-            || *e == month_key(ts)
+        let day = day_key(ts, ts_type);
+        *e == day || *e == week_key(day.clone()) || *e == month_key(day)
     })
 }
 

@@ -9,9 +9,10 @@
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::functions_aggregate::expr_fn::{count, max, min};
-use datafusion::logical_expr::{cast, lit, Expr, ExprFunctionExt, TableSource};
+use datafusion::logical_expr::{lit, Expr, ExprFunctionExt, TableSource};
 
 use super::col;
+use super::period::{day_key, month_key, week_key};
 use std::sync::Arc;
 
 use crate::check::Seen;
@@ -33,8 +34,9 @@ pub trait Form: Send + Sync {
     fn extremum_where(&self, seen: Seen, pred: Expr) -> Result<Expr, DataError>;
 
     /// A key of `ts`'s UTC day, ISO week or calendar month (`unit` is one
-    /// of those), equal for two instants exactly when they share it.
-    fn period(&self, unit: Unit) -> Expr;
+    /// of those), equal for two instants exactly when they share it; `ts`
+    /// is of type `ts_type`.
+    fn period(&self, unit: Unit, ts_type: &DataType) -> Expr;
 
     /// `value LIKE pattern`, with `\` as the escape character.
     fn like(&self, value: Expr, pattern: &str) -> Expr;
@@ -83,11 +85,11 @@ impl Form for Executed {
         .build()?)
     }
 
-    fn period(&self, unit: Unit) -> Expr {
+    fn period(&self, unit: Unit, ts_type: &DataType) -> Expr {
         match unit {
-            Unit::Weeks => super::period::week_key(self.ts()),
-            Unit::Months => super::period::month_key(self.ts()),
-            _ => cast(self.ts(), DataType::Date32),
+            Unit::Weeks => week_key(day_key(self.ts(), ts_type)),
+            Unit::Months => month_key(day_key(self.ts(), ts_type)),
+            _ => day_key(self.ts(), ts_type),
         }
     }
 

@@ -35,7 +35,7 @@ mod window;
 
 pub use form::{Executed, Form, SqlTables};
 
-pub(crate) use period::{month_key, week_key};
+pub(crate) use period::{date_day, day_key, month_key, week_key};
 pub(crate) use window::unit_nanos;
 
 /// With profile rows in the aggregate's input: 1 on event rows, NULL on
@@ -1263,7 +1263,9 @@ impl<'a, 'e> Lowering<'a, 'e> {
             Unit::Messages => col("message_id"),
             Unit::Campaigns => col("campaign_id"),
             Unit::Templates => col("template_id"),
-            unit @ (Unit::Days | Unit::Weeks | Unit::Months) => self.env.form.period(unit),
+            unit @ (Unit::Days | Unit::Weeks | Unit::Months) => {
+                self.env.form.period(unit, &self.env.ts_type)
+            }
         })
     }
 

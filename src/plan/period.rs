@@ -1,14 +1,36 @@
-//! Keys of a timestamp's UTC week and month for `weeks` and `months`
-//! (SPEC §10), as integer arithmetic on its UTC day number, so that Seg's
+//! Keys of a timestamp's UTC day, week and month for `days`, `weeks` and
+//! `months` (SPEC §10), as integer arithmetic on its value, so that Seg's
 //! plans need no date functions. A key identifies its period; keys are not
 //! the numbers SPEC §10 writes (they differ by a constant), which a count
 //! of distinct keys does not see.
+//!
+//! The arithmetic is on the stored value in the column's unit, the same for
+//! a zoned and a naive `ts` (both count from 1970-01-01 UTC). A cast to
+//! `Date32` would give the same days, but Arrow builds a calendar date of
+//! every row, and for a zoned column looks its zone's offset up per row:
+//! on Spark's files (INT96, read as UTC) that was a third of a `weeks or
+//! months` segment's time.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{cast, lit, Expr};
 
-/// Days since 1970-01-01, UTC (floored for instants before it).
-fn day(ts: Expr) -> Expr {
+use super::window::unit_nanos;
+
+const NANOS_PER_DAY: i128 = 86_400 * 1_000_000_000;
+
+/// Days since 1970-01-01, UTC, floored for instants before it, of `ts` of
+/// type `ts_type`: `(x - (x mod d + d) mod d) / d`, the remainder taken
+/// positive so that the division is exact.
+pub(crate) fn day_key(ts: Expr, ts_type: &DataType) -> Expr {
+    let per_day = i64::try_from(NANOS_PER_DAY / unit_nanos(ts_type)).unwrap_or(i64::MAX);
+    let x = cast(ts, DataType::Int64);
+    let remainder = ((x.clone() % lit(per_day)) + lit(per_day)) % lit(per_day);
+    (x - remainder) / lit(per_day)
+}
+
+/// The same days by a cast to `Date32`, for SQL, where the plan must hold
+/// whatever unit the other engine's column has.
+pub(crate) fn date_day(ts: Expr) -> Expr {
     cast(cast(ts, DataType::Date32), DataType::Int64)
 }
 
@@ -19,15 +41,17 @@ const WEEK_SHIFT: i64 = 7 * 400_000_000;
 const ERA_SHIFT: i64 = 146_097 * 20_000;
 
 /// `floor((day + 3) / 7)` plus a constant: weeks from Monday to Sunday.
-pub(crate) fn week_key(ts: Expr) -> Expr {
-    (day(ts) + lit(3 + WEEK_SHIFT)) / lit(7i64)
+/// `day` is a day number (see [`day_key`]).
+pub(crate) fn week_key(day: Expr) -> Expr {
+    (day + lit(3 + WEEK_SHIFT)) / lit(7i64)
 }
 
 /// `12 · year + month` plus a constant, by the civil-from-days algorithm
 /// (H. Hinnant) on a calendar whose years start on 1 March.
-pub(crate) fn month_key(ts: Expr) -> Expr {
+/// `day` is a day number (see [`day_key`]).
+pub(crate) fn month_key(day: Expr) -> Expr {
     // Days since 0000-03-01, shifted positive.
-    let z = day(ts) + lit(719_468 + ERA_SHIFT);
+    let z = day + lit(719_468 + ERA_SHIFT);
     let era = z.clone() / lit(146_097i64);
     let doe = z - era.clone() * lit(146_097i64);
     let yoe = (doe.clone() - doe.clone() / lit(1_460i64) + doe.clone() / lit(36_524i64)
@@ -63,6 +87,85 @@ mod tests {
     fn days(date: &str) -> i64 {
         let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
         (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days()
+    }
+
+    /// `day_key` evaluated by DataFusion on `values` of a `ts` column of
+    /// `ts_type`.
+    fn evaluated_days(ts_type: &DataType, values: &[i64]) -> Vec<i64> {
+        use datafusion::arrow::array::{AsArray, Int64Array, RecordBatch};
+        use datafusion::arrow::compute::cast as cast_array;
+        use datafusion::arrow::datatypes::{Field, Int64Type, Schema};
+        use datafusion::common::DFSchema;
+        use datafusion::execution::context::ExecutionProps;
+        use datafusion::logical_expr::col;
+        use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+        use datafusion::physical_expr::create_physical_expr;
+        use std::sync::Arc;
+
+        let schema = Arc::new(Schema::new(vec![Field::new("ts", ts_type.clone(), false)]));
+        let ts = cast_array(&Int64Array::from(values.to_vec()), ts_type).unwrap();
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![ts]).unwrap();
+        let expr = create_physical_expr(
+            &day_key(col("ts"), ts_type),
+            &DFSchema::try_from(schema.as_ref().clone()).unwrap(),
+            &ExecutionProps::new(),
+            &PhysicalPlanningContext::default(),
+        )
+        .unwrap();
+        let days = expr
+            .evaluate(&batch)
+            .unwrap()
+            .into_array(values.len())
+            .unwrap();
+        days.as_primitive::<Int64Type>().values().to_vec()
+    }
+
+    #[test]
+    fn days_are_utc_days_floored_in_every_unit_zoned_or_not() {
+        use datafusion::arrow::datatypes::TimeUnit;
+        let day = 86_400i64;
+        // Seconds since 1970: midnight, a second either side of it, the
+        // last second of 1969, and instants long before and after.
+        let seconds = [
+            0,
+            1,
+            -1,
+            day - 1,
+            day,
+            -day,
+            -day - 1,
+            20_000 * day + 5,
+            -80_000 * day,
+        ];
+        for (unit, per_second) in [
+            (TimeUnit::Second, 1i64),
+            (TimeUnit::Millisecond, 1_000),
+            (TimeUnit::Microsecond, 1_000_000),
+            (TimeUnit::Nanosecond, 1_000_000_000),
+        ] {
+            for zone in [None, Some("UTC".into())] {
+                let ts_type = DataType::Timestamp(unit, zone);
+                let mut values: Vec<i64> = seconds.iter().map(|s| s * per_second).collect();
+                // Half a second before 1970 (where the unit has halves).
+                values.push(-per_second / 2);
+                let expected: Vec<i64> = values
+                    .iter()
+                    .map(|v| v.div_euclid(day * per_second))
+                    .collect();
+                assert_eq!(evaluated_days(&ts_type, &values), expected, "{ts_type}");
+            }
+        }
+        // The dates a cast gives agree (before 1970 too).
+        let ts_type = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let values = [-1i64, 0, 1_793_491_200_000_000, -86_400_000_001];
+        let cast: Vec<i64> = values
+            .iter()
+            .map(|v| {
+                let t = chrono::DateTime::from_timestamp_micros(*v).unwrap();
+                (t.date_naive() - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days()
+            })
+            .collect();
+        assert_eq!(evaluated_days(&ts_type, &values), cast);
     }
 
     #[test]

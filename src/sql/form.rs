@@ -42,7 +42,7 @@ impl Form for Portable {
         })
     }
 
-    fn period(&self, unit: Unit) -> Expr {
+    fn period(&self, unit: Unit, _ts_type: &DataType) -> Expr {
         let name = match unit {
             Unit::Weeks => SQL_UTC_WEEK,
             Unit::Months => SQL_UTC_MONTH,

@@ -465,9 +465,9 @@ impl Target {
         let date = form::utc_date(ts.clone());
         match self.dialect {
             Dialect::DataFusion => unparser.expr_to_sql(&if week {
-                crate::plan::week_key(ts.clone())
+                crate::plan::week_key(crate::plan::date_day(ts.clone()))
             } else {
-                crate::plan::month_key(ts.clone())
+                crate::plan::month_key(crate::plan::date_day(ts.clone()))
             }),
             Dialect::DuckDb | Dialect::Postgres => unparser.scalar_function_to_sql(
                 "date_trunc",

@@ -244,6 +244,58 @@ fn run_parquet_output_is_written_atomically_and_readable() {
     );
 }
 
+/// `--output` to a pipe or a device writes into it (a rename would put a
+/// regular file in its place: `-o /dev/null` once replaced the device), and
+/// through a symbolic link replaces the file it names, keeping the link.
+#[test]
+fn output_to_a_pipe_or_through_a_link_keeps_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = Data::new(&[ev("click.email", 5, "2026-01-10")]);
+    let data = d.path().display().to_string();
+    let fifo = d.path().join("ids.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let fifo_arg = fifo.display().to_string();
+    let args = [
+        "run",
+        "-e",
+        "click.email exists",
+        "--data",
+        &data,
+        "--format",
+        "csv",
+    ];
+    let (code, _, err) = seg_out(&[&args[..], &["--output", &fifo_arg]].concat());
+    assert_eq!(code, 0, "{err}");
+    // Checked before the reader is joined: had the pipe been replaced, the
+    // reader would wait for a writer forever.
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert_eq!(reader.join().unwrap(), "profile_id\n5\n");
+
+    let real = d.path().join("real.csv");
+    std::fs::write(&real, "old").unwrap();
+    let link = d.path().join("link.csv");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let link_arg = link.display().to_string();
+    let (code, _, err) = seg_out(&[&args[..], &["--output", &link_arg]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), "profile_id\n5\n");
+}
+
 #[test]
 fn a_failed_run_leaves_no_output_file() {
     let d = Data::empty();
