@@ -1,35 +1,27 @@
 //! Keys of a timestamp's UTC day, week and month for `days`, `weeks` and
-//! `months` (SPEC §10), as integer arithmetic on its value, so that Seg's
-//! plans need no date functions. A key identifies its period; keys are not
-//! the numbers SPEC §10 writes (they differ by a constant), which a count
-//! of distinct keys does not see.
-//!
-//! The arithmetic is on the stored value in the column's unit, the same for
-//! a zoned and a naive `ts` (both count from 1970-01-01 UTC). A cast to
-//! `Date32` would give the same days, but Arrow builds a calendar date of
-//! every row, and for a zoned column looks its zone's offset up per row:
-//! on Spark's files (INT96, read as UTC) that was a third of a `weeks or
-//! months` segment's time.
+//! `months` (SPEC §10), as integer arithmetic on its UTC day number, so that
+//! Seg's plans need no date functions. A key identifies its period; keys are
+//! not the numbers SPEC §10 writes (they differ by a constant), which a
+//! count of distinct keys does not see.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{cast, lit, Expr};
 
-use super::window::unit_nanos;
-
-const NANOS_PER_DAY: i128 = 86_400 * 1_000_000_000;
-
-/// Days since 1970-01-01, UTC, floored for instants before it, of `ts` of
-/// type `ts_type`: `(x - (x mod d + d) mod d) / d`, the remainder taken
-/// positive so that the division is exact.
+/// Days since 1970-01-01, UTC (floored for instants before it), of `ts` of
+/// type `ts_type`. A zoned `ts` is first read as a naive one of the same
+/// unit, which keeps its values (both count from 1970-01-01 UTC): Arrow's
+/// cast of a zoned timestamp to a date looks the zone's offset up for
+/// every row, which on Spark's files (INT96, read as UTC) was a third of a
+/// `weeks or months` segment's time.
 pub(crate) fn day_key(ts: Expr, ts_type: &DataType) -> Expr {
-    let per_day = i64::try_from(NANOS_PER_DAY / unit_nanos(ts_type)).unwrap_or(i64::MAX);
-    let x = cast(ts, DataType::Int64);
-    let remainder = ((x.clone() % lit(per_day)) + lit(per_day)) % lit(per_day);
-    (x - remainder) / lit(per_day)
+    match ts_type {
+        DataType::Timestamp(unit, Some(_)) => date_day(cast(ts, DataType::Timestamp(*unit, None))),
+        _ => date_day(ts),
+    }
 }
 
-/// The same days by a cast to `Date32`, for SQL, where the plan must hold
-/// whatever unit the other engine's column has.
+/// The same days by a cast to `Date32`, whatever the zone: what SQL plans
+/// hold, for whatever type the other engine's column has.
 pub(crate) fn date_day(ts: Expr) -> Expr {
     cast(cast(ts, DataType::Date32), DataType::Int64)
 }
