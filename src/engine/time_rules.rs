@@ -493,7 +493,7 @@ fn uses(
 /// for two instants of a day, week or month, and for every instant between
 /// them.
 fn is_period(e: &Expr, ts_type: &DataType) -> bool {
-    if !matches!(e, Expr::BinaryExpr(_)) {
+    if !matches!(e, Expr::Cast(_) | Expr::BinaryExpr(_)) {
         return false;
     }
     let mut ts = None;
@@ -542,6 +542,7 @@ mod tests {
     use super::*;
     use datafusion::arrow::datatypes::{Field, Schema, TimeUnit};
     use datafusion::logical_expr::builder::LogicalTableSource;
+    use datafusion::logical_expr::cast;
     use datafusion::optimizer::OptimizerContext;
 
     fn micros(v: i64) -> Expr {
@@ -600,6 +601,49 @@ mod tests {
             .rewrite(plan, &OptimizerContext::new())
             .expect("rewrite");
         assert!(!out.transformed);
+    }
+
+    /// The day, week and month keys the planner writes stand for `ts`, zoned
+    /// or not, and a span answers each with one key only within one period.
+    #[test]
+    fn period_keys_are_uses_of_ts_a_span_answers() {
+        let day = 86_400_000_000i128 * 1_000;
+        for zone in [None, Some("UTC".into())] {
+            let ts_type = DataType::Timestamp(TimeUnit::Microsecond, zone);
+            let days = crate::plan::day_key(col("events.ts"), &ts_type);
+            let keys = vec![
+                days.clone().alias("d"),
+                week_key(days.clone()).alias("w"),
+                month_key(days).alias("m"),
+            ];
+            let plan = events()
+                .project(keys)
+                .expect("project")
+                .build()
+                .expect("plan");
+            let (bounds, periods) = uses_of_ts(&plan, &ts_type).expect("keys are uses of ts");
+            assert!(bounds.is_empty());
+            assert_eq!(periods.len(), 3, "{ts_type}");
+            let uses = Uses::of(&plan, &ts_type).expect("uses").expect("some");
+            // 2026-11-02 (a Monday), 01:00 to 23:00: one day, week and month.
+            let monday = 20_759 * day;
+            let hour = day / 24;
+            let span = FileSpan::Known(monday + hour, monday + 23 * hour);
+            let (_, keys) = uses.answers(span).expect("one key each");
+            assert_eq!(keys.len(), 3);
+            // Monday to Tuesday: the same week and month, two days.
+            assert!(uses
+                .answers(FileSpan::Known(monday, monday + day))
+                .is_none());
+        }
+        // `ts` itself, or in other arithmetic, is not a key.
+        let ts_type = DataType::Timestamp(TimeUnit::Microsecond, None);
+        let plan = events()
+            .project(vec![cast(col("ts"), DataType::Int64).alias("x")])
+            .expect("project")
+            .build()
+            .expect("plan");
+        assert!(uses_of_ts(&plan, &ts_type).is_none());
     }
 
     #[test]
