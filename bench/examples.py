@@ -23,9 +23,11 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import duckdb_over  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AS_OF = "2026-11-01"
-TABLES = ["profiles", "campaigns", "templates", "tags", "attributes"]
 
 
 def median_time(run, runs):
@@ -45,16 +47,7 @@ def main():
     ap.add_argument("--seg", default=os.path.join(ROOT, "target", "release", "seg"))
     ap.add_argument("--hive", action="store_true", help="the events are in Hive folders (channel=…/event=…)")
     args = ap.parse_args()
-    import duckdb
-
-    con = duckdb.connect()
-    con.execute(f"SET threads = {args.threads}")
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{args.data}/events/**/*.parquet', "
-                f"hive_partitioning = {'true' if args.hive else 'false'})")
-    for t in TABLES:
-        if os.path.exists(f"{args.data}/{t}.parquet"):
-            con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{args.data}/{t}.parquet')")
+    con = duckdb_over(args.data, args.threads, args.hive)
 
     rows, bad = [], 0
     print("| script | segment | Seg (s) | DuckDB, Seg's SQL (s) | Seg/DuckDB | ids |")

@@ -470,21 +470,29 @@ def timed(cmd):
         return secs, usage.ru_maxrss / 1024, out.read()
 
 
+def duckdb_over(data, threads, hive):
+    """An in-process DuckDB with `threads` threads, in UTC, with a view of
+    each table of the data directory `data` (`hive`: the events in Hive
+    folders)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET threads = {threads}")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/events/**/*.parquet', "
+                f"hive_partitioning = {'true' if hive else 'false'})")
+    for t in DIMENSIONS:
+        if os.path.exists(f"{data}/{t}.parquet"):
+            con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{data}/{t}.parquet')")
+    return con
+
+
 def run_layout(args, layout, data, script_dir):
     """Runs the suite over one layout: Seg, DuckDB's and DataFusion's
     hand-written SQL, Seg's SQL on DuckDB. Returns (rows, floor, all, one,
     mismatches)."""
-    import duckdb
-
-    con = duckdb.connect()
-    con.execute(f"SET threads = {args.threads}")
-    con.execute("SET TimeZone = 'UTC'")
     partitioned = PARTITIONED.get(layout, [])
-    con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{data}/events/**/*.parquet', "
-                f"hive_partitioning = {'true' if partitioned else 'false'})")
-    for t in DIMENSIONS:
-        if os.path.exists(f"{data}/{t}.parquet"):
-            con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{data}/{t}.parquet')")
+    con = duckdb_over(data, args.threads, bool(partitioned))
     dfx = None
     try:
         import datafusion

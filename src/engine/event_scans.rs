@@ -118,9 +118,7 @@ impl EventFile {
             partition_values,
         }
     }
-}
 
-impl EventFile {
     /// The index of the row group `part` of this file starts with, when its
     /// byte range starts where one does (as the parts of [`deal`] do).
     fn row_group_of(&self, part: &PartitionedFile) -> Option<usize> {

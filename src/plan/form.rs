@@ -86,10 +86,11 @@ impl Form for Executed {
     }
 
     fn period(&self, unit: Unit, ts_type: &DataType) -> Expr {
+        let day = day_key(self.ts(), ts_type);
         match unit {
-            Unit::Weeks => week_key(day_key(self.ts(), ts_type)),
-            Unit::Months => month_key(day_key(self.ts(), ts_type)),
-            _ => day_key(self.ts(), ts_type),
+            Unit::Weeks => week_key(day),
+            Unit::Months => month_key(day),
+            _ => day,
         }
     }
 

@@ -595,13 +595,15 @@ impl<'a, 'e> Lowering<'a, 'e> {
         // counts the distinct values of, and the rows it counts.
         let mut shapes: Option<Vec<CountShape>> = Some(Vec::new());
         for (name, measure, pred) in measures {
+            // What a count counts the distinct values of (`Some(None)` for
+            // rows); `None` for a measure that is not a count.
             let shape = match &measure {
                 Measure::Count(a) => Some(self.distinct_of(a)),
                 Measure::Rows => Some(None),
                 Measure::Seen(_) | Measure::Seq(..) => None,
             };
             let bytes = match &measure {
-                Measure::Count(a) if self.distinct_of(a).is_some() => None,
+                Measure::Count(_) if matches!(shape, Some(Some(_))) => None,
                 Measure::Count(_) | Measure::Rows => Some(1),
                 Measure::Seq(..) => Some(sequence::HEAD_BYTES),
                 // The value, and a bit of presence.
@@ -622,8 +624,8 @@ impl<'a, 'e> Lowering<'a, 'e> {
                 ),
                 (None, measure) => (remaining(pred, established), measure),
             };
-            if let (true, None, Measure::Count(a)) = (lone, &pred, &measure) {
-                lone_distinct = self.distinct_of(a);
+            if let (true, None, Some(Some(of))) = (lone, &pred, &shape) {
+                lone_distinct = Some(of.clone());
             }
             let counted = pred.clone();
             let aggregate = self.measure(measure, pred, universe.with_profiles.is_some())?;
