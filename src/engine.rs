@@ -31,6 +31,7 @@ mod events_table;
 mod fast_expr;
 mod filter_order;
 mod int_set;
+mod kept_order;
 mod mmap_store;
 mod narrowing;
 mod sample_test;
@@ -134,6 +135,7 @@ impl Engine {
         );
         rules.push(Arc::new(filter_order::CheapFirst));
         rules.push(Arc::new(union_partitions::UnionPartitions));
+        rules.push(Arc::new(kept_order::KeptOrder));
         rules.push(Arc::new(event_scans::EventScans::new(
             event_files(&data, &scan_files),
             remote::url_of(root).is_none(),

@@ -36,7 +36,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
-use datafusion::arrow::compute::prep_null_mask_filter;
+use datafusion::arrow::compute::{prep_null_mask_filter, SortOptions};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::runtime::SpawnedTask;
@@ -51,7 +51,7 @@ use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
 use datafusion::physical_expr::projection::update_expr;
 use datafusion::physical_expr::utils::{collect_columns, split_conjunction, split_disjunction};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_expr_common::physical_expr::is_volatile;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
@@ -431,7 +431,7 @@ fn counted(a: &AggregateFunctionExpr) -> Option<Option<Arc<dyn PhysicalExpr>>> {
 
 /// Counts the rows of its input per key, one count per filter, in arrays
 /// indexed by `key - lo` (see the module documentation). One output
-/// partition: the keys seen, ascending, then any outside the range.
+/// partition: the keys seen, ascending, the null key last.
 #[derive(Debug, Clone)]
 pub struct DenseCountExec {
     input: Arc<dyn ExecutionPlan>,
@@ -462,8 +462,16 @@ impl DenseCountExec {
         lo: i64,
         len: usize,
     ) -> DenseCountExec {
+        // Its keys come out ascending, the null key last.
+        let order = PhysicalSortExpr::new(
+            Arc::new(Column::new(schema.field(0).name(), 0)),
+            SortOptions {
+                descending: false,
+                nulls_first: false,
+            },
+        );
         let properties = PlanProperties::new(
-            EquivalenceProperties::new(schema),
+            EquivalenceProperties::new_with_orderings(Arc::clone(&schema), [[order]]),
             Partitioning::UnknownPartitioning(1),
             EmissionType::Final,
             Boundedness::Bounded,
@@ -1151,7 +1159,9 @@ struct Emit {
     batch_size: usize,
     /// The next offset in the range to look at.
     next: usize,
-    outside: Option<Vec<(Option<i64>, Vec<u64>)>>,
+    /// The keys outside the range, sorted, in a stack each: those below it,
+    /// then those above it and the null key (`None` until first asked).
+    outside: Option<[Vec<(Option<i64>, Vec<u64>)>; 2]>,
     /// Where each output column comes from.
     slots: Vec<Slot>,
     specs: Vec<SequenceSpec>,
@@ -1310,26 +1320,33 @@ impl Emit {
     }
 }
 
-impl Iterator for Emit {
-    type Item = Result<RecordBatch>;
-
-    fn next(&mut self) -> Option<Result<RecordBatch>> {
-        if let Some(batch) = self.in_range() {
-            return Some(batch);
-        }
-        // Then the keys outside the range, in order (NULL first).
-        let outside = self.outside.get_or_insert_with(|| {
+impl Emit {
+    /// The keys outside the range, sorted as the output is (ascending, the
+    /// null key last), split into those below the range and the others,
+    /// each as a stack.
+    fn outside(&mut self) -> &mut [Vec<(Option<i64>, Vec<u64>)>; 2] {
+        let lo = self.lo;
+        self.outside.get_or_insert_with(|| {
             let mut rows: Vec<_> = self.counts.outside.drain().collect();
-            rows.sort_by_key(|(k, _)| *k);
-            rows.reverse();
-            rows
-        });
+            rows.sort_by_key(|(k, _)| (k.is_none(), *k));
+            let above = rows.split_off(rows.partition_point(|(k, _)| k.is_some_and(|k| k < lo)));
+            [rows, above].map(|mut stack| {
+                stack.reverse();
+                stack
+            })
+        })
+    }
+
+    /// The next batch of the keys outside the range, below it (`side` 0)
+    /// or above it (1).
+    fn beside(&mut self, side: usize) -> Option<Result<RecordBatch>> {
+        let mut stack = std::mem::take(&mut self.outside()[side]);
         let mut ids = Vec::with_capacity(self.batch_size);
         let mut columns = vec![Vec::with_capacity(self.batch_size); self.counts.n];
         let mut sequences = vec![Vec::with_capacity(self.batch_size); self.specs.len()];
         let mut extrema = vec![Vec::with_capacity(self.batch_size); self.counts.extrema.len()];
         while ids.len() < self.batch_size {
-            let Some((key, row)) = outside.pop() else {
+            let Some((key, row)) = stack.pop() else {
                 break;
             };
             ids.push(key);
@@ -1348,11 +1365,29 @@ impl Iterator for Emit {
                 column.push(x.outside.get(&key).copied());
             }
         }
+        self.outside()[side] = stack;
         if ids.is_empty() {
-            self.counts = Counts::default();
             return None;
         }
         Some(self.batch(Int64Array::from(ids), columns, sequences, extrema))
+    }
+}
+
+/// The keys in the output's order, ascending with the null key last (the
+/// order [`DenseCountExec`] declares): those below the range, the range's,
+/// then those above it and the null key.
+impl Iterator for Emit {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Result<RecordBatch>> {
+        let batch = self
+            .beside(0)
+            .or_else(|| self.in_range())
+            .or_else(|| self.beside(1));
+        if batch.is_none() {
+            self.counts = Counts::default();
+        }
+        batch
     }
 }
 
@@ -1468,12 +1503,12 @@ mod tests {
         assert_eq!(
             rows(&batches),
             vec![
+                (Some(-5), vec![1, 1]),
                 (Some(1), vec![1, 2]),
                 (Some(2), vec![0, 1]),
                 (Some(3), vec![1, 3]),
-                (None, vec![1, 2]),
-                (Some(-5), vec![1, 1]),
                 (Some(99), vec![1, 1]),
+                (None, vec![1, 2]),
             ]
         );
     }
@@ -1548,12 +1583,12 @@ mod tests {
         assert_eq!(
             rows(&batches),
             vec![
+                (Some(-5), vec![1]),
                 (Some(1), vec![1]),
                 (Some(2), vec![0]),
                 (Some(3), vec![2]),
-                (None, vec![1]),
-                (Some(-5), vec![1]),
                 (Some(99), vec![1]),
+                (None, vec![1]),
             ]
         );
     }
