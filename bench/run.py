@@ -985,7 +985,7 @@ def write_docs(args, profiles, reports):
         f"`SELECT count(*), max(profile_id) … WHERE …` (`rows_read` in bench/run.py). A segment of thirty "
         f"conditions reads many times the click rows; against the first floor it can only look slow, against "
         f"the second it shows what it costs beyond reading its rows. Both are in-process DuckDB queries; "
-        f"Seg's times include its process start (about 10 ms).\n\n"
+        f"Seg's times also include starting its process and opening the data (about 5 ms on the Hive layout, `SEG_TIMINGS`).\n\n"
     )
     if len(reports) > 1:
         body += summary_table(reports) + "\n"

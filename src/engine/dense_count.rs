@@ -1150,8 +1150,11 @@ fn for_each_bit(mask: &[u64], mut f: impl FnMut(usize)) {
     }
 }
 
-/// The output batches: the profiles of the range that were seen, in id
-/// order, then the other keys.
+/// A key outside the range and its counts.
+type KeyCounts = (Option<i64>, Vec<u64>);
+
+/// The output batches: the keys seen, ascending, the null key last (see
+/// its `Iterator` implementation).
 struct Emit {
     counts: Counts,
     lo: i64,
@@ -1161,7 +1164,7 @@ struct Emit {
     next: usize,
     /// The keys outside the range, sorted, in a stack each: those below it,
     /// then those above it and the null key (`None` until first asked).
-    outside: Option<[Vec<(Option<i64>, Vec<u64>)>; 2]>,
+    outside: Option<[Vec<KeyCounts>; 2]>,
     /// Where each output column comes from.
     slots: Vec<Slot>,
     specs: Vec<SequenceSpec>,
@@ -1324,7 +1327,7 @@ impl Emit {
     /// The keys outside the range, sorted as the output is (ascending, the
     /// null key last), split into those below the range and the others,
     /// each as a stack.
-    fn outside(&mut self) -> &mut [Vec<(Option<i64>, Vec<u64>)>; 2] {
+    fn outside(&mut self) -> &mut [Vec<KeyCounts>; 2] {
         let lo = self.lo;
         self.outside.get_or_insert_with(|| {
             let mut rows: Vec<_> = self.counts.outside.drain().collect();

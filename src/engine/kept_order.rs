@@ -144,10 +144,12 @@ mod tests {
             },
         );
         let ordering = LexOrdering::new([order.clone()]).unwrap();
-        let mut source = MemorySourceConfig::try_new(&[vec![batch]], Arc::clone(&schema), None)
-            .unwrap();
+        let mut source =
+            MemorySourceConfig::try_new(&[vec![batch]], Arc::clone(&schema), None).unwrap();
         if sorted {
-            source = source.try_with_sort_information(vec![ordering.clone()]).unwrap();
+            source = source
+                .try_with_sort_information(vec![ordering.clone()])
+                .unwrap();
         }
         let source = datafusion::datasource::source::DataSourceExec::from_data_source(source);
         let spread =
@@ -158,7 +160,8 @@ mod tests {
             lit(2i64),
         ));
         let filter = Arc::new(FilterExec::try_new(odd, spread).unwrap());
-        let sort = Arc::new(SortExec::new(ordering.clone(), filter).with_preserve_partitioning(true));
+        let sort =
+            Arc::new(SortExec::new(ordering.clone(), filter).with_preserve_partitioning(true));
         Arc::new(SortPreservingMergeExec::new(ordering, sort))
     }
 
@@ -173,13 +176,23 @@ mod tests {
             .unwrap();
         let text = shape(&optimized);
         assert!(text.starts_with("FilterExec"), "{text}");
-        assert!(!text.contains("Sort") && !text.contains("Repartition"), "{text}");
+        assert!(
+            !text.contains("Sort") && !text.contains("Repartition"),
+            "{text}"
+        );
         let batches = collect(optimized, SessionContext::new().task_ctx())
             .await
             .unwrap();
         let ids: Vec<i64> = batches
             .iter()
-            .flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec())
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
             .collect();
         assert_eq!(ids, vec![3, 5, 8, 13]);
     }
