@@ -1321,9 +1321,7 @@ impl Emit {
         let extrema = self.extreme(&offsets);
         Some(self.batch(ids, columns, sequences, extrema))
     }
-}
 
-impl Emit {
     /// The keys outside the range, sorted as the output is (ascending, the
     /// null key last), split into those below the range and the others,
     /// each as a stack.
@@ -1343,6 +1341,9 @@ impl Emit {
     /// The next batch of the keys outside the range, below it (`side` 0)
     /// or above it (1).
     fn beside(&mut self, side: usize) -> Option<Result<RecordBatch>> {
+        if self.outside()[side].is_empty() {
+            return None;
+        }
         let mut stack = std::mem::take(&mut self.outside()[side]);
         let mut ids = Vec::with_capacity(self.batch_size);
         let mut columns = vec![Vec::with_capacity(self.batch_size); self.counts.n];
@@ -1369,9 +1370,6 @@ impl Emit {
             }
         }
         self.outside()[side] = stack;
-        if ids.is_empty() {
-            return None;
-        }
         Some(self.batch(Int64Array::from(ids), columns, sequences, extrema))
     }
 }

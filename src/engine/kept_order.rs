@@ -92,12 +92,10 @@ fn serial(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>
         return Ok((round_robin && one(spread.input())).then(|| Arc::clone(spread.input())));
     }
     if let Some(gather) = plan.downcast_ref::<CoalescePartitionsExec>() {
-        if gather.fetch().is_none() {
-            if let Some(below) = serial(gather.input())? {
-                return Ok(Some(below));
-            }
-        }
-        return Ok(None);
+        return match gather.fetch() {
+            None => serial(gather.input()),
+            Some(_) => Ok(None),
+        };
     }
     let keeps_order = plan.downcast_ref::<FilterExec>().is_some()
         || plan.downcast_ref::<ProjectionExec>().is_some();
