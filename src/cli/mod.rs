@@ -103,9 +103,10 @@ enum Command {
         /// The evaluation instant (default: now): `2026-01-31` or RFC 3339.
         #[arg(long)]
         as_of: Option<String>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = run::OutputFormat::Table)]
-        format: run::OutputFormat,
+        /// Output format [default: from --output's extension (.csv, .json,
+        /// .parquet), else table].
+        #[arg(long, value_enum)]
+        format: Option<run::OutputFormat>,
         /// Write the output to this file (atomically) instead of stdout.
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,

@@ -228,6 +228,22 @@ fn run_parquet_output_is_written_atomically_and_readable() {
         );
     }
     assert_eq!(ids, vec![4, 5]);
+    // Sorted ids are delta-packed, not put in a dictionary.
+    let file = std::fs::File::open(&out).unwrap();
+    let meta = datafusion::parquet::file::reader::FileReader::metadata(
+        &datafusion::parquet::file::reader::SerializedFileReader::new(file).unwrap(),
+    )
+    .clone();
+    let column = meta.row_group(0).column(0);
+    use datafusion::parquet::basic::Encoding;
+    assert!(column.dictionary_page_offset().is_none());
+    assert!(
+        column
+            .encodings()
+            .any(|e| e == Encoding::DELTA_BINARY_PACKED),
+        "{:?}",
+        column.encodings().collect::<Vec<_>>()
+    );
     // Parquet needs a file.
     assert_eq!(
         seg_out(&[
@@ -242,6 +258,67 @@ fn run_parquet_output_is_written_atomically_and_readable() {
         .0,
         2
     );
+}
+
+/// A file Seg writes gets the mode a shell's `>` would give it (0666 less
+/// the umask), not a temporary file's 0600, and a file it replaces
+/// (`--output`, `fmt --write`) keeps its own.
+#[test]
+fn written_files_get_the_mode_a_shell_gives_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Data::new(&[ev("click.email", 5, "2026-01-10")]);
+    let data = d.path().display().to_string();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let shells = d.path().join("by_the_shell");
+    std::fs::write(&shells, "").unwrap();
+    let run_into = |out: &std::path::Path| {
+        let out = out.display().to_string();
+        let args = [
+            "run",
+            "-e",
+            "click.email exists",
+            "--data",
+            &data,
+            "--output",
+            &out,
+        ];
+        let (code, _, err) = seg_out(&args);
+        assert_eq!(code, 0, "{err}");
+    };
+    let new = d.path().join("new.csv");
+    run_into(&new);
+    assert_eq!(mode(&new), mode(&shells));
+    let kept = d.path().join("kept.csv");
+    std::fs::write(&kept, "old").unwrap();
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o640)).unwrap();
+    run_into(&kept);
+    assert_eq!(mode(&kept), 0o640);
+    // Without --format, the name's extension chooses it.
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "profile_id\n5\n");
+    let json = d.path().join("ids.JSON");
+    run_into(&json);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["profile_ids"], serde_json::json!([5]));
+    let parquet = d.path().join("ids.parquet");
+    run_into(&parquet);
+    assert!(std::fs::read(&parquet).unwrap().starts_with(b"PAR1"));
+    let other = d.path().join("ids.txt");
+    run_into(&other);
+    assert!(std::fs::read_to_string(&other)
+        .unwrap()
+        .ends_with("5\n(1 profile)\n"));
+
+    let script = d.path().join("s.seg");
+    std::fs::write(&script, "segment   a =   click.email    exists\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let (code, _, err) = seg_out(&["fmt", "--write", &script.display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&script).unwrap(),
+        "segment a = click.email exists;\n"
+    );
+    assert_eq!(mode(&script), 0o664);
 }
 
 /// `--output` to a pipe or a device writes into it (a rename would put a
