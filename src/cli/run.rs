@@ -385,7 +385,10 @@ fn render(
 /// the file it names is replaced and the link kept.
 pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let cannot = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
-    if let Ok(meta) = std::fs::metadata(path) {
+    // What `path` names, through a link: a device or pipe is written into,
+    // a file replaced keeps its mode.
+    let existing = std::fs::metadata(path).ok();
+    if let Some(meta) = &existing {
         if !meta.is_file() && !meta.is_dir() {
             let mut special = std::fs::OpenOptions::new()
                 .write(true)
@@ -414,7 +417,7 @@ pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> 
     let mut tmp = builder
         .tempfile_in(&dir)
         .map_err(|e| format!("cannot write to {}: {e}", dir.display()))?;
-    if let Ok(meta) = std::fs::metadata(path) {
+    if let Some(meta) = existing {
         tmp.as_file()
             .set_permissions(meta.permissions())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
